@@ -1,0 +1,7 @@
+"""``python -m trtimport``."""
+
+import sys
+
+from trtimport.cli import main
+
+sys.exit(main())

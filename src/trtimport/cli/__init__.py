@@ -1,0 +1,85 @@
+"""The command line: a thin layer over the library.
+
+``trtimport MODEL …`` is short for ``trtimport convert MODEL …``. Each subcommand lives in its
+own module under ``trtimport.cli`` with ``HELP``, ``add_arguments(parser)`` and ``run(args)``;
+modules import heavy libraries only inside ``run`` so that ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from trtimport import __version__
+
+#: Subcommand name -> module (relative to this package).
+COMMANDS: dict[str, str] = {
+    "convert": "convert",
+    "formats": "formats",
+    "info": "info",
+}
+
+DESCRIPTION = """\
+Get models of any format into NVIDIA TensorRT.
+
+  trtimport MODEL [options]        import MODEL and build an engine (same as `convert`)
+  trtimport COMMAND --help         help for one command
+"""
+
+
+def _command_module(name: str) -> ModuleType:
+    return importlib.import_module(f"trtimport.cli.{COMMANDS[name]}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="trtimport",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"trtimport {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = _command_module(name)
+        cmd = sub.add_parser(
+            name,
+            help=module.HELP,
+            description=getattr(module, "DESCRIPTION", module.HELP),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(cmd)
+        cmd.set_defaults(_module=module)
+    return parser
+
+
+def _normalize(argv: list[str]) -> list[str]:
+    """Insert ``convert`` when the first argument is a model rather than a command."""
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        return ["convert", *argv]
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    from trtimport.errors import TrtImportError
+
+    args_list = _normalize(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
+    if not args_list:
+        parser.print_help()
+        return 0
+    args = parser.parse_args(args_list)
+    try:
+        return int(args._module.run(args) or 0)
+    except TrtImportError as err:
+        from trtimport.cli.output import print_error
+
+        print_error(str(err))
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing was written", file=sys.stderr)
+        return 130

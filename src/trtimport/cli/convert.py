@@ -1,0 +1,82 @@
+"""``trtimport [convert] MODEL``: import a model and build a TensorRT engine."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from trtimport.cli.common import (
+    add_build_arguments,
+    add_import_arguments,
+    add_output_arguments,
+    build_options,
+    import_options,
+)
+
+HELP = "import a model and build a TensorRT engine (the default command)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``convert``."""
+    add_import_arguments(parser)
+    g = parser.add_argument_group("files")
+    g.add_argument(
+        "-o",
+        "--engine",
+        type=Path,
+        metavar="OUT.engine",
+        help="engine file to write (default: ./MODEL-STEM.engine)",
+    )
+    g.add_argument(
+        "--save-onnx",
+        type=Path,
+        metavar="OUT.onnx",
+        help="also keep the ONNX model the network was parsed from",
+    )
+    g.add_argument(
+        "--no-engine", action="store_true", help="import (and save ONNX) but do not build an engine"
+    )
+    add_build_arguments(parser)
+    add_output_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``convert``."""
+    from trtimport.cli.output import console, human_bytes, print_json
+    from trtimport.core.pipeline import convert
+
+    result = convert(
+        args.model,
+        args.engine,
+        import_options=import_options(args),
+        build_options=build_options(args, progress=not (args.quiet or args.json)),
+        save_onnx_to=args.save_onnx,
+        build=not args.no_engine,
+        verbosity=args.verbose,
+    )
+    if args.json:
+        print_json(result.to_dict())
+        return 0
+    if args.quiet:
+        return 0
+    out = console()
+    for note in result.notes:
+        print(note, file=sys.stderr)
+    out.print(
+        f"[bold]{result.model}[/bold] ({result.format}) -> "
+        f"{result.backend} {result.backend_version}"
+    )
+    for label, tensors in (("inputs", result.inputs), ("outputs", result.outputs)):
+        out.print(f"  {label}:")
+        for t in tensors:
+            out.print(f"    {t.name}  {'x'.join(map(str, t.shape)) or 'scalar'}  {t.dtype}")
+    out.print(f"  layers: {result.layers}")
+    if result.engine is not None:
+        out.print(f"  targets: {', '.join(result.targets)}")
+        out.print(f"  build time: {result.build_seconds:.2f} s")
+        out.print(f"  engine size: {human_bytes(result.engine_bytes)}")
+    out.print("  files written:" + ("" if result.files_written else " none"))
+    for path in result.files_written:
+        out.print(f"    {path}")
+    return 0

@@ -1,0 +1,1 @@
+"""The shared backend: detection, the import pipeline, building and saving engines."""

@@ -1,0 +1,203 @@
+"""BuildOptions -> IBuilderConfig, optimization profiles, targets, and a progress bar."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trtimport.core.backend import Backend, normalize_target
+from trtimport.core.options import BuildOptions, Profile
+from trtimport.errors import EngineBuildError, UsageError
+
+if TYPE_CHECKING:
+    from trtimport.plugins.manager import Plugins
+
+
+@dataclass
+class BuiltEngine:
+    """A serialized engine in memory and how long building it took."""
+
+    data: memoryview
+    seconds: float
+    targets: list[str]
+    host_memory: Any = None  # keeps the IHostMemory alive while ``data`` is used
+
+
+def make_config(
+    backend: Backend,
+    builder: Any,
+    network: Any,
+    options: BuildOptions,
+    profiles: list[Profile],
+    plugins: Plugins | None = None,
+) -> tuple[Any, Any]:
+    """Create and fill the builder config; returns (config, cache object or None)."""
+    trt = backend.trt
+    config = builder.create_builder_config()
+    if options.workspace is not None:
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace)
+    if options.optimization_level is not None:
+        if not 0 <= options.optimization_level <= 5:
+            raise UsageError("--opt-level must be between 0 and 5")
+        config.builder_optimization_level = options.optimization_level
+    if options.targets:
+        for i, target in enumerate(options.targets):
+            config.set_compute_capability(backend.compute_capability_enum(target), i)
+    if options.refittable:
+        if not backend.supports_refit:
+            raise UsageError(f"--refittable: {backend.name} {backend.version} cannot refit engines")
+        config.set_flag(trt.BuilderFlag.REFIT)
+    if options.strip_weights:
+        if not backend.supports_strip_plan:
+            raise UsageError(f"--strip-weights: {backend.name} {backend.version} has no STRIP_PLAN")
+        config.set_flag(trt.BuilderFlag.STRIP_PLAN)
+    if options.profiling_verbosity:
+        key = options.profiling_verbosity.upper()
+        if not hasattr(trt.ProfilingVerbosity, key):
+            raise UsageError(
+                f"--profiling-verbosity '{options.profiling_verbosity}': use "
+                "none, layer_names_only or detailed"
+            )
+        config.profiling_verbosity = getattr(trt.ProfilingVerbosity, key)
+    cache = _attach_cache(backend, config, options.cache)
+    for profile in profiles:
+        trt_profile = builder.create_optimization_profile()
+        for name, rng in profile.items():
+            trt_profile.set_shape(name, rng.min, rng.opt, rng.max)
+        config.add_optimization_profile(trt_profile)
+    if plugins is not None:
+        plugins.hook.trtimport_configure_builder(config=config, options=options, backend=backend)
+    return config, cache
+
+
+def _attach_cache(backend: Backend, config: Any, path: Path | None) -> Any:
+    """A timing cache (TensorRT) read from ``path`` if it exists. The RTX runtime cache is a
+    runtime object and is saved by the runner, so only the timing cache is attached here."""
+    if path is None or backend.is_rtx:
+        return None
+    data = path.read_bytes() if path.is_file() else b""
+    cache = config.create_timing_cache(data)
+    config.set_timing_cache(cache, ignore_mismatch=False)
+    return cache
+
+
+def save_timing_cache(cache: Any, path: Path | None) -> None:
+    """Write the (updated) timing cache back after a build."""
+    if cache is None or path is None:
+        return
+    from trtimport.core.files import write_atomic
+
+    write_atomic(path, memoryview(cache.serialize()))
+
+
+def resolved_targets(backend: Backend, options: BuildOptions) -> list[str]:
+    """The compute capabilities the engine is built for, for the sidecar."""
+    if options.targets:
+        return [normalize_target(t) for t in options.targets]
+    if backend.is_rtx:
+        from trtimport.core.backend import RTX_PORTABLE_TARGETS
+
+        return list(RTX_PORTABLE_TARGETS)
+    return ["current-gpu"]
+
+
+class _Cancel:
+    """Turns Ctrl-C during a build into a cancel request the progress monitor passes on."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.getsignal(signal.SIGINT)
+
+        def handler(signum: int, frame: Any) -> None:
+            self.requested = True
+
+        signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _progress_monitor(backend: Backend, progress: Any, cancel: _Cancel) -> Any:
+    trt = backend.trt
+
+    class RichProgressMonitor(trt.IProgressMonitor):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            trt.IProgressMonitor.__init__(self)
+            self.tasks: dict[str, Any] = {}
+
+        def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
+            depth = 0
+            parent = parent_phase
+            while parent is not None and parent in self.tasks:
+                depth += 1
+                parent = self.tasks[parent][1]
+            if progress is not None:
+                task = progress.add_task("  " * depth + phase_name, total=max(num_steps, 1))
+                self.tasks[phase_name] = (task, parent_phase)
+
+        def step_complete(self, phase_name: str, step: int) -> bool:
+            if progress is not None and phase_name in self.tasks:
+                progress.update(self.tasks[phase_name][0], completed=step + 1)
+            return not cancel.requested
+
+        def phase_finish(self, phase_name: str) -> None:
+            if progress is not None and phase_name in self.tasks:
+                task, _ = self.tasks.pop(phase_name)
+                progress.remove_task(task)
+
+    return RichProgressMonitor()
+
+
+def build_serialized(
+    backend: Backend,
+    builder: Any,
+    network: Any,
+    config: Any,
+    *,
+    show_progress: bool = True,
+    logger: Any = None,
+) -> tuple[Any, float]:
+    """Build the serialized engine, with a progress bar; Ctrl-C cancels cleanly."""
+    cancel = _Cancel()
+    progress_cm: Any = contextlib.nullcontext(None)
+    if show_progress:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        progress_cm = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+    start = time.perf_counter()
+    with progress_cm as progress, cancel.installed():
+        if backend.supports_progress_monitor:
+            config.progress_monitor = _progress_monitor(backend, progress, cancel)
+        serialized = builder.build_serialized_network(network, config)
+    seconds = time.perf_counter() - start
+    if cancel.requested:
+        raise KeyboardInterrupt
+    if serialized is None:
+        errors = list(getattr(logger, "errors", []))
+        raise EngineBuildError(
+            f"{backend.name} {backend.version} failed to build the engine"
+            + (":\n" + "\n".join(f"  - {e}" for e in errors) if errors else ".")
+            + "\nRun with -v to see TensorRT's warnings."
+        )
+    return serialized, seconds

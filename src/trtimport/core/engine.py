@@ -1,0 +1,74 @@
+"""Engines on disk: written atomically, with a JSON sidecar describing how they were made."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from trtimport.core.files import atomic_path, sha256_file
+from trtimport.errors import ModelParseError
+
+SIDECAR_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A network input or output: name, shape (-1 for dynamic dims) and dtype."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+
+def sidecar_path(engine: Path) -> Path:
+    """``model.engine`` -> ``model.engine.json``."""
+    return engine.with_name(engine.name + ".json")
+
+
+def write_engine(engine: Path, data: Any, sidecar: dict[str, Any]) -> int:
+    """Write the engine and its sidecar atomically; returns the engine's size in bytes.
+
+    The sidecar is renamed into place first, then the engine, so an engine file never exists
+    without its description.
+    """
+    side = sidecar_path(engine)
+    with atomic_path(engine) as tmp_engine:
+        with tmp_engine.open("wb") as f:
+            f.write(memoryview(data))
+        size = os.path.getsize(tmp_engine)
+        sidecar = {
+            **sidecar,
+            "engine": {"file": engine.name, "bytes": size, "sha256": sha256_file(tmp_engine)},
+        }
+        with atomic_path(side) as tmp_side:
+            tmp_side.write_text(json.dumps(sidecar, indent=2, default=str) + "\n")
+    return size
+
+
+def read_sidecar(engine: Path) -> dict[str, Any]:
+    """The sidecar of an engine written by trtimport."""
+    side = sidecar_path(engine)
+    try:
+        data = json.loads(side.read_text())
+    except FileNotFoundError as err:
+        raise ModelParseError(
+            f"{engine}: no sidecar {side.name} beside the engine; engines built by trtimport "
+            "have one. Rebuild the engine with trtimport."
+        ) from err
+    except json.JSONDecodeError as err:
+        raise ModelParseError(f"{side}: not valid JSON ({err}); rebuild the engine") from err
+    if not isinstance(data, dict):
+        raise ModelParseError(f"{side}: not a trtimport sidecar; rebuild the engine")
+    return data
+
+
+def tensor_infos(items: list[TensorInfo]) -> list[dict[str, Any]]:
+    """JSON-friendly list of tensors."""
+    return [asdict(t) | {"shape": list(t.shape)} for t in items]

@@ -1,0 +1,150 @@
+"""Options for importing a model and building an engine, and parsers for their CLI spellings."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trtimport.errors import UsageError
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ShapeRange:
+    """One input's min/opt/max shapes within an optimization profile."""
+
+    min: Shape
+    opt: Shape
+    max: Shape
+
+    def as_dict(self) -> dict[str, list[int]]:
+        """JSON-friendly form."""
+        return {"min": list(self.min), "opt": list(self.opt), "max": list(self.max)}
+
+
+#: One optimization profile: input name -> shape range.
+Profile = dict[str, ShapeRange]
+
+
+@dataclass
+class ImportOptions:
+    """What the importer needs besides the model file."""
+
+    weights: Path | None = None
+    format: str | None = None
+    #: Fixed input shapes that replace the model's (``--input NAME:1x3x224x224``).
+    input_shapes: dict[str, Shape] = field(default_factory=dict)
+    #: Optimization profiles for dynamic inputs (``--shapes``/``--profile``).
+    profiles: list[Profile] = field(default_factory=list)
+    #: Tensor names to mark as outputs, replacing the model's own outputs.
+    outputs: list[str] = field(default_factory=list)
+    #: ONNX opset for importers that convert to ONNX.
+    opset: int | None = None
+    #: Batch range (min, opt, max) that makes the batch dimension dynamic.
+    batch: tuple[int, int, int] | None = None
+    #: Importer-specific settings (for plugins), e.g. ``{"inputs_as_nchw": ["x"]}``.
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class BuildOptions:
+    """How to turn a populated network into an engine."""
+
+    workspace: int | None = None
+    optimization_level: int | None = None
+    #: TensorRT-RTX compute capabilities (``sm86``); empty means portable.
+    targets: list[str] = field(default_factory=list)
+    refittable: bool = False
+    strip_weights: bool = False
+    #: Timing cache (TensorRT) or runtime cache (TensorRT-RTX) file.
+    cache: Path | None = None
+    profiling_verbosity: str | None = None
+    progress: bool = True
+
+
+_DIM_SEP = re.compile(r"[x,]")
+
+
+def parse_shape(text: str, *, what: str = "shape") -> Shape:
+    """``1x3x224x224`` (or ``1,3,224,224``) -> ``(1, 3, 224, 224)``."""
+    text = text.strip()
+    if text in ("", "[]", "scalar"):
+        return ()
+    try:
+        dims = tuple(int(d) for d in _DIM_SEP.split(text.strip("[]()")))
+    except ValueError as err:
+        raise UsageError(
+            f"invalid {what} '{text}': write dimensions as integers separated by x, "
+            "e.g. 1x3x224x224"
+        ) from err
+    if any(d < 0 for d in dims):
+        raise UsageError(f"invalid {what} '{text}': dimensions must not be negative")
+    return dims
+
+
+def _split_name(spec: str, flag: str, example: str) -> tuple[str, str]:
+    name, sep, rest = spec.rpartition(":")
+    if not sep or not name:
+        raise UsageError(f"invalid {flag} '{spec}': expected NAME:{example}")
+    return name, rest
+
+
+def parse_input_spec(spec: str) -> tuple[str, Shape]:
+    """``NAME:1x3x224x224`` -> (name, shape). Names may contain colons (``input:0``)."""
+    name, rest = _split_name(spec, "--input", "1x3x224x224")
+    return name, parse_shape(rest, what=f"shape for input '{name}'")
+
+
+def parse_shapes_spec(spec: str) -> tuple[str, ShapeRange]:
+    """``NAME:MIN/OPT/MAX`` (or ``NAME:SHAPE`` for a fixed range) -> (name, range)."""
+    name, rest = _split_name(spec, "--shapes", "1x3x224x224/4x3x224x224/8x3x224x224")
+    parts = rest.split("/")
+    if len(parts) == 1:
+        parts = parts * 3
+    if len(parts) != 3:
+        raise UsageError(f"invalid --shapes '{spec}': expected NAME:MIN/OPT/MAX")
+    lo, opt, hi = (parse_shape(p, what=f"shape for input '{name}'") for p in parts)
+    if not (len(lo) == len(opt) == len(hi)):
+        raise UsageError(f"invalid --shapes '{spec}': MIN, OPT and MAX must have the same rank")
+    if any(not (a <= b <= c) for a, b, c in zip(lo, opt, hi, strict=True)):
+        raise UsageError(f"invalid --shapes '{spec}': need MIN <= OPT <= MAX in every dimension")
+    return name, ShapeRange(lo, opt, hi)
+
+
+def parse_profile(specs: list[str]) -> Profile:
+    """Several ``NAME:MIN/OPT/MAX`` specs (space or semicolon separated) -> one profile."""
+    profile: Profile = {}
+    for spec in specs:
+        for part in re.split(r"[;\s]+", spec.strip()):
+            if part:
+                name, rng = parse_shapes_spec(part)
+                profile[name] = rng
+    return profile
+
+
+def parse_batch(text: str) -> tuple[int, int, int]:
+    """``1/8/32`` (or a single ``8``) -> (min, opt, max)."""
+    parts = text.split("/")
+    if len(parts) == 1:
+        parts = parts * 3
+    try:
+        lo, opt, hi = (int(p) for p in parts)
+    except ValueError as err:
+        raise UsageError(f"invalid --batch '{text}': expected MIN/OPT/MAX, e.g. 1/8/32") from err
+    if not (1 <= lo <= opt <= hi):
+        raise UsageError(f"invalid --batch '{text}': need 1 <= MIN <= OPT <= MAX")
+    return lo, opt, hi
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """``2G``, ``512M``, ``1048576`` -> bytes."""
+    match = _SIZE.match(text)
+    if not match:
+        raise UsageError(f"invalid size '{text}': use a number with K, M or G, e.g. 2G")
+    scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    return int(float(match.group(1)) * scale[match.group(2).lower()])

@@ -1,0 +1,440 @@
+"""detect -> importer.populate -> mark outputs -> validate -> build -> save."""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trtimport.core.backend import Backend, get_backend
+from trtimport.core.build import (
+    build_serialized,
+    make_config,
+    resolved_targets,
+    save_timing_cache,
+)
+from trtimport.core.detect import detect_format
+from trtimport.core.engine import TensorInfo, write_engine
+from trtimport.core.files import atomic_path, sha256_file
+from trtimport.core.options import BuildOptions, ImportOptions
+from trtimport.core.trtlog import make_logger
+from trtimport.errors import OutputMarkingError, ShapeError, UsageError
+from trtimport.importers.base import ImportContext, Importer
+from trtimport.plugins.manager import Plugins, load_plugins
+
+_DTYPE_NAMES = {
+    "FLOAT": "float32",
+    "HALF": "float16",
+    "BF16": "bfloat16",
+    "FP8": "float8",
+    "INT8": "int8",
+    "INT32": "int32",
+    "INT64": "int64",
+    "UINT8": "uint8",
+    "BOOL": "bool",
+    "INT4": "int4",
+    "FP4": "float4",
+}
+
+
+def dtype_name(dtype: Any) -> str:
+    """TensorRT DataType -> numpy-style name (``float32``)."""
+    raw = str(getattr(dtype, "name", dtype)).upper().replace("DATATYPE.", "")
+    return _DTYPE_NAMES.get(raw, raw.lower())
+
+
+def _tensor_info(tensor: Any) -> TensorInfo:
+    return TensorInfo(tensor.name, tuple(int(d) for d in tensor.shape), dtype_name(tensor.dtype))
+
+
+@dataclass
+class ImportedNetwork:
+    """A populated TensorRT network and what made it. Close it (or use ``with``) when done."""
+
+    source: Path
+    format: str
+    importer: Importer
+    backend: Backend
+    builder: Any
+    network: Any
+    logger: Any
+    context: ImportContext
+    plugins: Plugins
+    _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+
+    @property
+    def onnx_path(self) -> Path | None:
+        """The ONNX file the network was parsed from, if the importer went through ONNX."""
+        return self.context.onnx_path
+
+    @property
+    def inputs(self) -> list[TensorInfo]:
+        """The network's inputs."""
+        return [_tensor_info(self.network.get_input(i)) for i in range(self.network.num_inputs)]
+
+    @property
+    def outputs(self) -> list[TensorInfo]:
+        """The network's marked outputs."""
+        net = self.network
+        return [_tensor_info(net.get_output(i)) for i in range(net.num_outputs)]
+
+    @property
+    def num_layers(self) -> int:
+        """How many layers the network has."""
+        return int(self.network.num_layers)
+
+    @property
+    def notes(self) -> list[str]:
+        """What the importer told the user."""
+        return self.context.notes
+
+    def close(self) -> None:
+        """Remove intermediate files."""
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> ImportedNetwork:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def all_tensors(network: Any) -> dict[str, Any]:
+    """Every named tensor of a network: inputs and every layer output."""
+    tensors: dict[str, Any] = {}
+    for i in range(network.num_inputs):
+        t = network.get_input(i)
+        tensors[t.name] = t
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        for j in range(layer.num_outputs):
+            t = layer.get_output(j)
+            if t is not None:
+                tensors.setdefault(t.name, t)
+    return tensors
+
+
+def _available(names: list[str], limit: int = 60) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", … ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def mark_outputs(network: Any, names: list[str], source: Path) -> None:
+    """Make exactly ``names`` the network's outputs (unknown names listed in one error)."""
+    tensors = all_tensors(network)
+    missing = [n for n in names if n not in tensors]
+    if missing:
+        raise OutputMarkingError(
+            f"{source}: no tensor named {', '.join(repr(n) for n in missing)} (--output). "
+            f"Available tensors: {_available(list(tensors))}"
+        )
+    for i in reversed(range(network.num_outputs)):
+        network.unmark_output(network.get_output(i))
+    for name in names:
+        network.mark_output(tensors[name])
+
+
+def apply_input_shapes(network: Any, shapes: dict[str, tuple[int, ...]], source: Path) -> None:
+    """Fix input shapes given with ``--input NAME:SHAPE``."""
+    inputs = {network.get_input(i).name: network.get_input(i) for i in range(network.num_inputs)}
+    for name, shape in shapes.items():
+        tensor = inputs.get(name)
+        if tensor is None:
+            raise UsageError(
+                f"{source}: --input names '{name}', but the network's inputs are "
+                f"{', '.join(inputs) or '(none)'}"
+            )
+        current = tuple(tensor.shape)
+        if len(current) != len(shape):
+            raise ShapeError(
+                f"{source}: input '{name}' has rank {len(current)} {list(current)}, but --input "
+                f"gives rank {len(shape)} {list(shape)}"
+            )
+        clash = [(c, s) for c, s in zip(current, shape, strict=True) if c >= 0 and c != s]
+        if clash:
+            raise ShapeError(
+                f"{source}: input '{name}' has fixed shape {list(current)}; --input "
+                f"{'x'.join(map(str, shape))} changes fixed dimensions"
+            )
+        tensor.shape = shape
+
+
+def check_dynamic_inputs(network: Any, options: ImportOptions, source: Path) -> None:
+    """Every dynamic input must be covered by every profile, with matching ranks."""
+    inputs = [network.get_input(i) for i in range(network.num_inputs)]
+    dynamic = {t.name: tuple(t.shape) for t in inputs if any(d < 0 for d in t.shape)}
+    names = {t.name: tuple(t.shape) for t in inputs}
+    for k, profile in enumerate(options.profiles):
+        for name, rng in profile.items():
+            if name not in names:
+                raise UsageError(
+                    f"{source}: --shapes names '{name}', but the network's inputs are "
+                    f"{', '.join(names) or '(none)'}"
+                )
+            shape = names[name]
+            if len(rng.min) != len(shape):
+                raise ShapeError(
+                    f"{source}: input '{name}' has rank {len(shape)} {list(shape)}, but the "
+                    f"shapes given for it have rank {len(rng.min)}"
+                )
+            for bound in (rng.min, rng.max):
+                if any(d >= 0 and d != b for d, b in zip(shape, bound, strict=True)):
+                    raise ShapeError(
+                        f"{source}: input '{name}' has shape {list(shape)}; --shapes may only "
+                        "vary its dynamic (-1) dimensions"
+                    )
+        uncovered = [n for n in dynamic if n not in profile]
+        if uncovered:
+            raise UsageError(
+                f"{source}: profile {k + 1} gives no shapes for dynamic input(s) "
+                + ", ".join(f"'{n}' {list(dynamic[n])}" for n in uncovered)
+            )
+    if dynamic and not options.profiles:
+        lines = [f"'{n}' {list(s)}" for n, s in dynamic.items()]
+        example = next(iter(dynamic))
+        raise UsageError(
+            f"{source}: the network has dynamic input(s) {', '.join(lines)}. Give fixed shapes "
+            f"with --input {example}:1x… or ranges with --shapes {example}:MIN/OPT/MAX."
+        )
+
+
+def import_model(
+    model: str | Path,
+    *,
+    options: ImportOptions | None = None,
+    plugins: Plugins | None = None,
+    backend: Backend | str | None = None,
+    verbosity: int = 0,
+) -> ImportedNetwork:
+    """Detect the format, populate a TensorRT network, mark outputs and check input shapes.
+
+    The returned :class:`ImportedNetwork` holds the builder and network; close it when done.
+    """
+    options = options or ImportOptions()
+    source = Path(model)
+    plugins = plugins or load_plugins()
+    entry = detect_format(source, plugins, options.format)
+    importer = entry.importer
+    missing = importer.missing_requirements()
+    if missing:
+        from trtimport.errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            f"Importing {importer.name} models", importer.extra or "all", module=missing[0]
+        )
+    if options.weights is not None and not importer.takes_weights:
+        raise UsageError(f"--weights: the {importer.name} importer takes no separate weights")
+    be = backend if isinstance(backend, Backend) else get_backend(backend)
+    logger = make_logger(be, verbosity)
+    builder = be.trt.Builder(logger)
+    network = builder.create_network(0)
+    tmp = tempfile.TemporaryDirectory(prefix="trtimport-")
+    ctx = ImportContext(source, options, be, builder, network, logger, Path(tmp.name))
+    imported = ImportedNetwork(
+        source, importer.name, importer, be, builder, network, logger, ctx, plugins, tmp
+    )
+    try:
+        importer.populate(ctx)
+        if options.outputs:
+            mark_outputs(network, options.outputs, source)
+        if network.num_outputs == 0:
+            raise OutputMarkingError(
+                f"{source}: the network has no outputs. Mark some with --output NAME; "
+                f"available tensors: {_available(list(all_tensors(network)))}"
+            )
+        apply_input_shapes(network, options.input_shapes, source)
+        check_dynamic_inputs(network, options, source)
+    except BaseException:
+        imported.close()
+        raise
+    return imported
+
+
+@dataclass
+class ConvertResult:
+    """What :func:`convert` made: the facts the CLI summary and ``--json`` print."""
+
+    model: Path
+    format: str
+    backend: str
+    backend_version: str
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    layers: int
+    targets: list[str]
+    build_seconds: float | None = None
+    engine: Path | None = None
+    engine_bytes: int | None = None
+    onnx: Path | None = None
+    files_written: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (what ``--json`` prints)."""
+        return {
+            "model": str(self.model),
+            "format": self.format,
+            "backend": {"name": self.backend, "version": self.backend_version},
+            "inputs": [t.as_dict() for t in self.inputs],
+            "outputs": [t.as_dict() for t in self.outputs],
+            "layers": self.layers,
+            "targets": self.targets,
+            "build_seconds": self.build_seconds,
+            "engine": str(self.engine) if self.engine else None,
+            "engine_bytes": self.engine_bytes,
+            "onnx": str(self.onnx) if self.onnx else None,
+            "files_written": [str(p) for p in self.files_written],
+            "notes": self.notes,
+        }
+
+
+def default_engine_path(model: Path) -> Path:
+    """``path/to/model.onnx`` -> ``./model.engine`` (in the current folder)."""
+    stem = model.name if model.is_dir() else model.stem
+    return Path.cwd() / f"{stem or 'model'}.engine"
+
+
+def _sidecar(
+    imported: ImportedNetwork,
+    import_options: ImportOptions,
+    build_options: BuildOptions,
+    targets: list[str],
+    seconds: float,
+) -> dict[str, Any]:
+    from trtimport import __version__
+
+    files = imported.importer.related_files(imported.source, import_options)
+    return {
+        "schema": 1,
+        "trtimport": __version__,
+        "backend": {
+            "name": imported.backend.name,
+            "version": imported.backend.version,
+            "onnx_parser": imported.backend.onnx_parser_version,
+        },
+        "python": platform.python_version(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "source": {
+            "model": str(imported.source),
+            "format": imported.format,
+            "files": [{"path": str(p), "sha256": sha256_file(p)} for p in files if p.is_file()],
+        },
+        "import_options": {
+            "input_shapes": {k: list(v) for k, v in import_options.input_shapes.items()},
+            "outputs": list(import_options.outputs),
+            "opset": import_options.opset,
+            "batch": list(import_options.batch) if import_options.batch else None,
+            "extra": import_options.extra,
+        },
+        "build_options": {
+            "workspace": build_options.workspace,
+            "optimization_level": build_options.optimization_level,
+            "refittable": build_options.refittable,
+            "strip_weights": build_options.strip_weights,
+            "profiling_verbosity": build_options.profiling_verbosity,
+        },
+        "targets": targets,
+        "profiles": [
+            {name: rng.as_dict() for name, rng in profile.items()}
+            for profile in import_options.profiles
+        ],
+        "inputs": [t.as_dict() for t in imported.inputs],
+        "outputs": [t.as_dict() for t in imported.outputs],
+        "layers": imported.num_layers,
+        "build_seconds": round(seconds, 3),
+    }
+
+
+def save_onnx(imported: ImportedNetwork, dest: Path) -> Path:
+    """Save the ONNX model the network was parsed from (atomically)."""
+    onnx_path = imported.onnx_path
+    if onnx_path is None:
+        raise UsageError(
+            f"--save-onnx: the {imported.format} importer builds the network directly, without "
+            "ONNX; use --save-network-onnx to export the network instead"
+        )
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(onnx_path, tmp)
+    return dest
+
+
+def convert(
+    model: str | Path,
+    output: str | Path | None = None,
+    *,
+    import_options: ImportOptions | None = None,
+    build_options: BuildOptions | None = None,
+    save_onnx_to: str | Path | None = None,
+    build: bool = True,
+    plugins: Plugins | None = None,
+    backend: Backend | str | None = None,
+    verbosity: int = 0,
+) -> ConvertResult:
+    """Import ``model`` and build a TensorRT engine at ``output`` (default ``./<stem>.engine``).
+
+    ``build=False`` stops after importing (and saving the ONNX if asked).
+    """
+    import_options = import_options or ImportOptions()
+    build_options = build_options or BuildOptions()
+    source = Path(model)
+    with import_model(
+        source, options=import_options, plugins=plugins, backend=backend, verbosity=verbosity
+    ) as imported:
+        be = imported.backend
+        targets = resolved_targets(be, build_options)
+        result = ConvertResult(
+            model=source,
+            format=imported.format,
+            backend=be.name,
+            backend_version=be.version,
+            inputs=imported.inputs,
+            outputs=imported.outputs,
+            layers=imported.num_layers,
+            targets=targets,
+            notes=list(imported.notes),
+        )
+        written: list[Path] = []
+        with contextlib.ExitStack() as stack:
+            onnx_tmp: Path | None = None
+            if save_onnx_to is not None:
+                onnx_tmp = stack.enter_context(atomic_path(Path(save_onnx_to)))
+                src = imported.onnx_path
+                if src is None:
+                    save_onnx(imported, Path(save_onnx_to))  # raises the explanatory error
+                shutil.copyfile(src, onnx_tmp)  # type: ignore[arg-type]
+            if build:
+                config, cache = make_config(
+                    be,
+                    imported.builder,
+                    imported.network,
+                    build_options,
+                    import_options.profiles,
+                    imported.plugins,
+                )
+                serialized, seconds = build_serialized(
+                    be,
+                    imported.builder,
+                    imported.network,
+                    config,
+                    show_progress=build_options.progress,
+                    logger=imported.logger,
+                )
+                engine = Path(output) if output is not None else default_engine_path(source)
+                sidecar = _sidecar(imported, import_options, build_options, targets, seconds)
+                result.engine_bytes = write_engine(engine, serialized, sidecar)
+                save_timing_cache(cache, build_options.cache)
+                result.engine = engine
+                result.build_seconds = seconds
+                written += [engine, engine.with_name(engine.name + ".json")]
+        if save_onnx_to is not None:
+            result.onnx = Path(save_onnx_to)
+            written.append(result.onnx)
+        result.files_written = written
+    return result

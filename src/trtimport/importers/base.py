@@ -1,0 +1,95 @@
+"""What an importer is, and the shared base of every importer that goes through ONNX."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from trtimport.core.backend import Backend
+from trtimport.core.options import ImportOptions
+
+
+@dataclass
+class ImportContext:
+    """Everything an importer gets to fill a network, and where it leaves what it made."""
+
+    source: Path
+    options: ImportOptions
+    backend: Backend
+    builder: Any
+    network: Any
+    logger: Any
+    #: A private temporary folder for intermediate files; removed after the build.
+    workdir: Path
+    #: The ONNX file the network was parsed from (set by ONNX-based importers).
+    onnx_path: Path | None = None
+    #: Objects that must live as long as the network (parsers, weight buffers).
+    keepalive: list[Any] = field(default_factory=list)
+    #: Messages for the user, such as which deploy prototxt was paired with a caffemodel.
+    notes: list[str] = field(default_factory=list)
+
+    def note(self, message: str) -> None:
+        """Tell the user something about the import (printed unless ``-q``)."""
+        self.notes.append(message)
+
+
+class Importer:
+    """An importer turns one model format into a populated TensorRT network.
+
+    Subclasses set the class attributes and implement :meth:`populate`; :meth:`detect` claims
+    files by content (extension matching is done by the caller).
+    """
+
+    #: The format's name, as used with ``--format``.
+    name: ClassVar[str] = ""
+    #: One line shown by ``trtimport formats``.
+    description: ClassVar[str] = ""
+    #: File name endings this format usually has (``.onnx``), lowercase, with the dot.
+    extensions: ClassVar[tuple[str, ...]] = ()
+    #: Python modules that must be importable for this importer to work.
+    requires: ClassVar[tuple[str, ...]] = ()
+    #: The ``trtimport[...]`` extra that installs :attr:`requires`.
+    extra: ClassVar[str | None] = None
+    #: True if the importer accepts a separate weights file (``--weights``).
+    takes_weights: ClassVar[bool] = False
+
+    def missing_requirements(self) -> list[str]:
+        """The required modules that are not installed (checked without importing them)."""
+        return [m for m in self.requires if importlib.util.find_spec(m) is None]
+
+    def detect(self, path: Path, head: bytes) -> bool:
+        """True if ``path`` (whose first bytes are ``head``) is a model of this format."""
+        return False
+
+    def related_files(self, source: Path, options: ImportOptions) -> list[Path]:
+        """Every file the import reads (hashed into the engine's sidecar)."""
+        if source.is_file():
+            files = [source]
+        else:
+            files = sorted(p for p in source.rglob("*") if p.is_file())
+        if options.weights is not None:
+            files.append(options.weights)
+        return files
+
+    def populate(self, ctx: ImportContext) -> None:
+        """Fill ``ctx.network``; mark outputs unless the format has none to mark."""
+        raise NotImplementedError
+
+
+class OnnxBasedImporter(Importer):
+    """Base of importers that produce an ONNX model and hand it to TensorRT's ONNX parser."""
+
+    def to_onnx(self, ctx: ImportContext, dest: Path) -> Path:
+        """Write the model as ONNX at ``dest`` (or return an existing ONNX file's path)."""
+        raise NotImplementedError
+
+    def populate(self, ctx: ImportContext) -> None:
+        """Convert to ONNX, prepare it, and parse it into the network."""
+        from trtimport.core.onnx_parse import parse_onnx_into, prepare_onnx
+
+        onnx_path = self.to_onnx(ctx, ctx.workdir / f"{ctx.source.stem or 'model'}.onnx")
+        onnx_path = prepare_onnx(ctx, onnx_path)
+        ctx.onnx_path = onnx_path
+        parse_onnx_into(ctx, onnx_path)

@@ -1,0 +1,1 @@
+"""Hook specifications and plugin discovery."""

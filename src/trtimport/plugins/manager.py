@@ -1,0 +1,187 @@
+"""Plugin discovery: built-in importers and third-party plugins, on a fresh manager per call.
+
+Environment variables:
+
+``TRTIMPORT_PLUGINS``
+    Comma-separated allowlist of entry-point names or distribution names to load; when set,
+    only those third-party plugins load, and one that fails to load is an error.
+``TRTIMPORT_DISABLE_PLUGIN_AUTOLOAD``
+    Any non-empty value: load no third-party plugins (unless allowlisted).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from trtimport.errors import PluginLoadError
+from trtimport.importers.base import Importer
+from trtimport.plugins import hookspecs
+
+ENTRY_POINT_GROUP = "trtimport"
+
+#: Built-in plugins, registered exactly like third-party ones (importing them is cheap).
+BUILTIN_PLUGINS: tuple[str, ...] = ("trtimport.importers.onnx",)
+
+
+@dataclass(frozen=True)
+class ImporterEntry:
+    """A registered importer and who provided it."""
+
+    importer: Importer
+    plugin: str
+    distribution: str
+    version: str
+
+
+@dataclass
+class Plugins:
+    """The loaded plugins of one call: the manager, the importers, and what failed to load."""
+
+    manager: pluggy.PluginManager
+    importers: dict[str, ImporterEntry] = field(default_factory=dict)
+    load_errors: list[PluginLoadError] = field(default_factory=list)
+    #: Plugin name -> (distribution, version) for plugins loaded from entry points.
+    distributions: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def hook(self) -> Any:
+        """The manager's hook relay (``plugins.hook.trtimport_detect_format(path=...)``)."""
+        return self.manager.hook
+
+    def importer(self, name: str) -> ImporterEntry | None:
+        """The importer registered under ``name``, if any."""
+        return self.importers.get(name)
+
+
+def _trtimport_version() -> str:
+    from trtimport import __version__
+
+    return __version__
+
+
+def _plugin_origin(
+    manager: pluggy.PluginManager, plugin: object, distributions: dict[str, tuple[str, str]]
+) -> tuple[str, str, str]:
+    name = manager.get_name(plugin) or repr(plugin)
+    if name in distributions:
+        return name, *distributions[name]
+    if name.startswith("trtimport."):
+        return name, "trtimport", _trtimport_version()
+    return name, "(registered directly)", ""
+
+
+def _allowlist() -> set[str] | None:
+    raw = os.environ.get("TRTIMPORT_PLUGINS", "").strip()
+    if not raw:
+        return None
+    return {p.strip() for p in raw.split(",") if p.strip()}
+
+
+def _load_entry_points(
+    manager: pluggy.PluginManager,
+    entry_points: Iterable[importlib.metadata.EntryPoint],
+    errors: list[PluginLoadError],
+    distributions: dict[str, tuple[str, str]],
+) -> None:
+    allow = _allowlist()
+    autoload = not os.environ.get("TRTIMPORT_DISABLE_PLUGIN_AUTOLOAD")
+    if allow is None and not autoload:
+        return
+    for ep in entry_points:
+        dist = ep.dist
+        dist_name = dist.metadata["name"] if dist is not None else "(unknown distribution)"
+        if allow is not None and ep.name not in allow and dist_name not in allow:
+            continue
+        if manager.get_plugin(ep.name) is not None or manager.is_blocked(ep.name):
+            continue
+        try:
+            plugin = ep.load()
+            manager.register(plugin, name=ep.name)
+        except Exception as err:  # a plugin may raise anything while importing
+            error = PluginLoadError(
+                f"plugin '{ep.name}' from distribution '{dist_name}' failed to load: "
+                f"{type(err).__name__}: {err}. Reinstall or upgrade it, or leave it out with "
+                "TRTIMPORT_PLUGINS / TRTIMPORT_DISABLE_PLUGIN_AUTOLOAD."
+            )
+            error.__cause__ = err
+            if allow is not None:
+                raise error from err
+            errors.append(error)
+            continue
+        distributions[ep.name] = (dist_name, dist.version if dist is not None else "")
+
+
+def load_plugins(
+    extra_plugins: Iterable[object] = (),
+    *,
+    entry_points: Iterable[importlib.metadata.EntryPoint] | None = None,
+    builtins: bool = True,
+) -> Plugins:
+    """A fresh plugin manager with built-ins, entry-point plugins and ``extra_plugins``.
+
+    ``entry_points`` replaces discovery from installed distributions (tests pass fakes).
+    """
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    errors: list[PluginLoadError] = []
+    if builtins:
+        for module_name in BUILTIN_PLUGINS:
+            module: ModuleType = importlib.import_module(module_name)
+            manager.register(module, name=module_name)
+    eps = (
+        importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        if entry_points is None
+        else entry_points
+    )
+    distributions: dict[str, tuple[str, str]] = {}
+    _load_entry_points(manager, eps, errors, distributions)
+    for plugin in extra_plugins:
+        manager.register(plugin)
+    plugins = Plugins(manager, load_errors=errors, distributions=distributions)
+    _collect_importers(plugins)
+    return plugins
+
+
+def _collect_importers(plugins: Plugins) -> None:
+    manager = plugins.manager
+    for impl in reversed(manager.hook.trtimport_register_importers.get_hookimpls()):
+        origin = _plugin_origin(manager, impl.plugin, plugins.distributions)
+
+        def register(importer: Importer, _origin: tuple[str, str, str] = origin) -> None:
+            if not isinstance(importer, Importer) or not importer.name:
+                raise PluginLoadError(
+                    f"plugin '{_origin[0]}' registered {importer!r}, which is not an Importer "
+                    "with a name"
+                )
+            existing = plugins.importers.get(importer.name)
+            if existing is not None:
+                raise PluginLoadError(
+                    f"format '{importer.name}' is registered twice: by plugin "
+                    f"'{existing.plugin}' ({existing.distribution}) and by plugin "
+                    f"'{_origin[0]}' ({_origin[1]}). Uninstall one of them or leave one out "
+                    "with TRTIMPORT_PLUGINS."
+                )
+            plugins.importers[importer.name] = ImporterEntry(importer, *_origin)
+
+        try:
+            impl.function(register=register)
+        except PluginLoadError:
+            raise
+        except Exception as err:
+            raise PluginLoadError(
+                f"plugin '{origin[0]}' ({origin[1]}) failed while registering importers: "
+                f"{type(err).__name__}: {err}"
+            ) from err
+
+
+def register_caffe_layers(plugins: Plugins, register: Callable[..., None]) -> None:
+    """Let every plugin register custom Caffe layer converters through ``register``."""
+    plugins.hook.trtimport_register_caffe_layers(register=register)
