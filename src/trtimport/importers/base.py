@@ -5,10 +5,13 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from trtimport.core.backend import Backend
 from trtimport.core.options import ImportOptions
+
+if TYPE_CHECKING:
+    from trtimport.core.runtime.base import Runner
 
 
 @dataclass
@@ -76,6 +79,10 @@ class Importer:
     def populate(self, ctx: ImportContext) -> None:
         """Fill ``ctx.network``; mark outputs unless the format has none to mark."""
         raise NotImplementedError
+
+    def reference_runner(self, source: Path, options: ImportOptions) -> Runner | None:
+        """A runner on the source framework's own runtime (for ``verify``), or None."""
+        return None
 
 
 class OnnxBasedImporter(Importer):

@@ -1,0 +1,1 @@
+"""Runners: execute a model or engine on one runtime behind one interface."""
