@@ -33,6 +33,7 @@ _EXPORTS = {
     "EngineBuildError": "trtimport.errors",
     "MissingDependencyError": "trtimport.errors",
     "NoGpuError": "trtimport.errors",
+    "InferenceError": "trtimport.errors",
     "InternalError": "trtimport.errors",
 }
 
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from trtimport.core.pipeline import ConvertResult, ImportedNetwork, convert, import_model
     from trtimport.errors import (
         EngineBuildError,
+        InferenceError,
         InternalError,
         MissingDependencyError,
         ModelParseError,
