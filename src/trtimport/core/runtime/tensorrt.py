@@ -29,6 +29,7 @@ from trtimport.errors import (
     InferenceError,
     MissingDependencyError,
     ModelParseError,
+    NoGpuError,
     OutputMarkingError,
     ShapeError,
     UsageError,
@@ -284,7 +285,15 @@ class TensorRTRunner(Runner):
         sidecar = read_sidecar(engine)
         inputs, outputs = engine_io(engine, sidecar)
         backend = engine_backend(engine, sidecar)
-        backend.require_gpu(f"Running the engine {engine}")
+        problem = backend.gpu_support_problem()
+        if problem:
+            source = (sidecar.get("source") or {}).get("model", "MODEL")
+            raise NoGpuError(
+                f"Running the engine {engine} needs a GPU that {backend.name} "
+                f"{backend.version} can run engines on: {problem}. Engines run only on "
+                "TensorRT; on this machine run the model it was built from on the CPU instead: "
+                f"`trtimport run {source} --backend onnxruntime`."
+            )
         check_engine_file(engine, sidecar)
         return cls(
             engine.read_bytes(),
