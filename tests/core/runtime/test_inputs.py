@@ -27,7 +27,7 @@ def test_generated_inputs_are_seeded():
     np.testing.assert_array_equal(a.arrays["x"], b.arrays["x"])
     assert not np.array_equal(a.arrays["x"], c.arrays["x"])
     assert a.arrays["ids"].dtype == np.int64 and a.arrays["x"].dtype == np.float32
-    assert 0 <= a.arrays["x"].min() and a.arrays["x"].max() < 1
+    assert a.arrays["x"].min() >= 0 and a.arrays["x"].max() < 1
     assert "seed 5" in a.notes[0] and a.sources["x"] == "random (seed 5)"
 
 

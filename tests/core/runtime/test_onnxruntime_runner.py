@@ -61,7 +61,7 @@ def test_unknown_tensor_and_bad_inputs(tmp_path, digit):
 def test_not_onnx(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
-    with pytest.raises(ModelParseError, match="bad.onnx"):
+    with pytest.raises(ModelParseError, match=r"bad\.onnx"):
         OnnxRuntimeRunner(bad)
 
 
