@@ -42,7 +42,9 @@ def make_cnn(
     nodes = [
         helper.make_node("Conv", ["x", "conv1.w", "conv1.b"], ["c1"], name="conv1", pads=[1] * 4),
         helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
-        helper.make_node("MaxPool", ["r1"], ["p1"], name="pool1", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node(
+            "MaxPool", ["r1"], ["p1"], name="pool1", kernel_shape=[2, 2], strides=[2, 2]
+        ),
         helper.make_node("Conv", ["p1", "conv2.w", "conv2.b"], ["c2"], name="conv2", pads=[1] * 4),
         helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
         helper.make_node("Reshape", ["r2", "flat.shape"], ["f"], name="flatten"),
