@@ -54,8 +54,14 @@ def test_stats_and_median():
 
 def test_trace_metrics_and_export_record():
     t = IterationTrace(
-        start_enq=1.0, end_enq=1.25, start_compute=2.0, end_compute=5.0,
-        start_h2d=1.5, end_h2d=2.0, start_d2h=5.0, end_d2h=5.5,
+        start_enq=1.0,
+        end_enq=1.25,
+        start_compute=2.0,
+        end_compute=5.0,
+        start_h2d=1.5,
+        end_h2d=2.0,
+        start_d2h=5.0,
+        end_d2h=5.5,
     )
     assert (t.enqueue_ms, t.h2d_ms, t.compute_ms, t.d2h_ms) == (0.25, 0.5, 3.0, 0.5)
     assert t.latency_ms == 4.0
