@@ -69,7 +69,7 @@ def save_outputs(dest: Path, outputs: dict[str, np.ndarray]) -> None:
     from trtimport.core.files import atomic_path
 
     with atomic_path(dest) as tmp, tmp.open("wb") as f:
-        np.savez(f, **outputs)
+        np.savez(f, **outputs)  # type: ignore[arg-type]
 
 
 def _shape(shape: list[int]) -> str:

@@ -77,7 +77,7 @@ def print_report(report: dict[str, Any]) -> None:
             )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for row in rows:
-            print("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+            print("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
         for c in cand["outputs"]:
             if c["note"]:
                 print(f"  {c['name']}: {c['note']}")

@@ -199,7 +199,7 @@ def compare_runners(
     cand_out = candidate.infer(feeds, [b for _, b in pairs])
     outputs = [compare_arrays(a, ref_out[a], cand_out[b], atol, rtol) for a, b in pairs]
     report = CandidateReport(
-        label or getattr(candidate, "label", candidate.name),
+        label or str(getattr(candidate, "label", candidate.name)),
         outputs,
         notes=[pairing_note] if pairing_note else [],
     )

@@ -159,11 +159,7 @@ def verify_model(
         )
         notes.extend(feeds.notes)
         if candidate is not None:
-            runners: list[Runner] = [
-                stack.enter_context(
-                    OnnxRuntimeRunner(candidate, label=f"{candidate.name} on onnxruntime")
-                )
-            ]
+            runners: list[Runner] = [stack.enter_context(OnnxRuntimeRunner(candidate))]
         else:
             runners = _candidates(
                 source, options, plugins, reference, backend, layerwise, verbosity, stack, notes

@@ -134,7 +134,7 @@ class _Cuda:
 
 def _host_view(address: int, nbytes: int) -> np.ndarray:
     """A uint8 numpy view of pinned host memory."""
-    return np.frombuffer((ctypes.c_uint8 * nbytes).from_address(address), dtype=np.uint8)
+    return np.frombuffer(memoryview((ctypes.c_uint8 * nbytes).from_address(address)), np.uint8)
 
 
 class _Buffer:
@@ -236,11 +236,16 @@ class TensorRTRunner(Runner):
         self.cuda_graph = cuda_graph
         self._slots: list[_Slot] = []
         self._cache: Any = None
+        self._config: Any = None
+        self._engine: Any = None
+        self._runtime: Any = None
         self._cache_path = runtime_cache if backend.is_rtx else None
         backend.require_gpu(f"Running {label}")
         from trtimport.core.trtlog import make_logger
 
         self._cuda = _Cuda()
+        # Create the CUDA context now: the RTX runtime cache checks it when deserializing.
+        self._cuda(self._cuda.rt.cudaFree(0), "cudaFree(0)")
         trt = backend.trt
         self._logger = make_logger(backend, verbosity)
         self._runtime = trt.Runtime(self._logger)
@@ -256,9 +261,7 @@ class TensorRTRunner(Runner):
         for i in range(self._engine.num_io_tensors):
             name = self._engine.get_tensor_name(i)
             self._modes[name] = self._engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
-        self._dtypes = {
-            n: np.dtype(trt.nptype(self._engine.get_tensor_dtype(n))) for n in self._modes
-        }
+        self._dtypes = {n: self._numpy_dtype(n) for n in self._modes}
         self._input_names = [n for n, is_in in self._modes.items() if is_in]
         self._output_names = [n for n, is_in in self._modes.items() if not is_in]
         config = self._runtime_config()
@@ -307,6 +310,16 @@ class TensorRTRunner(Runner):
             verbosity=verbosity,
         )
 
+    def _numpy_dtype(self, name: str) -> np.dtype:
+        dtype = self._engine.get_tensor_dtype(name)
+        try:
+            return np.dtype(self.backend.trt.nptype(dtype))
+        except TypeError as err:
+            raise InferenceError(
+                f"{self.label}: I/O tensor '{name}' has type {dtype}, which numpy cannot hold; "
+                "build the engine with float32/float16 I/O"
+            ) from err
+
     def _runtime_config(self) -> Any:
         """TensorRT-RTX: a runtime config whose runtime cache is loaded from disk, if any."""
         if not self.backend.is_rtx or not hasattr(self._engine, "create_runtime_config"):
@@ -318,6 +331,7 @@ class TensorRTRunner(Runner):
             self.add_note(f"ignored the runtime cache {path}: it does not fit this GPU/version")
         config.set_runtime_cache(cache)
         self._cache = cache
+        self._config = config
         return config
 
     def inputs(self) -> list[TensorSpec]:
@@ -338,10 +352,14 @@ class TensorRTRunner(Runner):
         context = slot.context
         for name in self._input_names:
             if not context.set_input_shape(name, shapes[name]):
-                lo, _, hi = self._engine.get_tensor_profile_shape(name, 0)
+                built = [int(d) for d in self._engine.get_tensor_shape(name)]
+                accepted = str(built)
+                if any(d < 0 for d in built):
+                    lo, _, hi = self._engine.get_tensor_profile_shape(name, 0)
+                    accepted = f"shapes from {list(lo)} to {list(hi)}"
                 raise ShapeError(
-                    f"{self.label}: input '{name}' shape {list(shapes[name])} is outside the "
-                    f"engine's profile [{list(lo)} .. {list(hi)}]"
+                    f"{self.label}: input '{name}' has shape {list(shapes[name])}; the engine "
+                    f"takes {accepted}"
                 )
         all_shapes = dict(shapes)
         for name in self._output_names:
@@ -416,6 +434,15 @@ class TensorRTRunner(Runner):
     def _nbytes(self, slot: _Slot, name: str) -> int:
         return int(np.prod(slot.shapes[name])) * self._dtypes[name].itemsize
 
+    def upload(self, slot: _Slot) -> None:
+        """Copy the staged inputs to the device and wait (before timing without transfers)."""
+        cuda, rt = self._cuda, self._cuda.rt
+        h2d = rt.cudaMemcpyKind.cudaMemcpyHostToDevice
+        for name in self._input_names:
+            buf, size = slot.buffers[name], self._nbytes(slot, name)
+            cuda(rt.cudaMemcpyAsync(buf.device, buf.host, size, h2d, slot.stream), "H2D copy")
+        self.synchronize(slot)
+
     def synchronize(self, slot: _Slot) -> None:
         """Wait for the slot's stream."""
         self._cuda(self._cuda.rt.cudaStreamSynchronize(slot.stream), "cudaStreamSynchronize")
@@ -467,10 +494,12 @@ class TensorRTRunner(Runner):
             if self._slots:
                 self.save_runtime_cache()
         finally:
+            # Contexts go before the runtime config and cache, the engine, then the runtime.
             for slot in self._slots:
                 slot.close()
             self._slots = []
-            self._cache = None
+            self._config = self._cache = None
+            self._engine = self._runtime = None
 
 
 class _TensorRTLauncher(Launcher):
@@ -489,6 +518,8 @@ class _TensorRTLauncher(Launcher):
         for slot in runner._slots:
             runner._prepare(slot, shapes)
             runner._stage_inputs(slot, feeds)
+            if not transfers:
+                runner.upload(slot)
         self.origin = cuda(rt.cudaEventCreate(), "cudaEventCreate")
         first = runner._slots[0]
         cuda(rt.cudaEventRecord(self.origin, first.stream), "cudaEventRecord")
