@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from runtime_models import make_cnn, make_identity, ort_outputs
+from runtime_models import built_engine, make_cnn, make_identity, ort_outputs
 
 from trtimport.cli import main
 
@@ -96,6 +96,18 @@ def test_bad_input_is_one_error(tmp_path, capsys, cnn):
     assert main(["run", str(cnn), "--input", f"data={tmp_path / 'x.npy'}"]) == 1
     err = capsys.readouterr().err
     assert "--input names 'data'" in err and "inputs are x" in err
+
+
+def test_engine_without_gpu_is_one_error(capsys):
+    from trtimport.core.backend import get_backend
+
+    if get_backend().gpu_support_problem() is None:
+        pytest.skip("a usable GPU is present")
+    engine = built_engine()
+    assert main(["run", str(engine)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: Running the engine") and "--backend onnxruntime" in err
+    assert "Traceback" not in err
 
 
 def test_caffe_lenet_names_the_digit(capsys):

@@ -183,7 +183,9 @@ class _Slot:
         # h2d start, h2d end / compute start, compute end / d2h start, d2h end
         self.events = [cuda(rt.cudaEventCreate(), "cudaEventCreate") for _ in range(4)]
         self.buffers: dict[str, _Buffer] = {}
+        #: Shapes of every I/O tensor for the current inputs, and the inputs' shapes alone.
         self.shapes: dict[str, tuple[int, ...]] = {}
+        self.input_shapes: dict[str, tuple[int, ...]] = {}
         self.graph: Any = None
         self.graph_exec: Any = None
         self.pending: tuple[float, float] | None = None
@@ -347,7 +349,7 @@ class TensorRTRunner(Runner):
         missing = [n for n in self._input_names if n not in shapes]
         if missing:
             raise UsageError(f"{self.label}: missing input(s) {', '.join(missing)}")
-        if shapes == slot.shapes:
+        if shapes == slot.input_shapes:
             return
         context = slot.context
         for name in self._input_names:
@@ -378,6 +380,7 @@ class TensorRTRunner(Runner):
         # A captured graph holds the old shapes and addresses.
         slot.drop_graph()
         slot.shapes = all_shapes
+        slot.input_shapes = dict(shapes)
 
     def _stage_inputs(self, slot: _Slot, feeds: dict[str, np.ndarray]) -> None:
         for name in self._input_names:
