@@ -18,7 +18,7 @@ from trtimport.core.options import ImportOptions
 from trtimport.core.preprocess import ImageOptions
 from trtimport.core.runtime.base import Runner
 from trtimport.core.runtime.inputs import make_feeds
-from trtimport.errors import UsageError
+from trtimport.errors import TrtImportError, UsageError
 from trtimport.plugins.manager import Plugins, load_plugins
 
 
@@ -108,7 +108,7 @@ def _candidates(
         runners.append(stack.enter_context(intermediate_onnx_runner(imported)))
     try:
         runners.append(stack.enter_context(exported_onnx_runner(imported, options.opset)))
-    except UsageError as err:
+    except TrtImportError as err:
         notes.append(f"skipped the exported network ONNX: {err}")
     if not runners:
         raise UsageError(
