@@ -261,6 +261,7 @@ class BenchResult:
         """The ``--json`` summary."""
 
         def stat(metric: str) -> dict[str, float] | None:
+            """The metric's statistics as a dict, or None where it does not apply."""
             s = self.stats(metric)
             return s.as_dict() if s else None
 

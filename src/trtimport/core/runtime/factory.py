@@ -32,6 +32,7 @@ def _specs(imported: ImportedNetwork) -> tuple[list[TensorSpec], list[TensorSpec
     import numpy as np
 
     def spec(info: object) -> TensorSpec:
+        """TensorInfo (-1 for dynamic dims) -> TensorSpec (None for dynamic dims)."""
         shape = tuple(None if d < 0 else d for d in info.shape)  # type: ignore[attr-defined]
         return TensorSpec(info.name, shape, np.dtype(info.dtype))  # type: ignore[attr-defined]
 
