@@ -124,3 +124,17 @@ def test_caffe_lenet_names_the_digit(capsys):
     )
     (prob,) = out["outputs"]
     assert prob["top_k"][0]["index"] == 7
+
+
+def test_dynamic_batch_takes_the_file_shape(tmp_path, capsys):
+    model = make_cnn(tmp_path / "dyn.onnx", batch="N")
+    x = np.random.default_rng(8).random((3, 1, 28, 28)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    out = run_json(capsys, str(model), "--input", f"x={tmp_path / 'x.npy'}")
+    (prob,) = out["outputs"]
+    assert prob["shape"] == [3, 10] and "top_k" not in prob  # three rows: not one classifier row
+    assert prob["max"] == float(ort_outputs(model, {"x": x})["prob"].max())
+    assert main(["run", str(model)]) == 1
+    assert "--input x:1x" in capsys.readouterr().err
+    generated = run_json(capsys, str(model), "--input", "x:2x1x28x28")
+    assert generated["inputs"][0]["shape"] == [2, 1, 28, 28]
