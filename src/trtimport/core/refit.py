@@ -273,7 +273,9 @@ def refit_engine(plan: RefitPlan, output: Path | None = None, *, verbosity: int 
     else:
         parser_refitter = trt.OnnxParserRefitter(refitter, logger)
         if not parser_refitter.refit_from_file(str(plan.onnx_file)):
-            errors = [str(parser_refitter.get_error(i)) for i in range(parser_refitter.num_errors)]
+            from trtimport.core.onnx_parse import parser_errors
+
+            errors = parser_errors(parser_refitter)
             raise ShapeError(
                 f"{plan.weights_file}: TensorRT's ONNX refitter failed:\n"
                 + "\n".join(f"  - {e}" for e in errors)
