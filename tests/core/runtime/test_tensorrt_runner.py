@@ -41,6 +41,11 @@ def test_io_discovered_from_sidecar():
     assert [(s.name, s.shape) for s in outputs] == [("prob", (1, 10))]
     assert engine_backend(engine, read_sidecar(engine)).name == get_backend().name
     assert runtime_cache_path(engine).name == "cnn.engine.rtcache"
+    given = {"cache": {"kind": "runtime", "path": "/caches/cnn.rtcache"}}
+    assert runtime_cache_path(engine, given) == Path("/caches/cnn.rtcache")
+    assert runtime_cache_path(engine, {"cache": {"kind": "timing", "path": "t.cache"}}) == Path(
+        str(engine) + ".rtcache"
+    )
     assert is_engine_file(engine) and not is_engine_file(engine.parent / "cnn.onnx")
 
 
@@ -86,9 +91,14 @@ def test_engine_file_checks(tmp_path):
     engine = copy_engine(tmp_path)
     sidecar = read_sidecar(engine)
     check_engine_file(engine, sidecar)
-    engine.write_bytes(engine.read_bytes()[:-1] + b"\0")
-    with pytest.raises(ModelParseError, match="changed after its sidecar"):
+    data = engine.read_bytes()
+    engine.write_bytes(data[:-1])
+    with pytest.raises(ModelParseError, match=r"changed after its sidecar.*size differs"):
         check_engine_file(engine, sidecar)
+    engine.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    if sidecar["engine"].get("sha256"):
+        with pytest.raises(ModelParseError, match="SHA-256 differs"):
+            check_engine_file(engine, sidecar)
     other = dict(sidecar, backend=dict(sidecar["backend"], version="0.0.1"))
     with pytest.raises(UsageError, match="rebuild the engine with this version"):
         engine_backend(engine, other)

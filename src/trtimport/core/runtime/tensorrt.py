@@ -39,8 +39,15 @@ from trtimport.errors import (
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 
 
-def runtime_cache_path(engine: Path) -> Path:
-    """Where the TensorRT-RTX runtime cache of ``engine`` lives: ``model.engine.rtcache``."""
+def runtime_cache_path(engine: Path, sidecar: dict[str, Any] | None = None) -> Path:
+    """Where the TensorRT-RTX runtime cache of ``engine`` lives.
+
+    The runtime cache file given at build time (``--cache``, recorded in the sidecar) if any,
+    else ``model.engine.rtcache`` beside the engine.
+    """
+    cache = (sidecar or {}).get("cache") or {}
+    if cache.get("kind") == "runtime" and cache.get("path"):
+        return Path(cache["path"])
     return engine.with_name(engine.name + ".rtcache")
 
 
@@ -88,17 +95,21 @@ def engine_backend(engine: Path, sidecar: dict[str, Any]) -> Backend:
 
 
 def check_engine_file(engine: Path, sidecar: dict[str, Any]) -> None:
-    """Refuse an engine whose bytes differ from what its sidecar recorded."""
+    """Refuse an engine whose size (or SHA-256, if recorded) differs from its sidecar's."""
     if not engine.is_file():
         raise UsageError(f"{engine}: no such engine file")
-    recorded = (sidecar.get("engine") or {}).get("sha256")
-    if recorded:
-        digest = hashlib.sha256(engine.read_bytes()).hexdigest()
-        if digest != recorded:
-            raise ModelParseError(
-                f"{engine}: the file changed after its sidecar was written (SHA-256 differs); "
-                "rebuild the engine with trtimport"
-            )
+    recorded = sidecar.get("engine") or {}
+    size, digest = recorded.get("bytes"), recorded.get("sha256")
+    changed = None
+    if size is not None and engine.stat().st_size != size:
+        changed = "its size differs"
+    elif digest and hashlib.sha256(engine.read_bytes()).hexdigest() != digest:
+        changed = "its SHA-256 differs"
+    if changed:
+        raise ModelParseError(
+            f"{engine}: the file changed after its sidecar was written ({changed}); rebuild "
+            "the engine with trtimport"
+        )
 
 
 def _cudart() -> Any:
@@ -308,7 +319,7 @@ class TensorRTRunner(Runner):
             label=str(engine),
             streams=streams,
             cuda_graph=cuda_graph,
-            runtime_cache=runtime_cache_path(engine),
+            runtime_cache=runtime_cache_path(engine, sidecar),
             verbosity=verbosity,
         )
 
