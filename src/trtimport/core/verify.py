@@ -67,10 +67,12 @@ def _gpu_candidate(imported: Any, reference: Runner, layerwise: bool, verbosity:
         current = [network.get_output(i).name for i in range(network.num_outputs)]
         tensors = all_tensors(network)
         inputs = {network.get_input(i).name for i in range(network.num_inputs)}
+        # Only float activations: marking shape tensors as outputs changes what TensorRT builds.
+        floats = {imported.backend.trt.float32, imported.backend.trt.float16}
         extra = [
             n
             for n in reference.tensor_names()
-            if n in tensors and n not in inputs and n not in current
+            if n in tensors and n not in inputs and n not in current and tensors[n].dtype in floats
         ]
         mark_outputs(network, current + extra, imported.source)
     return engine_runner_for(imported, verbosity=verbosity)
