@@ -63,3 +63,17 @@ def test_nothing_to_compare_for_onnx_on_cpu(tmp_path):
         report = verify_model(model)
         assert report.candidates[0].label.startswith("cnn.onnx: TensorRT network")
         assert report.passed
+
+
+def test_layerwise_marks_float_activations_on_the_network(tmp_path):
+    from runtime_models import CNN_TENSORS
+
+    from trtimport.core.pipeline import import_model
+    from trtimport.core.verify import mark_layerwise_outputs
+
+    model = make_cnn(tmp_path / "cnn.onnx")
+    with import_model(model) as imported:
+        marked = mark_layerwise_outputs(imported, ["x", *CNN_TENSORS, "flat.shape", "nope"])
+        names = [o.name for o in imported.outputs]
+    assert names[0] == "prob" and set(marked) <= set(CNN_TENSORS) - {"prob"}
+    assert {"c1", "r1", "c2", "logits"} <= set(marked) and names[1:] == marked

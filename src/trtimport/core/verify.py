@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trtimport.core.compare import CandidateReport, compare_runners
 from trtimport.core.options import ImportOptions
@@ -20,6 +20,9 @@ from trtimport.core.runtime.base import Runner
 from trtimport.core.runtime.inputs import make_feeds
 from trtimport.errors import TrtImportError, UsageError
 from trtimport.plugins.manager import Plugins, load_plugins
+
+if TYPE_CHECKING:
+    from trtimport.core.pipeline import ImportedNetwork
 
 
 @dataclass
@@ -57,24 +60,33 @@ def _label(runner: Runner) -> str:
     return str(getattr(runner, "label", runner.name))
 
 
-def _gpu_candidate(imported: Any, reference: Runner, layerwise: bool, verbosity: int) -> Runner:
-    """The imported network built into an engine (intermediates marked for ``layerwise``)."""
+def mark_layerwise_outputs(imported: ImportedNetwork, names: list[str]) -> list[str]:
+    """Also mark the network's float activations among ``names`` as outputs; returns them."""
     from trtimport.core.pipeline import all_tensors, mark_outputs
+
+    network = imported.network
+    current = [network.get_output(i).name for i in range(network.num_outputs)]
+    tensors = all_tensors(network)
+    inputs = {network.get_input(i).name for i in range(network.num_inputs)}
+    # Only float activations: marking shape tensors as outputs changes what TensorRT builds.
+    floats = {imported.backend.trt.float32, imported.backend.trt.float16}
+    extra = [
+        n
+        for n in names
+        if n in tensors and n not in inputs and n not in current and tensors[n].dtype in floats
+    ]
+    mark_outputs(network, current + extra, imported.source)
+    return extra
+
+
+def _gpu_candidate(
+    imported: ImportedNetwork, reference: Runner, layerwise: bool, verbosity: int
+) -> Runner:
+    """The imported network built into an engine (intermediates marked for ``layerwise``)."""
     from trtimport.core.runtime.factory import engine_runner_for
 
     if layerwise:
-        network = imported.network
-        current = [network.get_output(i).name for i in range(network.num_outputs)]
-        tensors = all_tensors(network)
-        inputs = {network.get_input(i).name for i in range(network.num_inputs)}
-        # Only float activations: marking shape tensors as outputs changes what TensorRT builds.
-        floats = {imported.backend.trt.float32, imported.backend.trt.float16}
-        extra = [
-            n
-            for n in reference.tensor_names()
-            if n in tensors and n not in inputs and n not in current and tensors[n].dtype in floats
-        ]
-        mark_outputs(network, current + extra, imported.source)
+        mark_layerwise_outputs(imported, reference.tensor_names())
     return engine_runner_for(imported, verbosity=verbosity)
 
 
