@@ -138,3 +138,14 @@ def test_dynamic_batch_takes_the_file_shape(tmp_path, capsys):
     assert "--input x:1x" in capsys.readouterr().err
     generated = run_json(capsys, str(model), "--input", "x:2x1x28x28")
     assert generated["inputs"][0]["shape"] == [2, 1, 28, 28]
+
+
+def test_output_flag_selects_intermediate_tensors(capsys, cnn):
+    out = run_json(capsys, str(cnn), "--output", "logits", "--output", "r1")
+    assert [(o["name"], o["shape"]) for o in out["outputs"]] == [
+        ("logits", [1, 10]),
+        ("r1", [1, 4, 28, 28]),
+    ]
+    assert out["outputs"][1]["min"] >= 0  # a ReLU output
+    assert main(["verify", str(cnn), "--candidate", str(cnn), "--output", "logits"]) == 0
+    assert "logits  1x10" in capsys.readouterr().out

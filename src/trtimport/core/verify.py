@@ -60,6 +60,15 @@ def _label(runner: Runner) -> str:
     return str(getattr(runner, "label", runner.name))
 
 
+def _select_outputs(runner: Runner, names: list[str], notes: list[str]) -> None:
+    """Apply ``--output`` to runners that choose outputs at run time (ONNX Runtime)."""
+    select = getattr(runner, "select_outputs", None)
+    if select is not None:
+        select(names)
+    elif runner.name != "tensorrt":  # engines are built with the outputs marked
+        notes.append(f"--output is not applied to {_label(runner)}")
+
+
 def mark_layerwise_outputs(imported: ImportedNetwork, names: list[str]) -> list[str]:
     """Also mark the network's float activations among ``names`` as outputs; returns them."""
     from trtimport.core.pipeline import all_tensors, mark_outputs
@@ -178,6 +187,9 @@ def verify_model(
             runners = _candidates(
                 source, options, plugins, reference, backend, layerwise, verbosity, stack, notes
             )
+        if options.outputs:
+            for runner in (reference, *runners):
+                _select_outputs(runner, options.outputs, notes)
         reports = [
             compare_runners(
                 reference,

@@ -171,6 +171,8 @@ def make_runner(
                     "one query at a time on the CPU"
                 )
             runner = intermediate_onnx_runner(imported)
+            if imported.context.options.outputs:
+                runner.select_outputs(imported.context.options.outputs)
         for note in imported.notes:
             runner.add_note(note)
         return runner

@@ -126,6 +126,29 @@ class OnnxRuntimeRunner(Runner):
         """(node name, op type) of the node that computes ``tensor``, if any."""
         return self._producers.get(tensor)
 
+    def select_outputs(self, names: list[str]) -> None:
+        """Return the tensors ``names`` (node outputs) by default instead of the model's outputs.
+
+        This is ``--output NAME`` for ONNX Runtime; shapes and dtypes come from ONNX shape
+        inference where it knows them.
+        """
+        unknown = [n for n in names if n not in self._producers]
+        if unknown:
+            raise OutputMarkingError(
+                f"{self.path}: no tensor named {', '.join(map(repr, unknown))} (--output)"
+            )
+        import onnx
+
+        known = {v.name: v for v in self._model.graph.output}
+        if any(n not in known for n in names):
+            inferred = onnx.shape_inference.infer_shapes(self._model)
+            for value in inferred.graph.value_info:
+                known.setdefault(value.name, value)
+        self._outputs = [
+            _value_spec(known[n]) if n in known else TensorSpec(n, (), np.dtype("float32"))
+            for n in names
+        ]
+
     def _session_for(self, extra: frozenset[str]) -> Any:
         """A session whose outputs also include the intermediate tensors in ``extra``."""
         if not extra:
@@ -153,7 +176,7 @@ class OnnxRuntimeRunner(Runner):
     ) -> dict[str, np.ndarray]:
         """Run once; ``outputs`` may name any node output of the model."""
         wanted = list(outputs) if outputs is not None else [o.name for o in self._outputs]
-        declared = {o.name for o in self._outputs}
+        declared = {v.name for v in self._model.graph.output}
         session = self._session_for(frozenset(n for n in wanted if n not in declared))
         expected = {s.name: s for s in self._inputs}
         missing = [n for n in expected if n not in feeds]
