@@ -6,6 +6,8 @@ import subprocess
 import sys
 
 HEAVY = ("onnxruntime", "tensorrt", "tensorrt_rtx", "cv2", "tensorflow", "torch", "cuda", "onnx")
+# numpy is not heavy, but --help does not need it either.
+HEAVY += ("numpy",)
 
 SCRIPT = """
 import sys

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from trtimport.cli.common import add_output_arguments
 from trtimport.cli.runtime_args import (
@@ -15,6 +13,9 @@ from trtimport.cli.runtime_args import (
     image_options,
     input_files_and_options,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 HELP = "run a model or engine once on given or generated inputs and show the outputs"
 
@@ -38,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def top_k(array: np.ndarray, k: int) -> list[tuple[int, float]] | None:
     """Top-k (index, value) of a classifier-like output: one row of at least two scores."""
+    import numpy as np
+
     if k <= 0 or array.size < 2 or array.size != max(array.shape, default=0):
         return None
     if not np.issubdtype(array.dtype, np.number):
@@ -49,6 +52,8 @@ def top_k(array: np.ndarray, k: int) -> list[tuple[int, float]] | None:
 
 def describe_output(name: str, array: np.ndarray, k: int) -> dict[str, Any]:
     """Shape, dtype, min/max/mean/std and top-k of one output."""
+    import numpy as np
+
     info: dict[str, Any] = {"name": name, "shape": list(array.shape), "dtype": str(array.dtype)}
     if array.size and (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
         values = array.astype(np.float64)
@@ -66,6 +71,8 @@ def describe_output(name: str, array: np.ndarray, k: int) -> dict[str, Any]:
 
 def save_outputs(dest: Path, outputs: dict[str, np.ndarray]) -> None:
     """Write every output into an .npz (atomically)."""
+    import numpy as np
+
     from trtimport.core.files import atomic_path
 
     with atomic_path(dest) as tmp, tmp.open("wb") as f:

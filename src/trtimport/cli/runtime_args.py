@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trtimport.cli.common import add_import_arguments, import_options
 from trtimport.core.options import ImportOptions
-from trtimport.core.preprocess import ImageOptions, parse_floats, parse_resize
 from trtimport.core.runtime import RUNNER_BACKENDS
 from trtimport.errors import UsageError
+
+if TYPE_CHECKING:
+    from trtimport.core.preprocess import ImageOptions
 
 
 def add_model_and_input_arguments(parser: argparse.ArgumentParser, *, backend: bool = True) -> None:
@@ -80,6 +83,8 @@ def input_files_and_options(args: argparse.Namespace) -> tuple[dict[str, Path], 
 
 def image_options(args: argparse.Namespace) -> ImageOptions:
     """ImageOptions from the preprocessing flags."""
+    from trtimport.core.preprocess import ImageOptions, parse_floats, parse_resize
+
     return ImageOptions(
         resize=parse_resize(args.resize) if args.resize else None,
         scale=args.scale,
