@@ -130,7 +130,7 @@ def _candidates(
     elif onnx_path is not None:
         runners.append(stack.enter_context(intermediate_onnx_runner(imported)))
     try:
-        runners.append(stack.enter_context(exported_onnx_runner(imported, options.opset)))
+        runners.append(stack.enter_context(exported_onnx_runner(imported)))
     except TrtImportError as err:
         notes.append(f"skipped the exported network ONNX: {err}")
     if not runners:

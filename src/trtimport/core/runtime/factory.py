@@ -95,7 +95,7 @@ def intermediate_onnx_runner(imported: ImportedNetwork) -> OnnxRuntimeRunner:
         raise
 
 
-def exported_onnx_runner(imported: ImportedNetwork, opset: int | None = None) -> OnnxRuntimeRunner:
+def exported_onnx_runner(imported: ImportedNetwork) -> OnnxRuntimeRunner:
     """ONNX Runtime on the TensorRT network exported to ONNX (needs the network exporter)."""
     try:
         from trtimport.core.export import export_network_onnx  # type: ignore[import-not-found]
@@ -109,7 +109,7 @@ def exported_onnx_runner(imported: ImportedNetwork, opset: int | None = None) ->
     owned = Path(tempfile.mkdtemp(prefix="trtimport-export-"))
     try:
         dest = owned / f"{imported.source.stem or 'network'}.onnx"
-        export_network_onnx(imported.network, dest, imported.backend, opset)
+        export_network_onnx(imported.network, dest, imported.backend)
         return OnnxRuntimeRunner(
             dest,
             label=f"{imported.source.name}: TensorRT network exported to ONNX, on onnxruntime",
