@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             runner.inputs(), files, image_options(args), seed=args.seed, shapes=options.input_shapes
         )
         on_gpu = runner.name == "tensorrt"
-        notes = [*runner.notes, *feeds.notes]
+        notes = list(dict.fromkeys([*runner.notes, *feeds.notes]))
         if args.no_data_transfers and not on_gpu:
             notes.append("--no-data-transfers: ONNX Runtime has no host-device copies to skip")
         launcher = runner.launcher(feeds.arrays, transfers=not args.no_data_transfers)

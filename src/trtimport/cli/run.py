@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         )
         outputs = runner.infer(feeds.arrays)
         label = str(getattr(runner, "label", runner.name))
-        notes = [*runner.notes, *feeds.notes]
+        notes = list(dict.fromkeys([*runner.notes, *feeds.notes]))
     if args.save_outputs is not None:
         save_outputs(args.save_outputs, outputs)
     described = [describe_output(n, a, args.top_k) for n, a in outputs.items()]

@@ -84,7 +84,7 @@ def print_report(report: dict[str, Any]) -> None:
         if cand["layerwise"]:
             div = cand["first_divergence"]
             if div is None:
-                print(f"  layerwise: all {cand['compared_tensors']} common tensors agree")
+                print(f"  layerwise: the {cand['compared_tensors']} common tensor(s) agree")
             else:
                 where = f" (layer {div['layer']}, {div['op']})" if div["layer"] is not None else ""
                 comp = div["comparison"]
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(data)
     elif not args.quiet:
-        for note in report.notes:
+        for note in dict.fromkeys(report.notes):
             print(f"note: {note}", file=sys.stderr)
         print_report(data)
     return 0 if report.passed else 1
