@@ -17,6 +17,8 @@ _EXPORTS = {
     "ImportOptions": "trtimport.core.options",
     "BuildOptions": "trtimport.core.options",
     "get_backend": "trtimport.core.backend",
+    "make_runner": "trtimport.core.runtime.factory",
+    "verify_model": "trtimport.core.verify",
     "load_plugins": "trtimport.plugins.manager",
     "hookimpl": "trtimport.plugins.hookspecs",
     "Importer": "trtimport.importers.base",
@@ -33,6 +35,7 @@ _EXPORTS = {
     "EngineBuildError": "trtimport.errors",
     "MissingDependencyError": "trtimport.errors",
     "NoGpuError": "trtimport.errors",
+    "InferenceError": "trtimport.errors",
     "InternalError": "trtimport.errors",
 }
 
@@ -42,8 +45,11 @@ if TYPE_CHECKING:
     from trtimport.core.backend import get_backend
     from trtimport.core.options import BuildOptions, ImportOptions
     from trtimport.core.pipeline import ConvertResult, ImportedNetwork, convert, import_model
+    from trtimport.core.runtime.factory import make_runner
+    from trtimport.core.verify import verify_model
     from trtimport.errors import (
         EngineBuildError,
+        InferenceError,
         InternalError,
         MissingDependencyError,
         ModelParseError,

@@ -74,6 +74,10 @@ class MissingDependencyError(TrtImportError):
         super().__init__(f"{what} needs `pip install trtimport[{extra}]`{detail}.")
 
 
+class InferenceError(TrtImportError):
+    """Running a model or engine failed (a runtime rejected the inputs, a CUDA call failed)."""
+
+
 class NoGpuError(TrtImportError):
     """The operation needs a GPU that the TensorRT backend can run engines on."""
 

@@ -20,6 +20,10 @@ COMMANDS: dict[str, str] = {
     "convert": "convert",
     "formats": "formats",
     "info": "info",
+    "run": "run",
+    "bench": "bench",
+    "verify": "verify",
+    "refit": "refit",
 }
 
 DESCRIPTION = """\

@@ -16,8 +16,11 @@ from trtimport.core.options import (
 )
 
 
-def add_import_arguments(parser: argparse.ArgumentParser) -> None:
-    """MODEL and the flags that control importing it."""
+def add_import_arguments(parser: argparse.ArgumentParser, *, input_files: bool = False) -> None:
+    """MODEL and the flags that control importing it.
+
+    ``input_files``: ``--input`` also takes ``NAME=FILE`` (data to run the model on).
+    """
     parser.add_argument("model", type=Path, metavar="MODEL", help="model file or folder")
     g = parser.add_argument_group("import")
     g.add_argument(
@@ -35,8 +38,13 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
         "--input",
         action="append",
         default=[],
-        metavar="NAME:SHAPE",
-        help="fix an input's shape, e.g. data:1x3x224x224 (repeatable)",
+        metavar="NAME=FILE|NAME:SHAPE" if input_files else "NAME:SHAPE",
+        help=(
+            "data for an input (.npy, .npz or an image), e.g. data=digit.png, or an input's "
+            "shape, e.g. data:1x3x224x224 (repeatable)"
+            if input_files
+            else "fix an input's shape, e.g. data:1x3x224x224 (repeatable)"
+        ),
     )
     g.add_argument(
         "--shapes",

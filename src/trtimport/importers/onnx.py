@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from trtimport.core.options import ImportOptions
 from trtimport.importers.base import ImportContext, Importer, OnnxBasedImporter
 from trtimport.plugins.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from trtimport.core.runtime.base import Runner
 
 # Field tags that may follow ir_version (field 1) in a serialized ModelProto.
 _MODEL_FIELD_TAGS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72, 0x7A}
@@ -33,6 +38,14 @@ class OnnxImporter(OnnxBasedImporter):
     def to_onnx(self, ctx: ImportContext, dest: Path) -> Path:
         """The model already is ONNX."""
         return ctx.source
+
+    def reference_runner(self, source: Path, options: ImportOptions) -> Runner | None:
+        """ONNX Runtime (CPU) on the model file itself."""
+        from trtimport.core.runtime.onnxruntime import OnnxRuntimeRunner
+
+        runner = OnnxRuntimeRunner(source)
+        runner.label += " (reference)"
+        return runner
 
 
 @hookimpl

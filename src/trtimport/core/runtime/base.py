@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from trtimport.core.runtime.bench import Launcher
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,32 @@ class Runner(abc.ABC):
         self, feeds: dict[str, np.ndarray], outputs: list[str] | None = None
     ) -> dict[str, np.ndarray]:
         """Run once. ``outputs`` may name intermediate tensors where the runtime allows it."""
+
+    @property
+    def notes(self) -> list[str]:
+        """Messages for the user about this runner (what it runs, what it ignored)."""
+        return self.__dict__.setdefault("_notes", [])
+
+    def add_note(self, message: str) -> None:
+        """Record a message for the user."""
+        self.notes.append(message)
+
+    def tensor_names(self) -> list[str]:
+        """Tensors :meth:`infer` can return, in topological order (for layer-wise checks).
+
+        Runners that can return intermediate tensors list them all; the default is the outputs.
+        """
+        return [o.name for o in self.outputs()]
+
+    def producer(self, tensor: str) -> tuple[str, str] | None:
+        """(layer name, layer type) that computes ``tensor``, where the runner knows it."""
+        return None
+
+    def launcher(self, feeds: dict[str, np.ndarray], *, transfers: bool = True) -> Launcher:
+        """Issues timed queries for ``bench``; the default times :meth:`infer` on the host."""
+        from trtimport.core.runtime.bench import HostLauncher
+
+        return HostLauncher(self, feeds)
 
     def close(self) -> None:  # noqa: B027 - optional for runners that hold nothing
         """Release resources."""

@@ -1,0 +1,178 @@
+"""Pick and open the runner for a model or an engine.
+
+An engine file runs on TensorRT (GPU). A model is imported; then ``auto`` builds an engine in
+memory and runs it on TensorRT when a usable GPU exists, and otherwise runs the model's ONNX on
+ONNX Runtime: the intermediate ONNX the importer produced, or (for importers that fill the
+network directly) the TensorRT network exported to ONNX.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from trtimport.core.engine import sidecar_path
+from trtimport.core.options import BuildOptions, ImportOptions
+from trtimport.core.pipeline import ImportedNetwork, import_model
+from trtimport.core.runtime import RUNNER_BACKENDS
+from trtimport.core.runtime.base import Runner, TensorSpec
+from trtimport.core.runtime.onnxruntime import OnnxRuntimeRunner
+from trtimport.core.runtime.tensorrt import ENGINE_SUFFIXES, TensorRTRunner
+from trtimport.errors import UsageError
+from trtimport.plugins.manager import Plugins
+
+
+def is_engine_file(path: Path) -> bool:
+    """True for serialized engines (by suffix, or a trtimport sidecar beside the file)."""
+    return path.suffix.lower() in ENGINE_SUFFIXES or sidecar_path(path).is_file()
+
+
+def _specs(imported: ImportedNetwork) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    import numpy as np
+
+    def spec(info: object) -> TensorSpec:
+        """TensorInfo (-1 for dynamic dims) -> TensorSpec (None for dynamic dims)."""
+        shape = tuple(None if d < 0 else d for d in info.shape)  # type: ignore[attr-defined]
+        return TensorSpec(info.name, shape, np.dtype(info.dtype))  # type: ignore[attr-defined]
+
+    return [spec(t) for t in imported.inputs], [spec(t) for t in imported.outputs]
+
+
+def engine_runner_for(
+    imported: ImportedNetwork,
+    *,
+    streams: int = 1,
+    cuda_graph: bool = False,
+    verbosity: int = 0,
+) -> TensorRTRunner:
+    """Build an engine for the imported network in memory and open it (needs a GPU)."""
+    from trtimport.core.build import build_serialized, make_config
+
+    be = imported.backend
+    be.require_gpu(f"Running {imported.source} on TensorRT")
+    config, _ = make_config(
+        be,
+        imported.builder,
+        imported.network,
+        BuildOptions(progress=False),
+        imported.context.options.profiles,
+        imported.plugins,
+    )
+    serialized, _ = build_serialized(
+        be, imported.builder, imported.network, config, show_progress=False, logger=imported.logger
+    )
+    inputs, outputs = _specs(imported)
+    return TensorRTRunner(
+        memoryview(serialized),
+        be,
+        inputs,
+        outputs,
+        label=f"{imported.source.name} ({be.name} {be.version}, engine built in memory)",
+        streams=streams,
+        cuda_graph=cuda_graph,
+        verbosity=verbosity,
+    )
+
+
+def intermediate_onnx_runner(imported: ImportedNetwork) -> OnnxRuntimeRunner:
+    """ONNX Runtime on the ONNX the importer parsed (a private copy if it was a temp file)."""
+    onnx_path = imported.onnx_path
+    if onnx_path is None:
+        return exported_onnx_runner(imported)
+    workdir = imported.context.workdir.resolve()
+    if not onnx_path.resolve().is_relative_to(workdir):
+        return OnnxRuntimeRunner(onnx_path)
+    label = f"the intermediate ONNX of {imported.source.name} on onnxruntime"
+    # The importer's folder goes away with the ImportedNetwork; keep a copy we own.
+    owned = Path(tempfile.mkdtemp(prefix="trtimport-run-"))
+    try:
+        shutil.copytree(workdir, owned, dirs_exist_ok=True)
+        copy = owned / onnx_path.resolve().relative_to(workdir)
+        return OnnxRuntimeRunner(copy, label=label, owned_dir=owned)
+    except BaseException:
+        shutil.rmtree(owned, ignore_errors=True)
+        raise
+
+
+def exported_onnx_runner(imported: ImportedNetwork) -> OnnxRuntimeRunner:
+    """ONNX Runtime on the TensorRT network exported to ONNX (needs the network exporter)."""
+    try:
+        from trtimport.core.export import export_network_onnx  # type: ignore[import-not-found]
+    except ImportError as err:
+        raise UsageError(
+            f"{imported.source}: the {imported.format} importer fills the TensorRT network "
+            "directly, so there is no ONNX to run on ONNX Runtime, and this installation has "
+            "no network exporter (trtimport.core.export). Run it on a GPU with "
+            "--backend tensorrt."
+        ) from err
+    owned = Path(tempfile.mkdtemp(prefix="trtimport-export-"))
+    try:
+        dest = owned / f"{imported.source.stem or 'network'}.onnx"
+        export_network_onnx(imported.network, dest, imported.backend)
+        return OnnxRuntimeRunner(
+            dest,
+            label=f"{imported.source.name}: TensorRT network exported to ONNX, on onnxruntime",
+            owned_dir=owned,
+        )
+    except BaseException:
+        shutil.rmtree(owned, ignore_errors=True)
+        raise
+
+
+def choose_backend(requested: str, imported: ImportedNetwork) -> str:
+    """``tensorrt`` or ``onnxruntime`` for ``--backend auto|tensorrt|onnxruntime``."""
+    if requested not in RUNNER_BACKENDS:
+        raise UsageError(f"unknown --backend '{requested}': use {', '.join(RUNNER_BACKENDS)}")
+    if requested != "auto":
+        return requested
+    return "tensorrt" if imported.backend.gpu_support_problem() is None else "onnxruntime"
+
+
+def make_runner(
+    model: str | Path,
+    backend: str = "auto",
+    *,
+    import_options: ImportOptions | None = None,
+    plugins: Plugins | None = None,
+    streams: int = 1,
+    cuda_graph: bool = False,
+    verbosity: int = 0,
+) -> Runner:
+    """Open a runner for a model or an engine file; close it when done.
+
+    ``backend``: ``auto`` (TensorRT if a usable GPU exists, else ONNX Runtime), ``tensorrt``
+    or ``onnxruntime``. Engines always run on TensorRT.
+    """
+    path = Path(model)
+    if backend not in RUNNER_BACKENDS:
+        raise UsageError(f"unknown --backend '{backend}': use {', '.join(RUNNER_BACKENDS)}")
+    if is_engine_file(path):
+        if backend == "onnxruntime":
+            raise UsageError(
+                f"{path}: an engine runs only on TensorRT; to use ONNX Runtime give the model "
+                "the engine was built from (its sidecar names it under source.model)"
+            )
+        return TensorRTRunner.from_file(
+            path, streams=streams, cuda_graph=cuda_graph, verbosity=verbosity
+        )
+    with import_model(
+        path, options=import_options, plugins=plugins, verbosity=verbosity
+    ) as imported:
+        runner: Runner
+        if choose_backend(backend, imported) == "tensorrt":
+            runner = engine_runner_for(
+                imported, streams=streams, cuda_graph=cuda_graph, verbosity=verbosity
+            )
+        else:
+            if streams > 1 or cuda_graph:
+                raise UsageError(
+                    "--streams and --cuda-graph apply to TensorRT engines; ONNX Runtime runs "
+                    "one query at a time on the CPU"
+                )
+            runner = intermediate_onnx_runner(imported)
+            if imported.context.options.outputs:
+                runner.select_outputs(imported.context.options.outputs)
+        for note in imported.notes:
+            runner.add_note(note)
+        return runner
