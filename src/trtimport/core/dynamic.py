@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from trtimport.core.onnx_graph import drop_unused_initializers
 from trtimport.core.options import BatchRange, ImportOptions, Profile, ShapeRange
 from trtimport.errors import ShapeError, UsageError
 
@@ -112,6 +113,7 @@ def make_batch_dynamic(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[st
             "running with another batch fails, re-export the model with a dynamic batch:\n"
             + "\n".join(f"  - {s}" for s in suspicious)
         )
+    drop_unused_initializers(graph)
     onnx.checker.check_model(out)
     return out, notes
 

@@ -14,12 +14,12 @@ by node over the ONNX protos:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from trtimport.core.onnx_graph import drop_unused_initializers, unique_namer
 from trtimport.errors import UnsupportedLayerError, UsageError
 
 if TYPE_CHECKING:
@@ -211,22 +211,6 @@ def _statistics_nodes(graph: onnx.GraphProto) -> set[int]:
     return marked
 
 
-def _unique_namer(graph: onnx.GraphProto) -> Iterable[str]:
-    used = {v for n in graph.node for v in (*n.input, *n.output)}
-    used |= {t.name for t in graph.initializer} | {i.name for i in graph.input}
-    used |= {n.name for n in graph.node}
-
-    def make(base: str) -> str:
-        name, k = base, 1
-        while name in used:
-            k += 1
-            name = f"{base}_{k}"
-        used.add(name)
-        return name
-
-    return make  # type: ignore[return-value]
-
-
 def convert_precision(
     model: onnx.ModelProto, precision: str
 ) -> tuple[onnx.ModelProto, PrecisionReport]:
@@ -253,7 +237,7 @@ def convert_precision(
     types = _elem_types(out)
     constants = _constants(graph)
     statistics = _statistics_nodes(graph)
-    unique = _unique_namer(graph)
+    unique = unique_namer(graph)
 
     def is_low(i: int, node: onnx.NodeProto) -> bool:
         if node.domain not in ("", "ai.onnx") or node.op_type not in LOW_OPS or i in statistics:
@@ -333,7 +317,7 @@ def convert_precision(
             report.casts += 1
     del graph.node[:]
     graph.node.extend(_without_unused_constants(new_nodes, graph))
-    _drop_unused_initializers(graph)
+    drop_unused_initializers(graph)
     del graph.value_info[:]
     return out, report
 
@@ -343,11 +327,3 @@ def _without_unused_constants(
 ) -> list[onnx.NodeProto]:
     used = {n for node in nodes for n in node.input} | {o.name for o in graph.output}
     return [n for n in nodes if n.op_type != "Constant" or any(o in used for o in n.output)]
-
-
-def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
-    used = {n for node in graph.node for n in node.input} | {o.name for o in graph.output}
-    keep = [t for t in graph.initializer if t.name in used]
-    if len(keep) != len(graph.initializer):
-        del graph.initializer[:]
-        graph.initializer.extend(keep)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from trtimport.core.onnx_graph import drop_unused_initializers
 from trtimport.errors import UnsupportedLayerError, UsageError
 
 if TYPE_CHECKING:
@@ -224,12 +225,8 @@ def insert_qdq(
     for i, node in enumerate(nodes):
         graph.node.extend(before.get(i, []))
         graph.node.append(node)
-    used = {n for node in graph.node for n in node.input} | {o.name for o in graph.output}
-    kept = [
-        t for t in graph.initializer if t.name in used or t.name in {i.name for i in graph.input}
-    ]
-    del graph.initializer[:]
-    graph.initializer.extend(kept + new_inits)
+    graph.initializer.extend(new_inits)
+    drop_unused_initializers(graph)
     return out
 
 

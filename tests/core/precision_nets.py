@@ -119,10 +119,8 @@ def mlp_net(seed: int = 2) -> onnx.ModelProto:
     x = b.op("Flatten", ["x"], axis=1)
     w = b.rng.normal(0, np.sqrt(2 / 48), (48, 32)).astype(np.float32)
     x = b.op("Relu", [b.op("MatMul", [x, b.const(w)])])
-    x = b.op(
-        "LayerNormalization", [x, b.const(np.ones(32, np.float32)), b.const(np.zeros(32, np.float32))],
-        axis=-1, epsilon=1e-5,
-    )  # fmt: skip
+    gamma, beta = b.const(np.ones(32, np.float32)), b.const(np.zeros(32, np.float32))
+    x = b.op("LayerNormalization", [x, gamma, beta], axis=-1, epsilon=1e-5)
     x = b.gemm(x, 32, 16)
     s = b.op(
         "ReduceSum",
