@@ -161,7 +161,7 @@ def test_control_flow_is_refused_naming_the_node() -> None:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    with pytest.raises(UnsupportedLayerError, match=r"node 0 if0 \(If\)"):
+    with pytest.raises(UnsupportedLayerError, match=r"node 0 choose \(If\)"):
         convert_precision(model, "bf16")
 
 
