@@ -95,12 +95,12 @@ class ImportOptions:
     more_batches: list[BatchRange] = field(default_factory=list)
     #: ``--precision``, ``--int8`` and calibration (a plain ``"fp16"`` is accepted too).
     precision: PrecisionOptions = field(default_factory=PrecisionOptions)
+    #: Importer-specific settings (for plugins), e.g. ``{"inputs_as_nchw": ["x"]}``.
+    extra: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.precision, str):
             self.precision = PrecisionOptions(precision=self.precision)
-    #: Importer-specific settings (for plugins), e.g. ``{"inputs_as_nchw": ["x"]}``.
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass

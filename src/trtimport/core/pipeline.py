@@ -256,12 +256,13 @@ def import_model(
     )
     try:
         importer.populate(ctx)
+        if ctx.onnx_path is None and (batch_ranges or options.precision.active):
+            raise UsageError(
+                "--batch, --precision and --int8 rewrite ONNX models; the "
+                f"{importer.name} importer builds the network directly. Set layer types in "
+                "the network itself, and give input ranges with --shapes/--profile"
+            )
         if batch_ranges:
-            if ctx.onnx_path is None:
-                raise UsageError(
-                    f"--batch rewrites ONNX models; the {importer.name} importer builds the "
-                    "network directly. Give input ranges with --shapes/--profile instead"
-                )
             ctx.options = replace(
                 options, profiles=batch_profiles(network, batch_ranges, str(source))
             )

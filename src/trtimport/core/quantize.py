@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trtimport.core.onnx_graph import drop_unused_initializers
+from trtimport.core.onnx_graph import drop_unused_initializers, unique_namer
 from trtimport.errors import UnsupportedLayerError, UsageError
 
 if TYPE_CHECKING:
@@ -171,6 +171,7 @@ def insert_qdq(
     out.CopyFrom(model)
     graph = out.graph
     weights = {t.name: t for t in graph.initializer}
+    unique = unique_namer(graph)
     nodes = list(graph.node)
     before: dict[int, list[onnx.NodeProto]] = {}
     activation_dq: dict[str, str] = {}
@@ -182,7 +183,7 @@ def insert_qdq(
             if name in layer.activations:
                 if name not in activation_dq:
                     amax = max(ranges[name], 1e-12)
-                    base = f"{name}_int8"
+                    base = unique(f"{name}_int8")
                     new_inits += _scale_tensors(base, np.array(amax / 127.0, np.float32))
                     s, z = f"{base}_scale", f"{base}_zero_point"
                     before.setdefault(layer.index, []).extend(
@@ -206,10 +207,10 @@ def insert_qdq(
             key = (name, axis)
             if key not in weight_dq:
                 q, scale = quantize_weight(numpy_helper.to_array(weights[name]), axis)
-                base = f"{name}_int8" if axis is not None else f"{name}_int8_tensor"
+                base = unique(f"{name}_int8")
                 new_inits.append(numpy_helper.from_array(q, f"{base}_q"))
                 new_inits += _scale_tensors(base, scale)
-                extra = {"axis": axis} if axis is not None else {}
+                extra: dict[str, Any] = {"axis": axis} if axis is not None else {}
                 before.setdefault(layer.index, []).append(
                     helper.make_node(
                         "DequantizeLinear",
