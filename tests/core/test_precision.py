@@ -19,7 +19,6 @@ from trtimport.core.precision import (
     convert_precision,
     float32_to_bfloat16_bits,
 )
-from trtimport.errors import UnsupportedLayerError
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -140,29 +139,38 @@ def test_fp16_clips_weights_beyond_its_range() -> None:
     assert out.tolist() == [65504.0, -3.0]
 
 
-def test_control_flow_is_refused_naming_the_node() -> None:
-    branch = helper.make_graph(
-        [helper.make_node("Identity", ["x"], ["z"])],
-        "branch",
+def test_control_flow_stays_fp32_and_reads_cast_outer_tensors() -> None:
+    b = resnet_net()
+    feat = b.graph.output[0].name
+    g = b.graph
+    # the then-branch reads an outer 16-bit tensor (the last Gemm's output) by name
+    gemm_out = next(n for n in g.node if n.op_type == "Gemm").output[0]
+    then = helper.make_graph(
+        [helper.make_node("Relu", [gemm_out], ["t"])],
+        "then",
         [],
-        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("t", TensorProto.FLOAT, None)],
     )
-    graph = helper.make_graph(
-        [
-            helper.make_node(
-                "If", ["c"], ["y"], name="choose", then_branch=branch, else_branch=branch
-            )
-        ],
-        "g",
-        [
-            helper.make_tensor_value_info("c", TensorProto.BOOL, []),
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, [2]),
-        ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+    other = helper.make_graph(
+        [helper.make_node("Neg", [feat], ["e"])],
+        "else",
+        [],
+        [helper.make_tensor_value_info("e", TensorProto.FLOAT, None)],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    with pytest.raises(UnsupportedLayerError, match=r"node 0 choose \(If\)"):
-        convert_precision(model, "bf16")
+    g.input.append(helper.make_tensor_value_info("c", TensorProto.BOOL, []))
+    g.node.append(
+        helper.make_node("If", ["c"], ["y"], name="choose", then_branch=then, else_branch=other)
+    )
+    g.output.append(helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10]))
+    low, report = convert_precision(b, "fp16")
+    assert report.kept_nodes["If"] == 1
+    node = next(n for n in low.graph.node if n.op_type == "If")
+    then_low = next(a.g for a in node.attribute if a.name == "then_branch")
+    read = then_low.node[0].input[0]
+    assert read != gemm_out and read.endswith("_to_fp32")
+    for flag in (True, False):
+        feeds = {**_feeds(b), "c": np.array(flag)}
+        assert relative_error(_session(b).run(None, feeds), _session(low).run(None, feeds)) < RTOL
 
 
 NODE_CASE_PREFIXES = (

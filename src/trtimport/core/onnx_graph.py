@@ -2,18 +2,69 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import onnx
 
 
+def subgraphs(node: onnx.NodeProto) -> Iterator[onnx.GraphProto]:
+    """The subgraphs a node holds (If branches, Loop/Scan bodies)."""
+    for attr in node.attribute:
+        if attr.HasField("g"):
+            yield attr.g
+        yield from attr.graphs
+
+
+def _defined(graph: onnx.GraphProto) -> set[str]:
+    names = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    return names | {o for n in graph.node for o in n.output}
+
+
+def outer_names(graph: onnx.GraphProto) -> set[str]:
+    """Names a (sub)graph reads from enclosing scopes."""
+    used: set[str] = set()
+    for node in graph.node:
+        used.update(node.input)
+        for sub in subgraphs(node):
+            used |= outer_names(sub)
+    used.update(o.name for o in graph.output)
+    return used - _defined(graph) - {""}
+
+
+def rename_outer(graph: onnx.GraphProto, mapping: Mapping[str, str]) -> None:
+    """Make a subgraph read ``mapping[name]`` wherever it reads ``name`` from outside."""
+    local = {k: v for k, v in mapping.items() if k not in _defined(graph)}
+    if not local:
+        return
+    for node in graph.node:
+        for j, name in enumerate(node.input):
+            if name in local:
+                node.input[j] = local[name]
+        for sub in subgraphs(node):
+            rename_outer(sub, local)
+
+
+def referenced_names(graph: onnx.GraphProto) -> set[str]:
+    """Every name the graph's nodes (and their subgraphs) or outputs read."""
+    used = {o.name for o in graph.output}
+    for node in graph.node:
+        used.update(node.input)
+        for sub in subgraphs(node):
+            used |= outer_names(sub)
+    return used
+
+
 def unique_namer(graph: onnx.GraphProto) -> Callable[[str], str]:
     """A function that returns names not yet used by any tensor or node of ``graph``."""
-    used = {v for n in graph.node for v in (*n.input, *n.output)}
-    used |= {t.name for t in graph.initializer} | {i.name for i in graph.input}
-    used |= {n.name for n in graph.node}
+    used: set[str] = set()
+    pending = [graph]
+    while pending:
+        g = pending.pop()
+        used |= {v for n in g.node for v in (*n.input, *n.output, n.name)}
+        used |= {t.name for t in g.initializer} | {i.name for i in g.input}
+        pending.extend(sub for n in g.node for sub in subgraphs(n))
 
     def make(base: str) -> str:
         name, k = base, 1
@@ -27,9 +78,8 @@ def unique_namer(graph: onnx.GraphProto) -> Callable[[str], str]:
 
 
 def drop_unused_initializers(graph: onnx.GraphProto) -> None:
-    """Remove initializers no node or output reads (graph inputs with defaults stay)."""
-    used = {n for node in graph.node for n in node.input} | {o.name for o in graph.output}
-    used |= {i.name for i in graph.input}
+    """Remove initializers nothing reads (graph inputs with defaults stay)."""
+    used = referenced_names(graph) | {i.name for i in graph.input}
     keep = [t for t in graph.initializer if t.name in used]
     if len(keep) != len(graph.initializer):
         del graph.initializer[:]

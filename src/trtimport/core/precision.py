@@ -9,18 +9,27 @@ by node over the ONNX protos:
   normalisation statistics by hand after a ``Reduce*``) stays in fp32;
 - constants (initializers and ``Constant`` nodes) feeding lower-type nodes are converted once;
 - a ``Cast`` is inserted wherever a tensor crosses from one type to the other, so the model's
-  inputs and outputs stay fp32 and its interface does not change.
+  inputs and outputs stay fp32 and its interface does not change;
+- control flow (If, Loop, Scan) stays fp32 inside: outer tensors its subgraphs read are cast
+  back to fp32 before the node.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from trtimport.core.onnx_graph import drop_unused_initializers, unique_namer
-from trtimport.errors import UnsupportedLayerError, UsageError
+from trtimport.core.onnx_graph import (
+    drop_unused_initializers,
+    outer_names,
+    rename_outer,
+    subgraphs,
+    unique_namer,
+)
+from trtimport.errors import UsageError
 
 if TYPE_CHECKING:
     import onnx
@@ -139,15 +148,6 @@ def _lower_tensor(
     return tensor
 
 
-def subgraph_nodes(graph: onnx.GraphProto) -> list[str]:
-    """``name (Op)`` of every node that holds a subgraph (If, Loop, Scan)."""
-    found = []
-    for i, node in enumerate(graph.node):
-        if any(a.HasField("g") or len(a.graphs) for a in node.attribute):
-            found.append(f"node {i} {node.name or '(unnamed)'} ({node.op_type})")
-    return found
-
-
 def _elem_types(model: onnx.ModelProto) -> dict[str, int]:
     """Element type of every tensor the graph names (after ONNX shape inference)."""
     import onnx
@@ -223,14 +223,6 @@ def convert_precision(
         return model, report
     target = low_type(precision)
     tag = precision
-    nested = subgraph_nodes(model.graph)
-    if nested:
-        raise UnsupportedLayerError(
-            f"--precision {precision} does not rewrite control flow: these nodes hold "
-            "subgraphs. Build in fp32, or simplify the model first (e.g. onnxsim folds "
-            "constant If branches)",
-            nested,
-        )
     out = onnx.ModelProto()
     out.CopyFrom(model)
     graph = out.graph
@@ -298,6 +290,8 @@ def convert_precision(
                     node.input[j] = cast(name, target)
             elif name in lowered and node.op_type not in _TYPE_AGNOSTIC:
                 node.input[j] = cast(name, TensorProto.FLOAT)
+        if not node_low:
+            _keep_subgraphs_fp32(node, lowered, lambda n: cast(n, TensorProto.FLOAT))
         if node_low:
             report.low_nodes += 1
         else:
@@ -322,8 +316,21 @@ def convert_precision(
     return out, report
 
 
+def _keep_subgraphs_fp32(
+    node: onnx.NodeProto, lowered: dict[str, str], to_fp32: Callable[[str], str]
+) -> None:
+    """Subgraphs stay fp32: outer tensors they read that became 16-bit are cast back first."""
+    for sub in subgraphs(node):
+        mapping = {name: to_fp32(name) for name in outer_names(sub) if name in lowered}
+        rename_outer(sub, mapping)
+
+
 def _without_unused_constants(
     nodes: list[onnx.NodeProto], graph: onnx.GraphProto
 ) -> list[onnx.NodeProto]:
-    used = {n for node in nodes for n in node.input} | {o.name for o in graph.output}
+    used = {o.name for o in graph.output}
+    for node in nodes:
+        used.update(node.input)
+        for sub in subgraphs(node):
+            used |= outer_names(sub)
     return [n for n in nodes if n.op_type != "Constant" or any(o in used for o in n.output)]
