@@ -238,3 +238,15 @@ def test_lower_precision_builds_with_tensorrt_rtx(
     saved = onnx.load(str(tmp_path / f"{name}-{precision}.onnx"))
     elem = TensorProto.FLOAT16 if precision == "fp16" else TensorProto.BFLOAT16
     assert any(t.data_type == elem for t in saved.graph.initializer)
+
+
+def test_reduced_precision_networks_are_created_strongly_typed() -> None:
+    trt = pytest.importorskip("tensorrt_rtx")
+    from trtimport.core.backend import get_backend
+    from trtimport.core.pipeline import network_flags
+
+    backend = get_backend("tensorrt_rtx")
+    assert not backend.has_precision_flags  # no FP16/INT8 builder flags: the graph route only
+    strongly = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    assert network_flags(backend, ImportOptions(precision="fp16")) == strongly
+    assert network_flags(backend, ImportOptions()) == 0

@@ -89,6 +89,8 @@ class PrecisionReport:
     casts: int = 0
     constants: int = 0
     clipped_values: int = 0
+    #: Nodes kept in fp32 because ONNX shape inference could not type their inputs.
+    untyped: int = 0
 
     def summary(self) -> str:
         """One line for the user."""
@@ -99,6 +101,11 @@ class PrecisionReport:
             + (f" ({kept})" if kept else "")
             + f", {self.casts} cast(s) inserted"
         )
+        if self.untyped:
+            text += (
+                f"; {self.untyped} node(s) stayed fp32 because ONNX shape inference could not "
+                "type their inputs (custom ops?)"
+            )
         if self.clipped_values:
             text += (
                 f"; {self.clipped_values} weight value(s) beyond ±{_FP16_MAX:g} were clipped "
@@ -234,7 +241,10 @@ def convert_precision(
     def is_low(i: int, node: onnx.NodeProto) -> bool:
         if node.domain not in ("", "ai.onnx") or node.op_type not in LOW_OPS or i in statistics:
             return False
-        return all(not n or n in types for n in node.input)
+        if all(not n or n in types for n in node.input):
+            return True
+        report.untyped += 1
+        return False
 
     low = [is_low(i, n) for i, n in enumerate(graph.node)]
     #: Float tensors that hold the lower type after the rewrite, with their new names.
