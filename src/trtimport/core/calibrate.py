@@ -164,10 +164,10 @@ def _session(model: onnx.ModelProto, workdir: Path) -> Any:
         import onnxruntime as ort
     except ImportError as err:
         raise MissingDependencyError("INT8 calibration", "verify", module="onnxruntime") from err
-    import onnx
+    from trtimport.core.onnx_graph import save_model
 
     path = workdir / "calibration.onnx"
-    onnx.save(model, str(path))
+    save_model(model, path)
     so = ort.SessionOptions()
     so.log_severity_level = 3
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import onnx
+
+
+#: Protobuf's limit for one serialized message; bigger models keep their weights beside them.
+TWO_GIB = 2**31 - 1
+
+
+def save_model(model: onnx.ModelProto, path: Path) -> None:
+    """Save ``model`` at ``path``, with external data beside it when it is too big for one file."""
+    import onnx
+
+    big = model.ByteSize() > TWO_GIB
+    onnx.save(model, str(path), save_as_external_data=big, location=f"{path.name}.data")
 
 
 def subgraphs(node: onnx.NodeProto) -> Iterator[onnx.GraphProto]:

@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from trtimport.importers.base import ImportContext
 
-TWO_GIB = 2**31 - 1
-
 
 def default_calib_cache(source: Path) -> Path:
     """``./<model stem>.calib.json`` (``convert`` puts it beside the engine instead)."""
@@ -28,6 +26,8 @@ def rewrite_onnx(ctx: ImportContext, path: Path) -> Path:
     if options.batch is None and not precision.active:
         return path
     import onnx
+
+    from trtimport.core.onnx_graph import save_model
 
     model = onnx.load(str(path))
     if options.batch is not None:
@@ -52,5 +52,5 @@ def rewrite_onnx(ctx: ImportContext, path: Path) -> Path:
         model, report = convert_precision(model, precision.precision)
         ctx.note(report.summary())
     dest = ctx.workdir / f"{path.stem}.prepared.onnx"
-    onnx.save(model, str(dest), save_as_external_data=model.ByteSize() > TWO_GIB)
+    save_model(model, dest)
     return dest
