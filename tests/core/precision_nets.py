@@ -133,7 +133,9 @@ def mlp_net(seed: int = 2) -> onnx.ModelProto:
 NETS = {"resnet": resnet_net, "normalisation": normalisation_net, "mlp": mlp_net}
 
 
-def lenet_from_caffe(prototxt: str, caffemodel: str, batch: int = 1) -> onnx.ModelProto:
+def lenet_from_caffe(
+    prototxt: str, caffemodel: str, batch: int = 1, opset: int = 17
+) -> onnx.ModelProto:
     """Caffe's MNIST LeNet as ONNX, with the real weights read by OpenCV's Caffe importer.
 
     The Reshape before ``ip1`` bakes the batch in, as exporters of fixed-batch models do.
@@ -160,4 +162,4 @@ def lenet_from_caffe(prototxt: str, caffemodel: str, batch: int = 1) -> onnx.Mod
         if layer == "ip1":
             x = b.op("Relu", [x])
     x = b.op("Softmax", [x], axis=1)
-    return b.model([batch, 1, 28, 28], x)
+    return b.model([batch, 1, 28, 28], x, opset=opset)

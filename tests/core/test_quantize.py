@@ -215,3 +215,26 @@ def test_cli_calibrates_on_a_folder_of_images(tmp_path: Path, lenet: Path, cli) 
     bad = cli(str(lenet), "--calib-data", str(MNIST / "digits"), "-o", str(engine))
     assert bad.returncode == 1 and "--calib-data only apply with --int8" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_int8_with_fp16_at_opset_19_feeds_16_bit_dq_straight_into_layers(
+    tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]
+) -> None:
+    pytest.importorskip("tensorrt_rtx")
+    images = digits[0]
+    src = tmp_path / "lenet19.onnx"
+    model = lenet_from_caffe(
+        str(MNIST / "lenet.prototxt"), str(MNIST / "lenet.caffemodel"), opset=19
+    )
+    onnx.save(model, str(src))
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, x=images[:100])
+    engine = tmp_path / "lenet19.engine"
+    _convert(src, engine, precision="fp16", int8=True, calib_data=calib, calib_method="max")
+    quantized = onnx.load(str(engine.with_suffix(".onnx")))
+    producer = {o: n.op_type for n in quantized.graph.node for o in n.output}
+    layers = [n for n in quantized.graph.node if n.op_type in ("Conv", "Gemm")]
+    assert all(producer[n.input[0]] == producer[n.input[1]] == "DequantizeLinear" for n in layers)
+    assert [n.op_type for n in quantized.graph.node].count("Cast") == 2  # model input and output
+    fp32, mixed = _top1(src, images[100:400]), _top1(engine.with_suffix(".onnx"), images[100:400])
+    assert np.mean(fp32 == mixed) >= 0.99

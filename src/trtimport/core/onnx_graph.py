@@ -22,6 +22,11 @@ def save_model(model: onnx.ModelProto, path: Path) -> None:
     onnx.save(model, str(path), save_as_external_data=big, location=f"{path.name}.data")
 
 
+def opset_of(model: onnx.ModelProto) -> int:
+    """The model's default-domain opset."""
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+
+
 def subgraphs(node: onnx.NodeProto) -> Iterator[onnx.GraphProto]:
     """The subgraphs a node holds (If branches, Loop/Scan bodies)."""
     for attr in node.attribute:

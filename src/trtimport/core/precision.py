@@ -24,6 +24,7 @@ import numpy as np
 
 from trtimport.core.onnx_graph import (
     drop_unused_initializers,
+    opset_of,
     outer_names,
     rename_outer,
     subgraphs,
@@ -61,6 +62,11 @@ SENSITIVE_OPS = frozenset(
         "Softplus", "TopK",
     }
 )  # fmt: skip
+
+#: From opset 19 on, Q/DQ scales may be 16-bit, so DequantizeLinear can feed a 16-bit layer
+#: directly; before that Q/DQ stay fp32 with casts around them.
+_QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
+_QDQ_16BIT_OPSET = 19
 
 #: Ops that read any input type, so a lower-type input needs no Cast back to fp32.
 _TYPE_AGNOSTIC = frozenset({"Shape", "Size", "Cast"})
@@ -237,9 +243,10 @@ def convert_precision(
     constants = _constants(graph)
     statistics = _statistics_nodes(graph)
     unique = unique_namer(graph)
+    low_ops = LOW_OPS | (_QDQ_OPS if opset_of(model) >= _QDQ_16BIT_OPSET else frozenset())
 
     def is_low(i: int, node: onnx.NodeProto) -> bool:
-        if node.domain not in ("", "ai.onnx") or node.op_type not in LOW_OPS or i in statistics:
+        if node.domain not in ("", "ai.onnx") or node.op_type not in low_ops or i in statistics:
             return False
         if all(not n or n in types for n in node.input):
             return True

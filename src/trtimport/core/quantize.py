@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trtimport.core.onnx_graph import drop_unused_initializers, unique_namer
+from trtimport.core.onnx_graph import drop_unused_initializers, opset_of, unique_namer
 from trtimport.errors import UnsupportedLayerError, UsageError
 
 if TYPE_CHECKING:
@@ -84,11 +84,6 @@ def _weight_axis(node: onnx.NodeProto, rank: int) -> int | None:
     if node.op_type == "Gemm":
         return 0 if _attr(node, "transB", 0) else 1
     return rank - 1  # MatMul: [..., K, N]
-
-
-def opset_of(model: onnx.ModelProto) -> int:
-    """The model's default-domain opset."""
-    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
 
 
 def plan_quantization(model: onnx.ModelProto, backend_name: str) -> QuantPlan:
