@@ -98,7 +98,6 @@ def unique_namer(graph: onnx.GraphProto) -> Callable[[str], str]:
 def drop_unused_initializers(graph: onnx.GraphProto) -> None:
     """Remove initializers nothing reads (graph inputs with defaults stay)."""
     used = referenced_names(graph) | {i.name for i in graph.input}
-    keep = [t for t in graph.initializer if t.name in used]
-    if len(keep) != len(graph.initializer):
-        del graph.initializer[:]
-        graph.initializer.extend(keep)
+    for i in reversed(range(len(graph.initializer))):
+        if graph.initializer[i].name not in used:
+            del graph.initializer[i]

@@ -83,6 +83,7 @@ _STATISTICS_OPS = frozenset({"Add", "Sub", "Mul", "Div", "Sqrt", "Reciprocal", "
 _STATISTICS_DEPTH = 4
 
 _FP16_MAX = 65504.0
+_SMALL_CONSTANT = 4096
 
 
 @dataclass
@@ -151,10 +152,12 @@ def _lower_tensor(
     from onnx import TensorProto, numpy_helper
 
     if elem == TensorProto.FLOAT16:
-        finite = np.isfinite(array)
-        too_big = finite & (np.abs(array) > _FP16_MAX)
-        report.clipped_values += int(too_big.sum())
-        lowered = np.where(too_big, np.sign(array) * _FP16_MAX, array).astype(np.float16)
+        with np.errstate(over="ignore"):
+            lowered = array.astype(np.float16)
+        overflow = np.isinf(lowered) & ~np.isinf(array)
+        if overflow.any():
+            report.clipped_values += int(overflow.sum())
+            lowered[overflow] = np.sign(array[overflow]) * _FP16_MAX
         return numpy_helper.from_array(lowered, name)
     tensor = TensorProto(name=name, data_type=TensorProto.BFLOAT16, dims=list(array.shape))
     tensor.raw_data = float32_to_bfloat16_bits(array).astype("<u2").tobytes()
@@ -166,7 +169,7 @@ def _elem_types(model: onnx.ModelProto) -> dict[str, int]:
     import onnx
 
     try:
-        inferred = onnx.shape_inference.infer_shapes(model)
+        inferred = onnx.shape_inference.infer_shapes(_without_big_payloads(model))
     except Exception:
         inferred = model
     graph = inferred.graph
@@ -182,6 +185,31 @@ def _elem_types(model: onnx.ModelProto) -> dict[str, int]:
                 if attr.name == "value":
                     types[node.output[0]] = attr.t.data_type
     return types
+
+
+def _without_big_payloads(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy for shape inference: large initializers keep their type and dims, not their data.
+
+    Inference only reads the values of small constants (shapes, axes); copying and serializing
+    hundreds of MB of weights for it would dominate the rewrite's time.
+    """
+    import onnx
+
+    skeleton = onnx.ModelProto()
+    for field_name in ("ir_version", "producer_name", "domain", "model_version"):
+        setattr(skeleton, field_name, getattr(model, field_name))
+    skeleton.opset_import.extend(model.opset_import)
+    skeleton.functions.extend(model.functions)
+    graph, source = skeleton.graph, model.graph
+    graph.name = source.name
+    for part in ("node", "input", "output", "value_info", "sparse_initializer"):
+        getattr(graph, part).extend(getattr(source, part))
+    for tensor in source.initializer:
+        if int(np.prod(tensor.dims, dtype=np.int64)) <= _SMALL_CONSTANT:
+            graph.initializer.append(tensor)
+        else:
+            graph.initializer.add(name=tensor.name, data_type=tensor.data_type, dims=tensor.dims)
+    return skeleton
 
 
 def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
