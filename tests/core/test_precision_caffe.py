@@ -60,14 +60,18 @@ def test_caffe_model_fp16_within_1e2_of_fp32_and_builds(
     pytest.importorskip("tensorrt_rtx")
     weights = _weights(prototxt, tmp_path, cli)
     fp32_onnx, fp16_onnx = tmp_path / "fp32.onnx", tmp_path / "fp16.onnx"
+    outputs = OUTPUTS.get(prototxt.stem, [])
     convert(
-        prototxt, import_options=ImportOptions(weights=weights), save_onnx_to=fp32_onnx, build=False
+        prototxt,
+        import_options=ImportOptions(weights=weights, outputs=outputs),
+        save_onnx_to=fp32_onnx,
+        build=False,
     )
     engine = tmp_path / "fp16.engine"
     convert(
         prototxt,
         engine,
-        import_options=ImportOptions(weights=weights, precision="fp16"),
+        import_options=ImportOptions(weights=weights, outputs=outputs, precision="fp16"),
         build_options=BuildOptions(progress=False),
         save_onnx_to=fp16_onnx,
         backend="tensorrt_rtx",
