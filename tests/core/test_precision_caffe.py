@@ -6,6 +6,7 @@ same code paths are tested on ONNX nets in test_precision.py / test_quantize.py.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,12 @@ from trtimport.core.options import BuildOptions, ImportOptions, PrecisionOptions
 REPO = Path(__file__).resolve().parents[2]
 CAFFE = REPO / "tests" / "data" / "caffe"
 MNIST = REPO / "examples" / "mnist"
-#: Models whose random weights run to hundreds of MB: still run in CI, marked slow.
-LARGE = {"AlexNet", "AlexNet-V1-2014", "VGG16", "ResNet-50", "Inception-v3", "GoogLeNet"}
+#: Models with 25-60 M random weights: they run in CI, marked slow.
+LARGE = {"AlexNet", "ResNet-50", "Inception-v3", "GoogLeNet"}
+#: VGG16 (138 M weights, ~70 s here) and the legacy-format copy of AlexNet (~40 s) would break
+#: the time budget of these tests; they run with TRTIMPORT_PRECISION_BIG=1 (figures measured
+#: that way are in docs/precision.md).
+BIG = {"VGG16", "AlexNet-V1-2014"}
 RTOL = 1e-2
 #: SSD's DetectionOutput has no ONNX mapping: that net is checked up to the layer's inputs.
 OUTPUTS = {"MobileNet-SSD": ["mbox_loc", "mbox_conf_flatten", "mbox_priorbox"]}
@@ -31,7 +36,14 @@ OUTPUTS = {"MobileNet-SSD": ["mbox_loc", "mbox_conf_flatten", "mbox_priorbox"]}
 def _models() -> list[object]:
     params = []
     for path in sorted(CAFFE.glob("*.prototxt")):
-        marks = [pytest.mark.slow] if path.stem in LARGE else []
+        marks = [pytest.mark.slow] if path.stem in LARGE | BIG else []
+        if path.stem in BIG:
+            marks.append(
+                pytest.mark.skipif(
+                    not os.environ.get("TRTIMPORT_PRECISION_BIG"),
+                    reason="set TRTIMPORT_PRECISION_BIG=1 to check the biggest Caffe models",
+                )
+            )
         params.append(pytest.param(path, id=path.stem, marks=marks))
     return params
 
