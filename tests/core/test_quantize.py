@@ -107,6 +107,16 @@ def test_cache_is_reused_and_checked(tmp_path: Path, lenet: Path, digits: tuple)
     a = onnx.load(str(tmp_path / "a.onnx"))
     b = onnx.load(str(tmp_path / "b.onnx"))
     assert a.graph.SerializeToString() == b.graph.SerializeToString()
+    np.savez(calib, x=digits[0][20:30])
+    other = _convert(
+        lenet,
+        tmp_path / "d.engine",
+        int8=True,
+        calib_data=calib,
+        calib_method="max",
+        calib_cache=cache,
+    )
+    assert any("on 10 sample(s)" in n for n in other.notes)  # new data: calibrated again
     with pytest.raises(UsageError, match="different method"):
         _convert(lenet, tmp_path / "c.engine", int8=True, calib_method="entropy", calib_cache=cache)
 

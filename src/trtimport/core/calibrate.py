@@ -285,6 +285,33 @@ def compute_ranges(
     return {n: entropy_amax(hists[n], amax[n]) for n in tensors}
 
 
+_KEY_NAMES = {
+    "schema": "cache format",
+    "model_sha256": "model",
+    "method": "method",
+    "percentile": "percentile",
+    "data_sha256": "calibration data",
+}
+
+
+def data_hash(options: PrecisionOptions) -> str | None:
+    """SHA-256 over the calibration data (a file, or a folder's images by name) and how much of
+    it is used; None without data."""
+    from trtimport.core.files import sha256_file
+    from trtimport.core.preprocess import IMAGE_SUFFIXES
+
+    path = options.calib_data
+    if path is None or not path.exists():
+        return None
+    digest = hashlib.sha256(f"batches={options.calib_batches};image={options.image}".encode())
+    if path.is_dir():
+        for p in sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            digest.update(f"{p.name}:{sha256_file(p)};".encode())
+    else:
+        digest.update(sha256_file(path).encode())
+    return digest.hexdigest()
+
+
 def _cache_key(options: PrecisionOptions, digest: str) -> dict[str, Any]:
     key: dict[str, Any] = {
         "schema": CACHE_SCHEMA,
@@ -307,7 +334,10 @@ def read_cache(
     except (OSError, ValueError) as err:
         return None, f"{path} is not a readable calibration cache ({err})"
     key = _cache_key(options, digest)
-    mismatched = [k for k, v in key.items() if data.get(k) != v]
+    data_digest = data_hash(options)
+    if data_digest is not None:
+        key["data_sha256"] = data_digest
+    mismatched = [_KEY_NAMES[k] for k, v in key.items() if data.get(k) != v]
     if mismatched:
         return None, f"{path} was made for a different {', '.join(mismatched)}"
     ranges = data.get("ranges")
@@ -324,6 +354,7 @@ def write_cache(
         **_cache_key(options, digest),
         "samples": samples,
         "calib_data": str(options.calib_data) if options.calib_data else None,
+        "data_sha256": data_hash(options),
         "ranges": ranges,
     }
     write_atomic(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
