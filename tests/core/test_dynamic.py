@@ -128,6 +128,8 @@ def test_batch_with_shapes_is_a_clear_conflict(tmp_path: Path, lenet: Path, cli)
     assert proc.returncode == 1
     assert "--batch creates the optimization profiles itself" in proc.stderr
     assert "Traceback" not in proc.stderr
+    fixed = cli(str(lenet), "--batch", "1/4/8", "--input", "x:2x1x28x28")
+    assert fixed.returncode == 1 and "--input fixes input shapes" in fixed.stderr
 
 
 def test_batch_refuses_inputs_with_other_dynamic_dims(tmp_path: Path) -> None:

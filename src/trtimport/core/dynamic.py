@@ -152,6 +152,10 @@ def check_batch_options(options: ImportOptions) -> list[BatchRange]:
                 "more batch ranges were given without a first one (ImportOptions.batch)"
             )
         return []
+    if options.input_shapes:
+        raise UsageError(
+            "--batch makes the batch dynamic, but --input fixes input shapes; use one of them"
+        )
     if options.profiles:
         raise UsageError(
             "--batch creates the optimization profiles itself (one per --batch range), so it "
