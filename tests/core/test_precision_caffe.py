@@ -138,3 +138,39 @@ def test_caffe_lenet_int8_agrees_with_fp32(tmp_path: Path) -> None:
     agreement = float(np.mean(top1(fp32_onnx) == top1(int8_onnx)))
     print(f"Caffe LeNet INT8: top-1 agrees with fp32 on {agreement:.2%} of 800 test digits")
     assert agreement >= 0.99
+
+
+@pytest.mark.parametrize(
+    ("prototxt", "weights"),
+    [
+        (MNIST / "lenet.prototxt", MNIST / "lenet.caffemodel"),
+        (CAFFE / "MTCNN-ONet.prototxt", CAFFE / "weights" / "MTCNN-ONet.caffemodel"),
+    ],
+    ids=["LeNet", "MTCNN-ONet"],
+)
+def test_caffe_model_with_dynamic_batch_builds_two_profiles(
+    prototxt: Path, weights: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("tensorrt_rtx")
+    import json
+
+    engine, saved = tmp_path / "dyn.engine", tmp_path / "dyn.onnx"
+    result = convert(
+        prototxt,
+        engine,
+        import_options=ImportOptions(weights=weights, batch=(1, 1, 1), more_batches=[(2, 8, 32)]),
+        build_options=BuildOptions(progress=False),
+        save_onnx_to=saved,
+        backend="tensorrt_rtx",
+    )
+    assert result.inputs[0].shape[0] == -1
+    profiles = json.loads(engine.with_name("dyn.engine.json").read_text())["profiles"]
+    rest = list(result.inputs[0].shape[1:])
+    assert [p[result.inputs[0].name]["max"] for p in profiles] == [[1, *rest], [32, *rest]]
+    session = ort.InferenceSession(str(saved), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).normal(0, 1, [5, *rest]).astype(np.float32)
+    name = session.get_inputs()[0].name
+    together = session.run(None, {name: x})
+    alone = [session.run(None, {name: x[i : i + 1]}) for i in range(5)]
+    for k, out in enumerate(together):
+        np.testing.assert_allclose(out, np.concatenate([a[k] for a in alone]), atol=1e-5)
