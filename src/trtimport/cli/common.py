@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trtimport.core.options import (
     BuildOptions,
     ImportOptions,
+    PrecisionOptions,
     parse_batch,
     parse_input_spec,
     parse_profile,
     parse_shapes_spec,
     parse_size,
 )
+from trtimport.errors import UsageError
+
+if TYPE_CHECKING:
+    from trtimport.core.preprocess import ImageOptions
 
 
 def add_import_arguments(parser: argparse.ArgumentParser, *, input_files: bool = False) -> None:
@@ -61,7 +67,12 @@ def add_import_arguments(parser: argparse.ArgumentParser, *, input_files: bool =
         help="one more optimization profile; repeat for several",
     )
     g.add_argument(
-        "--batch", metavar="MIN/OPT/MAX", help="make the batch dimension dynamic with this range"
+        "--batch",
+        action="append",
+        default=[],
+        metavar="MIN/OPT/MAX",
+        help="make an ONNX-based model's batch dimension dynamic with this range; repeat for "
+        "one more optimization profile per range (not with --shapes/--profile)",
     )
     g.add_argument(
         "--output",
@@ -76,6 +87,113 @@ def add_import_arguments(parser: argparse.ArgumentParser, *, input_files: bool =
         metavar="N",
         help="ONNX opset for formats converted to ONNX (default 17)",
     )
+    add_precision_arguments(parser)
+
+
+def add_precision_arguments(parser: argparse.ArgumentParser) -> None:
+    """--precision, --int8 and the calibration flags."""
+    g = parser.add_argument_group("precision")
+    g.add_argument(
+        "--precision",
+        choices=("fp32", "fp16", "bf16"),
+        default="fp32",
+        help="compute type of the network, written into the ONNX graph (sensitive ops and the "
+        "model's inputs/outputs stay fp32; default fp32)",
+    )
+    g.add_argument(
+        "--int8",
+        action="store_true",
+        help="quantize Conv/Gemm/MatMul layers to INT8 (Q/DQ) with calibrated ranges",
+    )
+    g.add_argument(
+        "--calib-data",
+        type=Path,
+        metavar="DIR|FILE.npz",
+        help="calibration data: .npz keyed by input name (samples along axis 0) or a folder "
+        "of images (preprocessed with the image flags)",
+    )
+    g.add_argument(
+        "--calib-batches", type=int, metavar="N", help="use at most N calibration batches"
+    )
+    g.add_argument(
+        "--calib-method",
+        choices=("max", "percentile", "entropy"),
+        default="entropy",
+        help="how activation ranges are chosen (default entropy: TensorRT's KL calibration)",
+    )
+    g.add_argument(
+        "--calib-percentile",
+        type=float,
+        default=99.99,
+        metavar="P",
+        help="percentile for --calib-method percentile (default 99.99)",
+    )
+    g.add_argument(
+        "--calib-cache",
+        type=Path,
+        metavar="FILE",
+        help="activation ranges JSON, reused when model and method match "
+        "(default: ENGINE.calib.json beside the engine)",
+    )
+
+
+def add_image_arguments(parser: argparse.ArgumentParser) -> None:
+    """How images become input tensors (see :mod:`trtimport.core.preprocess`)."""
+    g = parser.add_argument_group("images")
+    g.add_argument("--resize", metavar="HxW", help="resize images (default: the input's size)")
+    g.add_argument(
+        "--scale", type=float, default=1.0, help="multiply pixels by this, e.g. 0.00390625"
+    )
+    g.add_argument("--mean", metavar="M[,M…]", help="subtract per channel, after --scale")
+    g.add_argument("--std", metavar="S[,S…]", help="divide per channel, after --mean")
+    g.add_argument(
+        "--channel-order",
+        choices=("rgb", "bgr", "gray"),
+        help="channel order (default: gray for 1 channel, else bgr as Caffe and OpenCV)",
+    )
+    g.add_argument("--layout", choices=("nchw", "nhwc"), default="nchw", help="default nchw")
+
+
+def image_options(args: argparse.Namespace) -> ImageOptions:
+    """ImageOptions from parsed arguments (defaults if the command has no image flags)."""
+    from trtimport.core.preprocess import ImageOptions, parse_floats, parse_resize
+
+    if not hasattr(args, "scale"):
+        return ImageOptions()
+    return ImageOptions(
+        resize=parse_resize(args.resize) if args.resize else None,
+        scale=args.scale,
+        mean=parse_floats(args.mean, "--mean") if args.mean else (0.0,),
+        std=parse_floats(args.std, "--std") if args.std else (1.0,),
+        channel_order=args.channel_order,
+        layout=args.layout,
+    )
+
+
+def precision_options(args: argparse.Namespace) -> PrecisionOptions:
+    """PrecisionOptions from parsed arguments."""
+    if not args.int8:
+        given = [
+            flag
+            for flag, value in (
+                ("--calib-data", args.calib_data),
+                ("--calib-batches", args.calib_batches),
+                ("--calib-cache", args.calib_cache),
+            )
+            if value is not None
+        ]
+        if given:
+            raise UsageError(f"{', '.join(given)} only apply with --int8")
+    return PrecisionOptions(
+        precision=args.precision,
+        int8=args.int8,
+        calib_data=args.calib_data,
+        calib_batches=args.calib_batches,
+        calib_method=args.calib_method,
+        calib_percentile=args.calib_percentile,
+        calib_cache=args.calib_cache,
+        image=image_options(args) if args.int8 else None,
+    )
 
 
 def import_options(args: argparse.Namespace) -> ImportOptions:
@@ -84,6 +202,7 @@ def import_options(args: argparse.Namespace) -> ImportOptions:
     if args.shapes:
         profiles.append(dict(parse_shapes_spec(s) for s in args.shapes))
     profiles += [parse_profile([p]) for p in args.profile]
+    batches = [parse_batch(b) for b in args.batch]
     return ImportOptions(
         weights=args.weights,
         format=args.format,
@@ -91,7 +210,9 @@ def import_options(args: argparse.Namespace) -> ImportOptions:
         profiles=profiles,
         outputs=list(args.output),
         opset=args.opset,
-        batch=parse_batch(args.batch) if args.batch else None,
+        batch=batches[0] if batches else None,
+        more_batches=batches[1:],
+        precision=precision_options(args),
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from trtimport.cli.common import (
     add_build_arguments,
+    add_image_arguments,
     add_import_arguments,
     add_output_arguments,
     build_options,
@@ -38,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-engine", action="store_true", help="import (and save ONNX) but do not build an engine"
     )
     add_build_arguments(parser)
+    add_image_arguments(parser)
     add_output_arguments(parser)
 
 

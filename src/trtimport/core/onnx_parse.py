@@ -76,8 +76,10 @@ def check_external_data(path: Path) -> None:
 
 def prepare_onnx(ctx: ImportContext, path: Path) -> Path:
     """Checks and rewrites applied to every ONNX file before it is parsed."""
+    from trtimport.core.onnx_rewrite import rewrite_onnx
+
     check_external_data(path)
-    return path
+    return rewrite_onnx(ctx, path)
 
 
 def parser_errors(parser: Any) -> list[str]:

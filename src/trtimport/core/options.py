@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trtimport.errors import UsageError
+
+if TYPE_CHECKING:
+    from trtimport.core.preprocess import ImageOptions
 
 Shape = tuple[int, ...]
 
@@ -27,6 +31,49 @@ class ShapeRange:
 #: One optimization profile: input name -> shape range.
 Profile = dict[str, ShapeRange]
 
+#: A batch range (min, opt, max).
+BatchRange = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class PrecisionOptions:
+    """Reduced precision and INT8 quantization, applied to the ONNX model before parsing."""
+
+    #: ``fp32``, ``fp16`` or ``bf16``: the type the (non-quantized) layers compute in.
+    precision: str = "fp32"
+    int8: bool = False
+    #: An ``.npz`` keyed by input name (samples along axis 0) or a folder of images.
+    calib_data: Path | None = None
+    #: Use at most this many calibration batches (default: all).
+    calib_batches: int | None = None
+    #: ``max``, ``percentile`` or ``entropy`` (TensorRT's KL-divergence calibration).
+    calib_method: str = "entropy"
+    calib_percentile: float = 99.99
+    #: JSON file with the activation ranges; reused when the model and method match.
+    calib_cache: Path | None = None
+    #: How calibration images become tensors (same options as ``trtimport run``); None means
+    #: the defaults of :class:`~trtimport.core.preprocess.ImageOptions`.
+    image: ImageOptions | None = None
+
+    @property
+    def active(self) -> bool:
+        """True if the ONNX model is rewritten at all."""
+        return self.int8 or self.precision != "fp32"
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-friendly form (for the engine's sidecar)."""
+        return {
+            "precision": self.precision,
+            "int8": self.int8,
+            "calib_data": str(self.calib_data) if self.calib_data else None,
+            "calib_batches": self.calib_batches,
+            "calib_method": self.calib_method if self.int8 else None,
+            "calib_percentile": self.calib_percentile
+            if self.int8 and self.calib_method == "percentile"
+            else None,
+            "calib_cache": str(self.calib_cache) if self.calib_cache else None,
+        }
+
 
 @dataclass
 class ImportOptions:
@@ -42,10 +89,18 @@ class ImportOptions:
     outputs: list[str] = field(default_factory=list)
     #: ONNX opset for importers that convert to ONNX.
     opset: int | None = None
-    #: Batch range (min, opt, max) that makes the batch dimension dynamic.
-    batch: tuple[int, int, int] | None = None
+    #: Batch range (min, opt, max) that makes the batch dimension dynamic (first profile).
+    batch: BatchRange | None = None
+    #: More batch ranges, one more optimization profile each (``--batch`` repeated).
+    more_batches: list[BatchRange] = field(default_factory=list)
+    #: ``--precision``, ``--int8`` and calibration (a plain ``"fp16"`` is accepted too).
+    precision: PrecisionOptions = field(default_factory=PrecisionOptions)
     #: Importer-specific settings (for plugins), e.g. ``{"inputs_as_nchw": ["x"]}``.
     extra: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.precision, str):
+            self.precision = PrecisionOptions(precision=self.precision)
 
 
 @dataclass

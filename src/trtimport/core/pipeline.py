@@ -7,7 +7,7 @@ import platform
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from trtimport.core.build import (
     save_timing_cache,
 )
 from trtimport.core.detect import detect_format
+from trtimport.core.dynamic import batch_profiles, check_batch_options
 from trtimport.core.engine import TensorInfo, write_engine
 from trtimport.core.files import atomic_path, sha256_file
 from trtimport.core.options import BuildOptions, ImportOptions
@@ -205,6 +206,18 @@ def check_dynamic_inputs(network: Any, options: ImportOptions, source: Path) -> 
         )
 
 
+def network_flags(backend: Backend, options: ImportOptions) -> int:
+    """STRONGLY_TYPED when the ONNX carries reduced precision and the backend has the flag.
+
+    TensorRT-RTX and TensorRT 11 are always strongly typed; on TensorRT 10 the flag makes the
+    builder follow the types written by ``--precision``/``--int8`` instead of choosing its own.
+    """
+    flag = getattr(backend.trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    if flag is None or not options.precision.active:
+        return 0
+    return 1 << int(flag)
+
+
 def import_model(
     model: str | Path,
     *,
@@ -231,10 +244,11 @@ def import_model(
         )
     if options.weights is not None and not importer.takes_weights:
         raise UsageError(f"--weights: the {importer.name} importer takes no separate weights")
+    batch_ranges = check_batch_options(options)
     be = backend if isinstance(backend, Backend) else get_backend(backend)
     logger = make_logger(be, verbosity)
     builder = be.trt.Builder(logger)
-    network = builder.create_network(0)
+    network = builder.create_network(network_flags(be, options))
     tmp = tempfile.TemporaryDirectory(prefix="trtimport-")
     ctx = ImportContext(source, options, be, builder, network, logger, Path(tmp.name))
     imported = ImportedNetwork(
@@ -242,6 +256,16 @@ def import_model(
     )
     try:
         importer.populate(ctx)
+        if ctx.onnx_path is None and (batch_ranges or options.precision.active):
+            raise UsageError(
+                "--batch, --precision and --int8 rewrite ONNX models; the "
+                f"{importer.name} importer builds the network directly. Set layer types in "
+                "the network itself, and give input ranges with --shapes/--profile"
+            )
+        if batch_ranges:
+            ctx.options = replace(
+                options, profiles=batch_profiles(network, batch_ranges, str(source))
+            )
         if options.outputs:
             mark_outputs(network, options.outputs, source)
         if network.num_outputs == 0:
@@ -250,7 +274,7 @@ def import_model(
                 f"available tensors: {_available(list(all_tensors(network)))}"
             )
         apply_input_shapes(network, options.input_shapes, source)
-        check_dynamic_inputs(network, options, source)
+        check_dynamic_inputs(network, ctx.options, source)
     except BaseException:
         imported.close()
         raise
@@ -331,6 +355,8 @@ def _sidecar(
             "outputs": list(import_options.outputs),
             "opset": import_options.opset,
             "batch": list(import_options.batch) if import_options.batch else None,
+            "more_batches": [list(b) for b in import_options.more_batches],
+            "precision": import_options.precision.as_dict(),
             "extra": import_options.extra,
         },
         "build_options": {
@@ -384,9 +410,19 @@ def convert(
     import_options = import_options or ImportOptions()
     build_options = build_options or BuildOptions()
     source = Path(model)
+    engine = Path(output) if output is not None else default_engine_path(source)
+    if import_options.precision.int8 and import_options.precision.calib_cache is None:
+        import_options = replace(
+            import_options,
+            precision=replace(
+                import_options.precision,
+                calib_cache=engine.with_name(engine.name + ".calib.json") if build else None,
+            ),
+        )
     with import_model(
         source, options=import_options, plugins=plugins, backend=backend, verbosity=verbosity
     ) as imported:
+        import_options = imported.context.options
         be = imported.backend
         targets = resolved_targets(be, build_options)
         result = ConvertResult(
@@ -426,7 +462,6 @@ def convert(
                     show_progress=build_options.progress,
                     logger=imported.logger,
                 )
-                engine = Path(output) if output is not None else default_engine_path(source)
                 sidecar = _sidecar(imported, import_options, build_options, targets, seconds)
                 result.engine_bytes = write_engine(engine, serialized, sidecar)
                 save_timing_cache(cache, build_options.cache)

@@ -1,0 +1,56 @@
+"""The ONNX rewrites asked for by import options: dynamic batch, INT8 Q/DQ, fp16/bf16.
+
+They run in that order on the ONNX model every ONNX-based importer hands to TensorRT's parser
+(:func:`trtimport.core.onnx_parse.prepare_onnx`): the batch first so calibration can batch,
+then INT8 calibration on the float model, then the precision rewrite around the Q/DQ pairs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from trtimport.importers.base import ImportContext
+
+
+def default_calib_cache(source: Path) -> Path:
+    """``./<model stem>.calib.json`` (``convert`` puts it beside the engine instead)."""
+    return Path.cwd() / f"{source.stem or 'model'}.calib.json"
+
+
+def rewrite_onnx(ctx: ImportContext, path: Path) -> Path:
+    """Apply ``--batch``, ``--int8`` and ``--precision`` to ``path``; returns the file to parse."""
+    options = ctx.options
+    precision = options.precision
+    if options.batch is None and not precision.active:
+        return path
+    import onnx
+
+    from trtimport.core.onnx_graph import save_model
+
+    model = onnx.load(str(path))
+    if options.batch is not None:
+        from trtimport.core.dynamic import make_batch_dynamic
+
+        model, notes = make_batch_dynamic(model)
+        ctx.notes.extend(notes)
+    if precision.int8:
+        from trtimport.core.quantize import quantize_int8
+
+        model, notes = quantize_int8(
+            model,
+            precision,
+            ctx.backend.name,
+            ctx.workdir,
+            precision.calib_cache or default_calib_cache(ctx.source),
+        )
+        ctx.notes.extend(notes)
+    if precision.precision != "fp32":
+        from trtimport.core.precision import convert_precision
+
+        model, report = convert_precision(model, precision.precision)
+        ctx.note(report.summary())
+    dest = ctx.workdir / f"{path.stem}.prepared.onnx"
+    save_model(model, dest)
+    return dest

@@ -1,0 +1,176 @@
+"""Precision and INT8 on the shared Caffe models, through the Caffe importer's public API.
+
+These activate once the Caffe importer (``trtimport.importers.caffe``) is merged; until then the
+same code paths are tested on ONNX nets in test_precision.py / test_quantize.py.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+pytest.importorskip("trtimport.importers.caffe")
+ort = pytest.importorskip("onnxruntime")
+
+from trtimport import convert  # noqa: E402
+from trtimport.core.options import BuildOptions, ImportOptions, PrecisionOptions  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+CAFFE = REPO / "tests" / "data" / "caffe"
+MNIST = REPO / "examples" / "mnist"
+#: Models with 7-25 M random weights: they run in every test run, marked slow.
+LARGE = {"ResNet-50", "Inception-v3", "GoogLeNet"}
+#: VGG16 (138 M weights, ~70 s here) and AlexNet in both formats (61 M, ~20-45 s each) would
+#: break the time budget of these tests; they run with TRTIMPORT_PRECISION_BIG=1 (figures
+#: measured that way are in docs/precision.md).
+BIG = {"VGG16", "AlexNet", "AlexNet-V1-2014"}
+RTOL = 1e-2
+#: SSD's DetectionOutput has no ONNX mapping: that net is checked up to the layer's inputs.
+OUTPUTS = {"MobileNet-SSD": ["mbox_loc", "mbox_conf_flatten", "mbox_priorbox"]}
+
+
+def _models() -> list[object]:
+    params = []
+    for path in sorted(CAFFE.glob("*.prototxt")):
+        marks = [pytest.mark.slow] if path.stem in LARGE | BIG else []
+        if path.stem in BIG:
+            marks.append(
+                pytest.mark.skipif(
+                    not os.environ.get("TRTIMPORT_PRECISION_BIG"),
+                    reason="set TRTIMPORT_PRECISION_BIG=1 to check the biggest Caffe models",
+                )
+            )
+        params.append(pytest.param(path, id=path.stem, marks=marks))
+    return params
+
+
+def _weights(prototxt: Path, tmp_path: Path, cli) -> Path:  # type: ignore[no-untyped-def]
+    real = CAFFE / "weights" / f"{prototxt.stem}.caffemodel"
+    if real.is_file():
+        return real
+    dest = tmp_path / f"{prototxt.stem}.caffemodel"
+    proc = cli("caffe", "make-weights", str(prototxt), "-o", str(dest), "--seed", "0")
+    assert proc.returncode == 0, proc.stderr
+    return dest
+
+
+def _run(path: Path, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)
+
+
+@pytest.mark.parametrize("prototxt", _models())
+def test_caffe_model_fp16_within_1e2_of_fp32_and_builds(
+    prototxt: Path,
+    tmp_path: Path,
+    cli,  # type: ignore[no-untyped-def]
+) -> None:
+    pytest.importorskip("tensorrt_rtx")
+    weights = _weights(prototxt, tmp_path, cli)
+    fp32_onnx, fp16_onnx = tmp_path / "fp32.onnx", tmp_path / "fp16.onnx"
+    outputs = OUTPUTS.get(prototxt.stem, [])
+    convert(
+        prototxt,
+        import_options=ImportOptions(weights=weights, outputs=outputs),
+        save_onnx_to=fp32_onnx,
+        build=False,
+    )
+    engine = tmp_path / "fp16.engine"
+    convert(
+        prototxt,
+        engine,
+        import_options=ImportOptions(weights=weights, outputs=outputs, precision="fp16"),
+        build_options=BuildOptions(progress=False),
+        save_onnx_to=fp16_onnx,
+        backend="tensorrt_rtx",
+    )
+    assert engine.stat().st_size > 0
+    model = onnx.load(str(fp32_onnx), load_external_data=False)
+    rng = np.random.default_rng(0)
+    inits = {t.name for t in model.graph.initializer}
+    feeds = {
+        vi.name: rng.normal(0, 1, [d.dim_value or 1 for d in vi.type.tensor_type.shape.dim]).astype(
+            np.float32
+        )
+        for vi in model.graph.input
+        if vi.name not in inits
+    }
+    reference, low = _run(fp32_onnx, feeds), _run(fp16_onnx, feeds)
+    error = max(
+        float(np.max(np.abs(b.astype(np.float64) - a)) / (np.max(np.abs(a)) or 1.0))
+        for a, b in zip(reference, low, strict=True)
+    )
+    print(f"{prototxt.stem}: fp16 relative error {error:.2e}")
+    assert error < RTOL
+
+
+def test_caffe_lenet_int8_agrees_with_fp32(tmp_path: Path) -> None:
+    pytest.importorskip("tensorrt_rtx")
+    with np.load(MNIST / "digits.npz", allow_pickle=False) as data:
+        images = data["images"].astype(np.float32)[:, None] / 256
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, data=images[:200])
+    prototxt, weights = MNIST / "lenet.prototxt", MNIST / "lenet.caffemodel"
+    fp32_onnx, int8_onnx = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
+    convert(
+        prototxt, import_options=ImportOptions(weights=weights), save_onnx_to=fp32_onnx, build=False
+    )
+    convert(
+        prototxt,
+        tmp_path / "lenet-int8.engine",
+        import_options=ImportOptions(
+            weights=weights, precision=PrecisionOptions(int8=True, calib_data=calib)
+        ),
+        build_options=BuildOptions(progress=False),
+        save_onnx_to=int8_onnx,
+        backend="tensorrt_rtx",
+    )
+
+    def top1(path: Path) -> np.ndarray:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return np.array([session.run(None, {name: x[None]})[0].argmax() for x in images[200:]])
+
+    agreement = float(np.mean(top1(fp32_onnx) == top1(int8_onnx)))
+    print(f"Caffe LeNet INT8: top-1 agrees with fp32 on {agreement:.2%} of 800 test digits")
+    assert agreement >= 0.99
+
+
+@pytest.mark.parametrize(
+    ("prototxt", "weights"),
+    [
+        (MNIST / "lenet.prototxt", MNIST / "lenet.caffemodel"),
+        (CAFFE / "MTCNN-ONet.prototxt", CAFFE / "weights" / "MTCNN-ONet.caffemodel"),
+    ],
+    ids=["LeNet", "MTCNN-ONet"],
+)
+def test_caffe_model_with_dynamic_batch_builds_two_profiles(
+    prototxt: Path, weights: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("tensorrt_rtx")
+    import json
+
+    engine, saved = tmp_path / "dyn.engine", tmp_path / "dyn.onnx"
+    result = convert(
+        prototxt,
+        engine,
+        import_options=ImportOptions(weights=weights, batch=(1, 1, 1), more_batches=[(2, 8, 32)]),
+        build_options=BuildOptions(progress=False),
+        save_onnx_to=saved,
+        backend="tensorrt_rtx",
+    )
+    assert result.inputs[0].shape[0] == -1
+    profiles = json.loads(engine.with_name("dyn.engine.json").read_text())["profiles"]
+    rest = list(result.inputs[0].shape[1:])
+    assert [p[result.inputs[0].name]["max"] for p in profiles] == [[1, *rest], [32, *rest]]
+    session = ort.InferenceSession(str(saved), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).normal(0, 1, [5, *rest]).astype(np.float32)
+    name = session.get_inputs()[0].name
+    together = session.run(None, {name: x})
+    alone = [session.run(None, {name: x[i : i + 1]}) for i in range(5)]
+    for k, out in enumerate(together):
+        np.testing.assert_allclose(out, np.concatenate([a[k] for a in alone]), atol=1e-5)
