@@ -7,12 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trtimport.cli.common import add_output_arguments
-from trtimport.cli.runtime_args import (
-    add_model_and_input_arguments,
-    image_options,
-    input_files_and_options,
-)
+from trtimport.cli.common import add_output_arguments, image_options
+from trtimport.cli.runtime_args import add_model_and_input_arguments, input_files_and_options
 
 if TYPE_CHECKING:
     import numpy as np

@@ -4,39 +4,18 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from trtimport.cli.common import add_import_arguments, import_options
+from trtimport.cli.common import add_image_arguments, add_import_arguments, import_options
 from trtimport.core.options import ImportOptions
 from trtimport.core.runtime import RUNNER_BACKENDS
 from trtimport.errors import UsageError
-
-if TYPE_CHECKING:
-    from trtimport.core.preprocess import ImageOptions
 
 
 def add_model_and_input_arguments(parser: argparse.ArgumentParser, *, backend: bool = True) -> None:
     """MODEL, the import flags, ``--input NAME=FILE``, image preprocessing and ``--seed``."""
     add_import_arguments(parser, input_files=True)
+    add_image_arguments(parser)
     g = parser.add_argument_group("input data")
-    g.add_argument("--resize", metavar="HxW", help="resize images to HxW (default: the input's)")
-    g.add_argument(
-        "--scale",
-        type=float,
-        default=1.0,
-        metavar="S",
-        help="multiply pixels by S, e.g. 0.00390625 for Caffe MNIST's x/256",
-    )
-    g.add_argument(
-        "--mean", metavar="M[,M…]", default="0", help="subtract after scaling (per channel)"
-    )
-    g.add_argument("--std", metavar="S[,S…]", default="1", help="divide by after the mean")
-    g.add_argument(
-        "--channel-order",
-        choices=("rgb", "bgr", "gray"),
-        help="image channel order (default: gray for 1-channel inputs, else bgr)",
-    )
-    g.add_argument("--layout", choices=("nchw", "nhwc"), default="nchw", help="image layout")
     g.add_argument(
         "--seed", type=int, default=0, metavar="N", help="seed for generated inputs (default 0)"
     )
@@ -79,17 +58,3 @@ def input_files_and_options(args: argparse.Namespace) -> tuple[dict[str, Path], 
                 raise UsageError(f"{path}: no such input file")
             options.input_shapes[name] = tuple(load_array_file(path, name).shape)
     return files, options
-
-
-def image_options(args: argparse.Namespace) -> ImageOptions:
-    """ImageOptions from the preprocessing flags."""
-    from trtimport.core.preprocess import ImageOptions, parse_floats, parse_resize
-
-    return ImageOptions(
-        resize=parse_resize(args.resize) if args.resize else None,
-        scale=args.scale,
-        mean=parse_floats(args.mean, "--mean"),
-        std=parse_floats(args.std, "--std"),
-        channel_order=args.channel_order,
-        layout=args.layout,
-    )
