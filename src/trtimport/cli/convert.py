@@ -43,9 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``convert``."""
-    from trtimport.cli.output import console, human_bytes, print_json
+    from trtimport.cli.output import console, human_bytes, print_json, print_warning
     from trtimport.core.pipeline import convert
+    from trtimport.plugins.manager import load_plugins
 
+    plugins = load_plugins()
+    for error in plugins.load_errors:
+        print_warning(str(error))
     result = convert(
         args.model,
         args.engine,
@@ -53,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         build_options=build_options(args, progress=not (args.quiet or args.json)),
         save_onnx_to=args.save_onnx,
         build=not args.no_engine,
+        plugins=plugins,
         verbosity=args.verbose,
     )
     if args.json:

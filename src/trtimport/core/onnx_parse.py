@@ -51,7 +51,9 @@ def check_external_data(path: Path) -> None:
             f"{path}: not a valid ONNX model ({err}). The file may be truncated or corrupt; "
             "export it again."
         ) from err
-    folder = path.resolve().parent
+    # The parser looks for external data beside the path it is given, so confine to that folder
+    # (resolved, so that a symlinked data file pointing elsewhere is caught too).
+    folder = path.absolute().parent.resolve()
     problems = []
     for tensor in _tensors_of_graph(model.graph):
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
@@ -97,12 +99,27 @@ def parser_errors(parser: Any) -> list[str]:
     return problems
 
 
+def _raise_if_not_onnx(source: Path, path: Path) -> None:
+    """After a parser failure: a file protobuf cannot read is corrupt, not unsupported."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError, RuntimeError) as err:
+        raise ModelParseError(
+            f"{source}: not a valid ONNX model ({type(err).__name__}: {err}). The file may be "
+            "truncated or corrupt; export or download it again."
+        ) from err
+
+
 def parse_onnx_into(ctx: ImportContext, path: Path) -> Any:
     """Parse ``path`` into ``ctx.network`` with TensorRT's ONNX parser; returns the parser."""
     parser = ctx.backend.trt.OnnxParser(ctx.network, ctx.logger)
     ctx.keepalive.append(parser)
     if not parser.parse_from_file(str(path)):
         problems = parser_errors(parser)
+        _raise_if_not_onnx(ctx.source, path)
         raise ModelParseError(
             f"{ctx.source}: TensorRT's ONNX parser ({ctx.backend.name} "
             f"{ctx.backend.version}) rejected the model with {len(problems)} error(s)",

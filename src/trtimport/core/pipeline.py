@@ -339,6 +339,12 @@ def _sidecar(
             "refittable": build_options.refittable,
             "strip_weights": build_options.strip_weights,
             "profiling_verbosity": build_options.profiling_verbosity,
+            # TensorRT-RTX's runtime cache is filled when the engine runs; runners read the path
+            # from here. Full TensorRT's timing cache was used (and updated) by this build.
+            "cache": {
+                "kind": imported.backend.cache_kind,
+                "path": str(build_options.cache.absolute()) if build_options.cache else None,
+            },
         },
         "targets": targets,
         "profiles": [

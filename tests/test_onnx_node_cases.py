@@ -1,0 +1,65 @@
+"""ONNX's own backend node cases: trtimport builds every case the bare TensorRT parser builds.
+
+Each case is saved as an ONNX file and built twice in worker processes: through
+``trtimport.convert`` and through the few lines a TensorRT user writes by hand (Builder,
+``create_network(0)``, ``OnnxParser.parse_from_file``, ``build_serialized_network``). Inputs the
+model leaves dynamic get the case's concrete input shapes in *both* paths, the way a user would
+pass ``--input NAME:SHAPE`` (``ImportOptions.input_shapes``; the bare path sets
+``tensor.shape``). Measured with tensorrt_rtx 1.7.1 on CPU: see the floors below.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+from node_case_build import (
+    CaseJob,
+    CaseOutcome,
+    dynamic_input_shapes,
+    run_case,
+    silence_output,
+)
+from onnx_node_cases import node_cases
+
+pytest.importorskip("tensorrt_rtx")
+
+#: Cases that build, measured here: targets -> floor. () is the portable default
+#: (sm86, sm89, sm120).
+FLOORS: dict[tuple[str, ...], int] = {(): 0, ("sm86",): 0}
+TOTAL_CASES = 1884
+
+
+def _jobs(folder: Path, targets: tuple[str, ...]) -> list[CaseJob]:
+    jobs = []
+    for case in node_cases():
+        shapes = dynamic_input_shapes(case.model, case.inputs)
+        jobs.append(
+            CaseJob(case.name, str(case.save(folder)), tuple(shapes.items()), targets)
+        )
+    return jobs
+
+
+def _run_all(jobs: list[CaseJob]) -> list[CaseOutcome]:
+    # spawn: the workers must not inherit a TensorRT library that another test already loaded.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=context, initializer=silence_output) as pool:
+        return list(pool.map(run_case, jobs, chunksize=16))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("targets", list(FLOORS), ids=lambda t: "+".join(t) or "portable")
+def test_trtimport_loses_no_node_case(tmp_path: Path, targets: tuple[str, ...]) -> None:
+    """Every case the bare parser builds, trtimport builds too; the count does not drop."""
+    jobs = _jobs(tmp_path, targets)
+    assert len(jobs) == TOTAL_CASES
+    outcomes = _run_all(jobs)
+    bare = sum(o.bare for o in outcomes)
+    ours = sum(o.trtimport for o in outcomes)
+    lost = [f"{o.name}: {o.error}" for o in outcomes if o.bare and not o.trtimport]
+    label = ",".join(targets) or "portable"
+    print(f"\nONNX node cases built ({label}): bare {bare}, trtimport {ours} of {len(outcomes)}")
+    assert not lost, "trtimport lost cases the bare parser builds:\n" + "\n".join(lost)
+    assert ours >= FLOORS[targets]
