@@ -161,15 +161,29 @@ def load_plugins(
     distributions: dict[str, tuple[str, str]] = {}
     _load_entry_points(manager, eps, errors, distributions)
     for plugin in extra_plugins:
-        manager.register(plugin)
+        manager.register(plugin, name=_unique_name(manager, plugin))
     plugins = Plugins(manager, load_errors=errors, distributions=distributions)
     _collect_importers(plugins)
     return plugins
 
 
+def _unique_name(manager: pluggy.PluginManager, plugin: object) -> str:
+    """A readable name for a plugin passed in directly: its module, or module.Class."""
+    if isinstance(plugin, ModuleType):
+        base = plugin.__name__
+    else:
+        base = f"{type(plugin).__module__}.{type(plugin).__qualname__}"
+    name, n = base, 1
+    while manager.has_plugin(name):
+        n += 1
+        name = f"{base}#{n}"
+    return name
+
+
 def _collect_importers(plugins: Plugins) -> None:
     manager = plugins.manager
-    for impl in reversed(manager.hook.trtimport_register_importers.get_hookimpls()):
+    # Registration order (built-ins, entry points, extras), so a clash names the first owner first.
+    for impl in manager.hook.trtimport_register_importers.get_hookimpls():
         origin = _plugin_origin(manager, impl.plugin, plugins.distributions)
 
         def register(importer: Importer, _origin: tuple[str, str, str] = origin) -> None:
