@@ -44,7 +44,7 @@ def test_symlink_escaping_the_folder_is_refused(tmp_path: Path) -> None:
     secret = tmp_path / "secret.bin"
     os.replace(tmp_path / "model" / "w.bin", secret)
     (tmp_path / "model" / "w.bin").symlink_to(secret)
-    with pytest.raises(ModelParseError, match="'w.bin' is outside"):
+    with pytest.raises(ModelParseError, match=r"'w\.bin' is outside"):
         check_external_data(model)
 
 
@@ -53,13 +53,13 @@ def test_symlinked_model_is_checked_where_the_parser_looks(tmp_path: Path) -> No
     (tmp_path / "links").mkdir()
     link = tmp_path / "links" / "model.onnx"
     link.symlink_to(real)
-    with pytest.raises(ModelParseError, match="'w.bin' is missing"):
+    with pytest.raises(ModelParseError, match=r"'w\.bin' is missing"):
         check_external_data(link)
 
 
 def test_missing_external_data(tmp_path: Path) -> None:
     model = with_external_weights(tmp_path, "w.bin", write_data=False)
-    with pytest.raises(ModelParseError, match="'w.bin' is missing"):
+    with pytest.raises(ModelParseError, match=r"'w\.bin' is missing"):
         import_model(model)
 
 
@@ -67,7 +67,7 @@ def test_truncated_model_is_reported_as_corrupt(tmp_path: Path) -> None:
     good = save(conv_relu(), tmp_path / "good.onnx")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(good.read_bytes()[:200])
-    with pytest.raises(ModelParseError, match="not a valid ONNX model.*truncated or corrupt"):
+    with pytest.raises(ModelParseError, match=r"not a valid ONNX model.*truncated or corrupt"):
         import_model(bad)
 
 

@@ -41,7 +41,7 @@ def test_convert_writes_engine_sidecar_and_returns_the_facts(tmp_path: Path) -> 
     assert side["source"]["files"] == [
         {"path": str(model), "sha256": hashlib.sha256(model.read_bytes()).hexdigest()}
     ]
-    assert side["engine"]["sha256"] == hashlib.sha256(engine.read_bytes()).hexdigest()
+    assert side["engine"] == {"file": "m.engine", "bytes": engine.stat().st_size}
     assert side["build_options"]["workspace"] == 1 << 28
     assert side["targets"] == ["sm86", "sm89", "sm120"]
     assert side["outputs"] == [{"name": "y", "shape": [1, 4, 6, 6], "dtype": "float32"}]
@@ -151,3 +151,25 @@ def test_no_build_writes_only_the_onnx(tmp_path: Path) -> None:
     assert result.engine is None and result.files_written == [saved]
     assert saved.read_bytes() == model.read_bytes()
     assert not (tmp_path / "m.engine").exists()
+
+
+def test_batch_makes_the_first_dimension_dynamic(tmp_path: Path) -> None:
+    model = save(conv_relu(), tmp_path / "m.onnx")
+    result = convert(
+        model,
+        tmp_path / "m.engine",
+        import_options=ImportOptions(batch=(1, 4, 8)),
+        build_options=QUIET,
+    )
+    assert result.inputs[0].shape == (-1, 3, 8, 8)
+    side = json.loads((tmp_path / "m.engine.json").read_text())
+    assert side["profiles"] == [
+        {"x": {"min": [1, 3, 8, 8], "opt": [4, 3, 8, 8], "max": [8, 3, 8, 8]}}
+    ]
+
+
+def test_batch_and_shapes_together_are_refused(tmp_path: Path) -> None:
+    model = save(conv_relu(["N", 3, 8, 8]), tmp_path / "m.onnx")
+    profile = {"x": ShapeRange((1, 3, 8, 8), (1, 3, 8, 8), (2, 3, 8, 8))}
+    with pytest.raises(UsageError, match="either --batch or --shapes"):
+        import_model(model, options=ImportOptions(batch=(1, 1, 2), profiles=[profile]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -190,6 +191,8 @@ def build_serialized(
     """Build the serialized engine, with a progress bar; Ctrl-C cancels cleanly."""
     cancel = _Cancel()
     progress_cm: Any = contextlib.nullcontext(None)
+    # A bar only makes sense on a terminal; piped output gets no bar (and skips importing rich).
+    show_progress = show_progress and sys.stderr.isatty()
     if show_progress:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import platform
 import shutil
 import tempfile
@@ -20,8 +21,8 @@ from trtimport.core.build import (
 )
 from trtimport.core.detect import detect_format
 from trtimport.core.engine import TensorInfo, write_engine
-from trtimport.core.files import atomic_path, sha256_file
-from trtimport.core.options import BuildOptions, ImportOptions
+from trtimport.core.files import BackgroundHashes, atomic_path
+from trtimport.core.options import BuildOptions, ImportOptions, Profile, ShapeRange
 from trtimport.core.trtlog import make_logger
 from trtimport.errors import OutputMarkingError, ShapeError, UsageError
 from trtimport.importers.base import ImportContext, Importer
@@ -166,6 +167,27 @@ def apply_input_shapes(network: Any, shapes: dict[str, tuple[int, ...]], source:
         tensor.shape = shape
 
 
+def batch_profile(
+    network: Any, batch: tuple[int, int, int], options: ImportOptions, source: Path
+) -> Profile:
+    """Make every input's first dimension dynamic; the profile that ``--batch`` describes."""
+    if options.profiles:
+        raise UsageError(f"{source}: give either --batch or --shapes/--profile, not both")
+    profile: Profile = {}
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        shape = tuple(int(d) for d in tensor.shape)
+        if not shape or any(d < 0 for d in shape[1:]):
+            raise UsageError(
+                f"{source}: --batch needs inputs whose only dynamic dimension is the first; "
+                f"input '{tensor.name}' has shape {list(shape)}. Use --shapes instead."
+            )
+        tensor.shape = (-1, *shape[1:])
+        lo, opt, hi = ((b, *shape[1:]) for b in batch)
+        profile[tensor.name] = ShapeRange(lo, opt, hi)
+    return profile
+
+
 def check_dynamic_inputs(network: Any, options: ImportOptions, source: Path) -> None:
     """Every dynamic input must be covered by every profile, with matching ranks."""
     inputs = [network.get_input(i) for i in range(network.num_inputs)]
@@ -250,6 +272,9 @@ def import_model(
                 f"available tensors: {_available(list(all_tensors(network)))}"
             )
         apply_input_shapes(network, options.input_shapes, source)
+        if options.batch is not None:
+            profile = batch_profile(network, options.batch, options, source)
+            ctx.options = options = dataclasses.replace(options, profiles=[profile])
         check_dynamic_inputs(network, options, source)
     except BaseException:
         imported.close()
@@ -307,10 +332,10 @@ def _sidecar(
     build_options: BuildOptions,
     targets: list[str],
     seconds: float,
+    file_hashes: list[tuple[Path, str]],
 ) -> dict[str, Any]:
     from trtimport import __version__
 
-    files = imported.importer.related_files(imported.source, import_options)
     return {
         "schema": 1,
         "trtimport": __version__,
@@ -324,7 +349,7 @@ def _sidecar(
         "source": {
             "model": str(imported.source),
             "format": imported.format,
-            "files": [{"path": str(p), "sha256": sha256_file(p)} for p in files if p.is_file()],
+            "files": [{"path": str(p), "sha256": digest} for p, digest in file_hashes],
         },
         "import_options": {
             "input_shapes": {k: list(v) for k, v in import_options.input_shapes.items()},
@@ -390,10 +415,17 @@ def convert(
     import_options = import_options or ImportOptions()
     build_options = build_options or BuildOptions()
     source = Path(model)
+    plugins = plugins or load_plugins()
+    hashes = None
+    if build:
+        # Hash the source files for the sidecar while the model is parsed and built.
+        importer = detect_format(source, plugins, import_options.format).importer
+        hashes = BackgroundHashes(importer.related_files(source, import_options))
     with import_model(
         source, options=import_options, plugins=plugins, backend=backend, verbosity=verbosity
     ) as imported:
         be = imported.backend
+        import_options = imported.context.options
         targets = resolved_targets(be, build_options)
         result = ConvertResult(
             model=source,
@@ -415,7 +447,7 @@ def convert(
                 if src is None:
                     save_onnx(imported, Path(save_onnx_to))  # raises the explanatory error
                 shutil.copyfile(src, onnx_tmp)  # type: ignore[arg-type]
-            if build:
+            if hashes is not None:
                 config, cache = make_config(
                     be,
                     imported.builder,
@@ -433,7 +465,9 @@ def convert(
                     logger=imported.logger,
                 )
                 engine = Path(output) if output is not None else default_engine_path(source)
-                sidecar = _sidecar(imported, import_options, build_options, targets, seconds)
+                sidecar = _sidecar(
+                    imported, import_options, build_options, targets, seconds, hashes.result()
+                )
                 result.engine_bytes = write_engine(engine, serialized, sidecar)
                 save_timing_cache(cache, build_options.cache)
                 result.engine = engine
