@@ -13,6 +13,7 @@ import ctypes
 import functools
 import importlib
 import os
+import sys
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -220,7 +221,10 @@ _CU_ATTR_CC_MINOR = 76
 def probe_gpus() -> tuple[tuple[GpuInfo, ...], str | None]:
     """Ask the CUDA driver (libcuda) which devices exist; returns (gpus, problem)."""
     try:
-        cuda = ctypes.CDLL("libcuda.so.1") if os.name != "nt" else ctypes.WinDLL("nvcuda.dll")
+        if sys.platform == "win32":
+            cuda: Any = ctypes.WinDLL("nvcuda.dll")
+        else:
+            cuda = ctypes.CDLL("libcuda.so.1")
     except OSError:
         return (), "no NVIDIA driver is installed (libcuda could not be loaded)"
     if cuda.cuInit(0) != 0:
