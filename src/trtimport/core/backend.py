@@ -76,6 +76,20 @@ class Backend:
         return not self.has_precision_flags
 
     @property
+    def network_flags(self) -> int:
+        """Flags for ``Builder.create_network``: always strongly typed.
+
+        TensorRT 10 creates weakly typed networks unless STRONGLY_TYPED is set; TensorRT 11 and
+        TensorRT-RTX are strongly typed whatever the flag says (11 accepts and ignores it). Asking
+        for it on TensorRT 10 makes every backend keep the model's own tensor types. Explicit
+        batch is the only mode since TensorRT 10, so EXPLICIT_BATCH is never passed.
+        """
+        flag = getattr(self.module.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+        if flag is None or self.strongly_typed_only:
+            return 0
+        return 1 << int(flag)
+
+    @property
     def supports_targets(self) -> bool:
         """True if engines can be built for chosen compute capabilities (TensorRT-RTX)."""
         return hasattr(self.module.IBuilderConfig, "set_compute_capability")

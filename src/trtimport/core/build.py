@@ -8,7 +8,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,16 +17,6 @@ from trtimport.errors import EngineBuildError, UsageError
 
 if TYPE_CHECKING:
     from trtimport.plugins.manager import Plugins
-
-
-@dataclass
-class BuiltEngine:
-    """A serialized engine in memory and how long building it took."""
-
-    data: memoryview
-    seconds: float
-    targets: list[str]
-    host_memory: Any = None  # keeps the IHostMemory alive while ``data`` is used
 
 
 def make_config(

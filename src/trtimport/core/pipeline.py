@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import platform
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -256,7 +256,7 @@ def import_model(
     be = backend if isinstance(backend, Backend) else get_backend(backend)
     logger = make_logger(be, verbosity)
     builder = be.trt.Builder(logger)
-    network = builder.create_network(0)
+    network = builder.create_network(be.network_flags)
     tmp = tempfile.TemporaryDirectory(prefix="trtimport-")
     ctx = ImportContext(source, options, be, builder, network, logger, Path(tmp.name))
     imported = ImportedNetwork(
@@ -344,7 +344,7 @@ def _sidecar(
             "version": imported.backend.version,
             "onnx_parser": imported.backend.onnx_parser_version,
         },
-        "python": platform.python_version(),
+        "python": ".".join(map(str, sys.version_info[:3])),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "source": {
             "model": str(imported.source),
