@@ -26,7 +26,7 @@ def test_rtx_capabilities() -> None:
     assert backend.network_flags == 0  # strongly typed already; no flag needed
     assert backend.supports_targets and backend.cache_kind == "runtime"
     assert backend.compute_capability_enum("8.9") == backend.trt.ComputeCapability.SM89
-    with pytest.raises(UsageError, match="unknown target 'sm90'.*sm86"):
+    with pytest.raises(UsageError, match=r"unknown target 'sm90'.*sm86"):
         backend.compute_capability_enum("sm90")
 
 
