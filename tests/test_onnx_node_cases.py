@@ -7,12 +7,14 @@ model leaves dynamic get the case's concrete input shapes in *both* paths, the w
 pass ``--input NAME:SHAPE`` (``ImportOptions.input_shapes``; the bare path sets
 ``tensor.shape``). Measured with tensorrt_rtx 1.7.1 on CPU (onnx 1.23.2, 1,884 cases): 837
 build with the portable default targets, 833 with ``--target sm86``, the same number in both
-paths. Those counts are the floors below.
+paths. Those counts are the floors below. The whole portable pass takes ~1.5-3 minutes on 2
+cores (slower when the machine is busy).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -32,6 +34,11 @@ pytest.importorskip("tensorrt_rtx")
 #: (sm86, sm89, sm120).
 FLOORS: dict[tuple[str, ...], int] = {(): 837, ("sm86",): 833}
 TOTAL_CASES = 1884
+#: The sm86 pass doubles the time (~3 min more on 2 cores), so it runs only when asked for.
+SM86 = pytest.mark.skipif(
+    not os.environ.get("TRTIMPORT_NODE_CASES_SM86"),
+    reason="set TRTIMPORT_NODE_CASES_SM86=1 to also build every case with --target sm86",
+)
 
 
 def _jobs(folder: Path, targets: tuple[str, ...]) -> list[CaseJob]:
@@ -50,7 +57,9 @@ def _run_all(jobs: list[CaseJob]) -> list[CaseOutcome]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("targets", list(FLOORS), ids=lambda t: "+".join(t) or "portable")
+@pytest.mark.parametrize(
+    "targets", [pytest.param((), id="portable"), pytest.param(("sm86",), id="sm86", marks=SM86)]
+)
 def test_trtimport_loses_no_node_case(tmp_path: Path, targets: tuple[str, ...]) -> None:
     """Every case the bare parser builds, trtimport builds too; the count does not drop."""
     jobs = _jobs(tmp_path, targets)
