@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -33,11 +34,14 @@ def commands() -> dict[str, list[str]]:
     }
 
 
-def wall(cmd: list[str]) -> float:
-    """Wall time of one fresh process."""
+def wall(cmd: list[str]) -> tuple[float, float]:
+    """Wall time and CPU time (user+sys) of one fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
 def heavy_imports(cmd: list[str]) -> list[str]:
@@ -61,23 +65,29 @@ def main() -> None:
     for cmd in cmds.values():
         wall(cmd)  # warm the file cache
     times: dict[str, list[float]] = {name: [] for name in cmds}
+    cpu: dict[str, list[float]] = {name: [] for name in cmds}
     for _ in range(args.runs):
         for name, cmd in cmds.items():
-            times[name].append(wall(cmd))
+            seconds, used = wall(cmd)
+            times[name].append(seconds)
+            cpu[name].append(used)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}, "
         f"{time.strftime('%Y-%m-%d')}; {args.runs} fresh processes each, interleaved"
     )
     print(f"command: {' '.join(cmds['trtimport --help'][:-1])} ...")
-    print("| command | median s | min s | heavy modules imported |")
-    print("|---|---|---|---|")
+    print("| command | median wall s | min wall s | median CPU s | heavy modules imported |")
+    print("|---|---|---|---|---|")
     failed = False
     for name, cmd in cmds.items():
         median = statistics.median(times[name])
         heavy = heavy_imports(cmd) if name != "python -c pass" else []
         verdict = ", ".join(heavy) or "none"
-        print(f"| {name} | {median:.3f} | {min(times[name]):.3f} | {verdict} |")
+        print(
+            f"| {name} | {median:.3f} | {min(times[name]):.3f} | "
+            f"{statistics.median(cpu[name]):.3f} | {verdict} |"
+        )
         if name != "python -c pass" and (median > TARGET or heavy):
             failed = True
     print(f"target: median <= {TARGET} s and no heavy module: {'FAIL' if failed else 'pass'}")
