@@ -17,6 +17,10 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     import subprocess
 
     full_env = {**os.environ, **(env or {})}
+    # A relative PYTHONPATH (PYTHONPATH=src) would point elsewhere from another cwd.
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        str(Path(p).resolve()) for p in full_env.get("PYTHONPATH", "").split(os.pathsep) if p
+    )
     return subprocess.run(
         [sys.executable, "-m", "trtimport", *args],
         cwd=cwd,

@@ -240,12 +240,10 @@ def test_lower_precision_builds_with_tensorrt_rtx(
 
 
 def test_reduced_precision_networks_are_created_strongly_typed() -> None:
-    trt = pytest.importorskip("tensorrt_rtx")
+    pytest.importorskip("tensorrt_rtx")
     from trtimport.core.backend import get_backend
-    from trtimport.core.pipeline import network_flags
 
     backend = get_backend("tensorrt_rtx")
     assert not backend.has_precision_flags  # no FP16/INT8 builder flags: the graph route only
-    strongly = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
-    assert network_flags(backend, ImportOptions(precision="fp16")) == strongly
-    assert network_flags(backend, ImportOptions()) == 0
+    assert backend.strongly_typed_only  # every TensorRT-RTX network follows the ONNX types
+    assert backend.network_flags == 0  # so no flag is needed (TensorRT 10 gets STRONGLY_TYPED)

@@ -45,9 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``convert``."""
-    from trtimport.cli.output import console, human_bytes, print_json
+    from trtimport.cli.output import human_bytes, print_json, print_warning
     from trtimport.core.pipeline import convert
+    from trtimport.plugins.manager import load_plugins
 
+    plugins = load_plugins()
+    for error in plugins.load_errors:
+        print_warning(str(error))
     result = convert(
         args.model,
         args.engine,
@@ -55,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         build_options=build_options(args, progress=not (args.quiet or args.json)),
         save_onnx_to=args.save_onnx,
         build=not args.no_engine,
+        plugins=plugins,
         verbosity=args.verbose,
     )
     if args.json:
@@ -62,23 +67,19 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.quiet:
         return 0
-    out = console()
     for note in result.notes:
         print(note, file=sys.stderr)
-    out.print(
-        f"[bold]{result.model}[/bold] ({result.format}) -> "
-        f"{result.backend} {result.backend_version}"
-    )
+    print(f"{result.model} ({result.format}) -> {result.backend} {result.backend_version}")
     for label, tensors in (("inputs", result.inputs), ("outputs", result.outputs)):
-        out.print(f"  {label}:")
+        print(f"  {label}:")
         for t in tensors:
-            out.print(f"    {t.name}  {'x'.join(map(str, t.shape)) or 'scalar'}  {t.dtype}")
-    out.print(f"  layers: {result.layers}")
+            print(f"    {t.name}  {'x'.join(map(str, t.shape)) or 'scalar'}  {t.dtype}")
+    print(f"  layers: {result.layers}")
     if result.engine is not None:
-        out.print(f"  targets: {', '.join(result.targets)}")
-        out.print(f"  build time: {result.build_seconds:.2f} s")
-        out.print(f"  engine size: {human_bytes(result.engine_bytes)}")
-    out.print("  files written:" + ("" if result.files_written else " none"))
+        print(f"  targets: {', '.join(result.targets)}")
+        print(f"  build time: {result.build_seconds:.2f} s")
+        print(f"  engine size: {human_bytes(result.engine_bytes)}")
+    print("  files written:" + ("" if result.files_written else " none"))
     for path in result.files_written:
-        out.print(f"    {path}")
+        print(f"    {path}")
     return 0

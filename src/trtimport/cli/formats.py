@@ -49,12 +49,20 @@ def run(args: argparse.Namespace) -> int:
     width = max((len(str(r["format"])) for r in rows), default=6)
     for r in rows:
         exts = " ".join(r["extensions"]) or "-"  # type: ignore[arg-type]
-        status = "ok" if r["available"] else f"needs `{r['install'] or 'missing modules'}`"
+        if r["available"]:
+            status = "ok"
+        elif r["install"]:
+            status = f"needs `{r['install']}`"
+        else:
+            status = "needs " + ", ".join(r["missing"])  # type: ignore[arg-type]
         print(
             f"{r['format']:<{width}}  {exts:<28} {r['plugin']} "
             f"({r['distribution']} {r['version']})  {status}"
         )
         print(f"{'':<{width}}  {r['description']}")
-    for err in errors:
-        print(f"warning: {err}")
+    if errors:
+        from trtimport.cli.output import print_warning
+
+        for err in errors:
+            print_warning(err)
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import platform
 from typing import Any
 
 HELP = "show the TensorRT backend, versions, GPUs and what they can do"
@@ -16,6 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def collect() -> dict[str, Any]:
     """Every fact ``info`` prints."""
+    import platform
     from importlib.metadata import PackageNotFoundError, version
 
     from trtimport import __version__

@@ -12,6 +12,11 @@ def print_error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
+def print_warning(message: str) -> None:
+    """Print a warning (something failed, but the command goes on) to stderr."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def print_json(data: Any) -> None:
     """Print ``data`` as JSON on stdout."""
     print(json.dumps(data, indent=2, default=str))

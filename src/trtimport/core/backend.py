@@ -13,6 +13,7 @@ import ctypes
 import functools
 import importlib
 import os
+import sys
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -73,6 +74,20 @@ class Backend:
     def strongly_typed_only(self) -> bool:
         """True if every network is strongly typed (TensorRT-RTX, TensorRT 11)."""
         return not self.has_precision_flags
+
+    @property
+    def network_flags(self) -> int:
+        """Flags for ``Builder.create_network``: always strongly typed.
+
+        TensorRT 10 creates weakly typed networks unless STRONGLY_TYPED is set; TensorRT 11 and
+        TensorRT-RTX are strongly typed whatever the flag says (11 accepts and ignores it). Asking
+        for it on TensorRT 10 makes every backend keep the model's own tensor types. Explicit
+        batch is the only mode since TensorRT 10, so EXPLICIT_BATCH is never passed.
+        """
+        flag = getattr(self.module.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+        if flag is None or self.strongly_typed_only:
+            return 0
+        return 1 << int(flag)
 
     @property
     def supports_targets(self) -> bool:
@@ -220,7 +235,10 @@ _CU_ATTR_CC_MINOR = 76
 def probe_gpus() -> tuple[tuple[GpuInfo, ...], str | None]:
     """Ask the CUDA driver (libcuda) which devices exist; returns (gpus, problem)."""
     try:
-        cuda = ctypes.CDLL("libcuda.so.1") if os.name != "nt" else ctypes.WinDLL("nvcuda.dll")
+        if sys.platform == "win32":
+            cuda: Any = ctypes.WinDLL("nvcuda.dll")
+        else:
+            cuda = ctypes.CDLL("libcuda.so.1")
     except OSError:
         return (), "no NVIDIA driver is installed (libcuda could not be loaded)"
     if cuda.cuInit(0) != 0:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,16 +17,6 @@ from trtimport.errors import EngineBuildError, UsageError
 
 if TYPE_CHECKING:
     from trtimport.plugins.manager import Plugins
-
-
-@dataclass
-class BuiltEngine:
-    """A serialized engine in memory and how long building it took."""
-
-    data: memoryview
-    seconds: float
-    targets: list[str]
-    host_memory: Any = None  # keeps the IHostMemory alive while ``data`` is used
 
 
 def make_config(
@@ -47,8 +37,7 @@ def make_config(
             raise UsageError("--opt-level must be between 0 and 5")
         config.builder_optimization_level = options.optimization_level
     if options.targets:
-        for i, target in enumerate(options.targets):
-            config.set_compute_capability(backend.compute_capability_enum(target), i)
+        _set_targets(backend, config, options.targets)
     if options.refittable:
         if not backend.supports_refit:
             raise UsageError(f"--refittable: {backend.name} {backend.version} cannot refit engines")
@@ -76,14 +65,32 @@ def make_config(
     return config, cache
 
 
+def _set_targets(backend: Backend, config: Any, targets: list[str]) -> None:
+    """Build for exactly ``targets``: the count must be set before each index is filled."""
+    members = [backend.compute_capability_enum(t) for t in targets]
+    config.num_compute_capabilities = len(members)
+    for i, member in enumerate(members):
+        if not config.set_compute_capability(member, i):
+            raise UsageError(
+                f"--target {targets[i]}: {backend.name} {backend.version} refused this compute "
+                "capability"
+            )
+
+
 def _attach_cache(backend: Backend, config: Any, path: Path | None) -> Any:
-    """A timing cache (TensorRT) read from ``path`` if it exists. The RTX runtime cache is a
-    runtime object and is saved by the runner, so only the timing cache is attached here."""
+    """A timing cache (full TensorRT) read from ``path`` if it exists.
+
+    TensorRT-RTX has no build-time cache (its timing cache calls are no-ops); its runtime cache
+    belongs to the execution context, so the path is only recorded in the sidecar for runners.
+    A cache from another TensorRT version or GPU is not an error: the build starts a fresh one.
+    """
     if path is None or backend.is_rtx:
         return None
     data = path.read_bytes() if path.is_file() else b""
     cache = config.create_timing_cache(data)
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    if cache is None or not config.set_timing_cache(cache, ignore_mismatch=False):
+        cache = config.create_timing_cache(b"")
+        config.set_timing_cache(cache, ignore_mismatch=False)
     return cache
 
 
@@ -173,6 +180,8 @@ def build_serialized(
     """Build the serialized engine, with a progress bar; Ctrl-C cancels cleanly."""
     cancel = _Cancel()
     progress_cm: Any = contextlib.nullcontext(None)
+    # A bar only makes sense on a terminal; piped output gets no bar (and skips importing rich).
+    show_progress = show_progress and sys.stderr.isatty()
     if show_progress:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -186,18 +195,43 @@ def build_serialized(
             transient=True,
         )
     start = time.perf_counter()
+    failure: Exception | None = None
     with progress_cm as progress, cancel.installed():
         if backend.supports_progress_monitor:
             config.progress_monitor = _progress_monitor(backend, progress, cancel)
-        serialized = builder.build_serialized_network(network, config)
+        try:
+            serialized = builder.build_serialized_network(network, config)
+        except (RuntimeError, TypeError, ValueError) as err:
+            serialized, failure = None, err
     seconds = time.perf_counter() - start
     if cancel.requested:
         raise KeyboardInterrupt
     if serialized is None:
         errors = list(getattr(logger, "errors", []))
+        if failure is not None:
+            errors.append(str(failure))
         raise EngineBuildError(
             f"{backend.name} {backend.version} failed to build the engine"
             + (":\n" + "\n".join(f"  - {e}" for e in errors) if errors else ".")
-            + "\nRun with -v to see TensorRT's warnings."
-        )
+            + "\n"
+            + build_failure_hint(backend, config)
+        ) from failure
     return serialized, seconds
+
+
+def build_failure_hint(backend: Backend, config: Any) -> str:
+    """What to try after a failed build; names GPU-only flags when no usable GPU is present."""
+    trt = backend.trt
+    gpu_only = [
+        f"--{flag}"
+        for flag, member in (("refittable", "REFIT"), ("strip-weights", "STRIP_PLAN"))
+        if hasattr(trt.BuilderFlag, member) and config.get_flag(getattr(trt.BuilderFlag, member))
+    ]
+    problem = backend.gpu_support_problem() if gpu_only else None
+    if problem:
+        return (
+            f"Hint: {backend.name} builds {' and '.join(gpu_only)} engines only on a supported "
+            f"GPU, and this machine has none ({problem}). Build without "
+            f"{' and '.join(gpu_only)}, or on a machine with an RTX GPU."
+        )
+    return "Run with -v to see TensorRT's warnings."

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from trtimport.core.files import atomic_path, sha256_file
+from trtimport.core.files import atomic_path
 from trtimport.errors import ModelParseError
 
 SIDECAR_SCHEMA = 1
@@ -43,10 +43,9 @@ def write_engine(engine: Path, data: Any, sidecar: dict[str, Any]) -> int:
         with tmp_engine.open("wb") as f:
             f.write(memoryview(data))
         size = os.path.getsize(tmp_engine)
-        sidecar = {
-            **sidecar,
-            "engine": {"file": engine.name, "bytes": size, "sha256": sha256_file(tmp_engine)},
-        }
+        # No hash of the engine itself: hashing costs as much as writing it (see
+        # docs/performance.md); the size ties the sidecar to its engine.
+        sidecar = {**sidecar, "engine": {"file": engine.name, "bytes": size}}
         with atomic_path(side) as tmp_side:
             tmp_side.write_text(json.dumps(sidecar, indent=2, default=str) + "\n")
     return size

@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,3 +57,33 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+FileHashes = list[tuple[Path, str]]
+
+
+class BackgroundHashes:
+    """SHA-256 of some files, computed on a thread so that it overlaps with parsing and building.
+
+    (A plain thread: ``concurrent.futures`` would import ``logging`` on every run.)
+    """
+
+    def __init__(self, paths: list[Path]) -> None:
+        self._paths = [p for p in paths if p.is_file()]
+        self._hashes: FileHashes = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="trtimport-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._hashes = [(p, sha256_file(p)) for p in self._paths]
+        except BaseException as err:  # re-raised in result()
+            self._error = err
+
+    def result(self) -> FileHashes:
+        """Wait for the hashes; re-raises an error from reading the files."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._hashes

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import mmap
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trtimport.core.onnx_wire import external_data_references
 from trtimport.errors import ModelParseError
 
 if TYPE_CHECKING:
@@ -30,18 +30,8 @@ def _tensors_of_graph(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
                 yield from _tensors_of_graph(sub)
 
 
-def _may_have_external_data(path: Path) -> bool:
-    """Cheap pre-check: external data entries always carry the key ``location``."""
-    if path.stat().st_size == 0:
-        return False
-    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-        return m.find(b"location") != -1
-
-
-def check_external_data(path: Path) -> None:
-    """Refuse external-data references that leave the model's folder or point nowhere."""
-    if not _may_have_external_data(path):
-        return
+def _references_via_onnx(path: Path) -> list[tuple[str, str]]:
+    """The slow, thorough way (when the quick walk cannot read the file)."""
     import onnx
 
     try:
@@ -51,21 +41,34 @@ def check_external_data(path: Path) -> None:
             f"{path}: not a valid ONNX model ({err}). The file may be truncated or corrupt; "
             "export it again."
         ) from err
-    folder = path.resolve().parent
-    problems = []
+    found = []
     for tensor in _tensors_of_graph(model.graph):
-        if tensor.data_location != onnx.TensorProto.EXTERNAL:
-            continue
-        entries = {e.key: e.value for e in tensor.external_data}
-        location = entries.get("location", "")
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            entries = {e.key: e.value for e in tensor.external_data}
+            found.append((tensor.name, entries.get("location", "")))
+    return found
+
+
+def check_external_data(path: Path) -> None:
+    """Refuse external-data references that leave the model's folder or point nowhere."""
+    references = external_data_references(path)
+    if references is None:
+        references = _references_via_onnx(path)
+    if not references:
+        return
+    # The parser looks for external data beside the path it is given, so confine to that folder
+    # (resolved, so that a symlinked data file pointing elsewhere is caught too).
+    folder = path.absolute().parent.resolve()
+    problems = []
+    for name, location in references:
         target = (folder / location).resolve()
         if not location or os.path.isabs(location) or not target.is_relative_to(folder):
             problems.append(
-                f"tensor '{tensor.name}': external data '{location}' is outside the model's "
+                f"tensor '{name}': external data '{location}' is outside the model's "
                 f"folder {folder}"
             )
         elif not target.is_file():
-            problems.append(f"tensor '{tensor.name}': external data file '{location}' is missing")
+            problems.append(f"tensor '{name}': external data file '{location}' is missing")
     if problems:
         raise ModelParseError(
             f"{path}: external data must be files inside the model's folder; move them next "
@@ -99,12 +102,27 @@ def parser_errors(parser: Any) -> list[str]:
     return problems
 
 
+def _raise_if_not_onnx(source: Path, path: Path) -> None:
+    """After a parser failure: a file protobuf cannot read is corrupt, not unsupported."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError, RuntimeError) as err:
+        raise ModelParseError(
+            f"{source}: not a valid ONNX model ({type(err).__name__}: {err}). The file may be "
+            "truncated or corrupt; export or download it again."
+        ) from err
+
+
 def parse_onnx_into(ctx: ImportContext, path: Path) -> Any:
     """Parse ``path`` into ``ctx.network`` with TensorRT's ONNX parser; returns the parser."""
     parser = ctx.backend.trt.OnnxParser(ctx.network, ctx.logger)
     ctx.keepalive.append(parser)
     if not parser.parse_from_file(str(path)):
         problems = parser_errors(parser)
+        _raise_if_not_onnx(ctx.source, path)
         raise ModelParseError(
             f"{ctx.source}: TensorRT's ONNX parser ({ctx.backend.name} "
             f"{ctx.backend.version}) rejected the model with {len(problems)} error(s)",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import platform
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -21,7 +21,7 @@ from trtimport.core.build import (
 from trtimport.core.detect import detect_format
 from trtimport.core.dynamic import batch_profiles, check_batch_options
 from trtimport.core.engine import TensorInfo, write_engine
-from trtimport.core.files import atomic_path, sha256_file
+from trtimport.core.files import BackgroundHashes, atomic_path
 from trtimport.core.options import BuildOptions, ImportOptions
 from trtimport.core.trtlog import make_logger
 from trtimport.errors import OutputMarkingError, ShapeError, UsageError
@@ -206,18 +206,6 @@ def check_dynamic_inputs(network: Any, options: ImportOptions, source: Path) -> 
         )
 
 
-def network_flags(backend: Backend, options: ImportOptions) -> int:
-    """STRONGLY_TYPED when the ONNX carries reduced precision and the backend has the flag.
-
-    TensorRT-RTX and TensorRT 11 are always strongly typed; on TensorRT 10 the flag makes the
-    builder follow the types written by ``--precision``/``--int8`` instead of choosing its own.
-    """
-    flag = getattr(backend.trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
-    if flag is None or not options.precision.active:
-        return 0
-    return 1 << int(flag)
-
-
 def import_model(
     model: str | Path,
     *,
@@ -248,7 +236,7 @@ def import_model(
     be = backend if isinstance(backend, Backend) else get_backend(backend)
     logger = make_logger(be, verbosity)
     builder = be.trt.Builder(logger)
-    network = builder.create_network(network_flags(be, options))
+    network = builder.create_network(be.network_flags)
     tmp = tempfile.TemporaryDirectory(prefix="trtimport-")
     ctx = ImportContext(source, options, be, builder, network, logger, Path(tmp.name))
     imported = ImportedNetwork(
@@ -331,10 +319,10 @@ def _sidecar(
     build_options: BuildOptions,
     targets: list[str],
     seconds: float,
+    file_hashes: list[tuple[Path, str]],
 ) -> dict[str, Any]:
     from trtimport import __version__
 
-    files = imported.importer.related_files(imported.source, import_options)
     return {
         "schema": 1,
         "trtimport": __version__,
@@ -343,12 +331,12 @@ def _sidecar(
             "version": imported.backend.version,
             "onnx_parser": imported.backend.onnx_parser_version,
         },
-        "python": platform.python_version(),
+        "python": ".".join(map(str, sys.version_info[:3])),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "source": {
             "model": str(imported.source),
             "format": imported.format,
-            "files": [{"path": str(p), "sha256": sha256_file(p)} for p in files if p.is_file()],
+            "files": [{"path": str(p), "sha256": digest} for p, digest in file_hashes],
         },
         "import_options": {
             "input_shapes": {k: list(v) for k, v in import_options.input_shapes.items()},
@@ -365,6 +353,12 @@ def _sidecar(
             "refittable": build_options.refittable,
             "strip_weights": build_options.strip_weights,
             "profiling_verbosity": build_options.profiling_verbosity,
+            # TensorRT-RTX's runtime cache is filled when the engine runs; runners read the path
+            # from here. Full TensorRT's timing cache was used (and updated) by this build.
+            "cache": {
+                "kind": imported.backend.cache_kind,
+                "path": str(build_options.cache.absolute()) if build_options.cache else None,
+            },
         },
         "targets": targets,
         "profiles": [
@@ -378,14 +372,18 @@ def _sidecar(
     }
 
 
-def save_onnx(imported: ImportedNetwork, dest: Path) -> Path:
-    """Save the ONNX model the network was parsed from (atomically)."""
-    onnx_path = imported.onnx_path
-    if onnx_path is None:
+def _require_onnx(imported: ImportedNetwork) -> Path:
+    if imported.onnx_path is None:
         raise UsageError(
             f"--save-onnx: the {imported.format} importer builds the network directly, without "
             "ONNX; use --save-network-onnx to export the network instead"
         )
+    return imported.onnx_path
+
+
+def save_onnx(imported: ImportedNetwork, dest: Path) -> Path:
+    """Save the ONNX model the network was parsed from (atomically)."""
+    onnx_path = _require_onnx(imported)
     with atomic_path(dest) as tmp:
         shutil.copyfile(onnx_path, tmp)
     return dest
@@ -419,6 +417,12 @@ def convert(
                 calib_cache=engine.with_name(engine.name + ".calib.json") if build else None,
             ),
         )
+    plugins = plugins or load_plugins()
+    hashes = None
+    if build:
+        # Hash the source files for the sidecar while the model is parsed and built.
+        importer = detect_format(source, plugins, import_options.format).importer
+        hashes = BackgroundHashes(importer.related_files(source, import_options))
     with import_model(
         source, options=import_options, plugins=plugins, backend=backend, verbosity=verbosity
     ) as imported:
@@ -440,12 +444,10 @@ def convert(
         with contextlib.ExitStack() as stack:
             onnx_tmp: Path | None = None
             if save_onnx_to is not None:
+                src = _require_onnx(imported)
                 onnx_tmp = stack.enter_context(atomic_path(Path(save_onnx_to)))
-                src = imported.onnx_path
-                if src is None:
-                    save_onnx(imported, Path(save_onnx_to))  # raises the explanatory error
-                shutil.copyfile(src, onnx_tmp)  # type: ignore[arg-type]
-            if build:
+                shutil.copyfile(src, onnx_tmp)
+            if hashes is not None:
                 config, cache = make_config(
                     be,
                     imported.builder,
@@ -462,7 +464,9 @@ def convert(
                     show_progress=build_options.progress,
                     logger=imported.logger,
                 )
-                sidecar = _sidecar(imported, import_options, build_options, targets, seconds)
+                sidecar = _sidecar(
+                    imported, import_options, build_options, targets, seconds, hashes.result()
+                )
                 result.engine_bytes = write_engine(engine, serialized, sidecar)
                 save_timing_cache(cache, build_options.cache)
                 result.engine = engine

@@ -12,6 +12,16 @@ def make_logger(backend: Backend, verbosity: int = 0) -> Any:
     """A ``trt.ILogger`` that records errors; ``-v`` prints warnings, more ``-v`` prints more."""
     trt = backend.trt
     severity = trt.ILogger.Severity
+    errors = {severity.INTERNAL_ERROR, severity.ERROR}
+    by_verbosity = [(), (severity.WARNING,), (severity.WARNING, severity.INFO)]
+    shown = frozenset(
+        by_verbosity[verbosity]
+        if verbosity < len(by_verbosity)
+        else (severity.WARNING, severity.INFO, severity.VERBOSE)
+    )
+    # TensorRT calls a Python logger for every message, thousands of VERBOSE ones per build, so
+    # those return at once unless they are to be shown.
+    quiet = frozenset({severity.VERBOSE, severity.INFO}) - shown
 
     class CollectingLogger(trt.ILogger):  # type: ignore[misc, name-defined]
         def __init__(self) -> None:
@@ -20,13 +30,13 @@ def make_logger(backend: Backend, verbosity: int = 0) -> Any:
             self.warnings: list[str] = []
 
         def log(self, level: Any, msg: str) -> None:
-            if level in (severity.INTERNAL_ERROR, severity.ERROR):
+            if level in quiet:
+                return
+            if level in errors:
                 self.errors.append(msg)
             elif level == severity.WARNING:
                 self.warnings.append(msg)
-            shown = {0: (), 1: (severity.WARNING,), 2: (severity.WARNING, severity.INFO)}
-            extra = shown.get(verbosity, (severity.WARNING, severity.INFO, severity.VERBOSE))
-            if level in extra:
+            if level in shown:
                 print(f"[{backend.name}] {msg}", file=sys.stderr)
 
     return CollectingLogger()

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from trtimport.core.backend import Backend
 from trtimport.core.options import ImportOptions
 
 if TYPE_CHECKING:
+    from trtimport.core.backend import Backend
     from trtimport.core.runtime.base import Runner
 
 

@@ -4,9 +4,16 @@ Environment variables:
 
 ``TRTIMPORT_PLUGINS``
     Comma-separated allowlist of entry-point names or distribution names to load; when set,
-    only those third-party plugins load, and one that fails to load is an error.
+    only those third-party plugins load (built-ins always do).
 ``TRTIMPORT_DISABLE_PLUGIN_AUTOLOAD``
     Any non-empty value: load no third-party plugins (unless allowlisted).
+
+When a plugin fails to import: a plugin the user asked for by name in ``TRTIMPORT_PLUGINS``
+(or an allowlisted name that no installed distribution provides) raises
+:class:`PluginLoadError`, because the user explicitly wanted it. An autoloaded plugin that fails
+becomes a :class:`PluginLoadError` in :attr:`Plugins.load_errors`: the other formats keep
+working, and the CLI prints it as a warning (``convert`` and ``formats``, on stderr).
+Registering a format name twice is always an error naming both plugins.
 """
 
 from __future__ import annotations
@@ -95,11 +102,14 @@ def _load_entry_points(
     autoload = not os.environ.get("TRTIMPORT_DISABLE_PLUGIN_AUTOLOAD")
     if allow is None and not autoload:
         return
+    matched: set[str] = set()
     for ep in entry_points:
         dist = ep.dist
         dist_name = dist.metadata["name"] if dist is not None else "(unknown distribution)"
-        if allow is not None and ep.name not in allow and dist_name not in allow:
-            continue
+        if allow is not None:
+            if ep.name not in allow and dist_name not in allow:
+                continue
+            matched |= {ep.name, dist_name}
         if manager.get_plugin(ep.name) is not None or manager.is_blocked(ep.name):
             continue
         try:
@@ -117,6 +127,13 @@ def _load_entry_points(
             errors.append(error)
             continue
         distributions[ep.name] = (dist_name, dist.version if dist is not None else "")
+    unknown = sorted((allow or set()) - matched - set(BUILTIN_PLUGINS))
+    if unknown:
+        raise PluginLoadError(
+            f"TRTIMPORT_PLUGINS names {', '.join(repr(n) for n in unknown)}, but no installed "
+            f"distribution provides a '{ENTRY_POINT_GROUP}' entry point of that name. Install "
+            "the plugin or remove the name from TRTIMPORT_PLUGINS."
+        )
 
 
 def load_plugins(
@@ -144,15 +161,29 @@ def load_plugins(
     distributions: dict[str, tuple[str, str]] = {}
     _load_entry_points(manager, eps, errors, distributions)
     for plugin in extra_plugins:
-        manager.register(plugin)
+        manager.register(plugin, name=_unique_name(manager, plugin))
     plugins = Plugins(manager, load_errors=errors, distributions=distributions)
     _collect_importers(plugins)
     return plugins
 
 
+def _unique_name(manager: pluggy.PluginManager, plugin: object) -> str:
+    """A readable name for a plugin passed in directly: its module, or module.Class."""
+    if isinstance(plugin, ModuleType):
+        base = plugin.__name__
+    else:
+        base = f"{type(plugin).__module__}.{type(plugin).__qualname__}"
+    name, n = base, 1
+    while manager.has_plugin(name):
+        n += 1
+        name = f"{base}#{n}"
+    return name
+
+
 def _collect_importers(plugins: Plugins) -> None:
     manager = plugins.manager
-    for impl in reversed(manager.hook.trtimport_register_importers.get_hookimpls()):
+    # Registration order (built-ins, entry points, extras), so a clash names the first owner first.
+    for impl in manager.hook.trtimport_register_importers.get_hookimpls():
         origin = _plugin_origin(manager, impl.plugin, plugins.distributions)
 
         def register(importer: Importer, _origin: tuple[str, str, str] = origin) -> None:

@@ -1,0 +1,98 @@
+"""trtimport vs a bare tensorrt_rtx parse+build script on the same ResNet-50-size ONNX model.
+
+Both run as fresh processes, alternating, several repetitions; the ratio of the median wall
+times is trtimport's overhead (target: <= 1.05). Run from the repository root:
+
+    python benchmarks/bench_overhead.py [--reps 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from resnet50_onnx import parameter_count, resnet50  # noqa: E402
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall time and CPU time (user+sys) of one fresh process; fails loudly if it fails."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu
+
+
+def main() -> None:
+    """Run the comparison and print a markdown summary."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reps", type=int, default=7)
+    args = parser.parse_args()
+    import onnx
+
+    load = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="trtimport-bench-") as tmp:
+        folder = Path(tmp)
+        model = resnet50()
+        params = parameter_count(model)
+        path = folder / "resnet50.onnx"
+        onnx.save(model, str(path))
+        bare = [sys.executable, str(HERE / "bare_build.py"), str(path), str(folder / "bare.engine")]
+        ours = [sys.executable, "-m", "trtimport", str(path), "-o", str(folder / "ours.engine")]
+        timed(bare)  # warm the page cache and TensorRT's own first-run work
+        timed(ours)
+        times: dict[str, list[float]] = {"bare": [], "trtimport": []}
+        cpu: dict[str, list[float]] = {"bare": [], "trtimport": []}
+        for i in range(args.reps):
+            order = [("bare", bare), ("trtimport", ours)]
+            for name, cmd in order if i % 2 == 0 else reversed(order):
+                wall, used = timed(cmd)
+                times[name].append(wall)
+                cpu[name].append(used)
+        engine_mb = (folder / "ours.engine").stat().st_size / 2**20
+    bare_med = statistics.median(times["bare"])
+    ours_med = statistics.median(times["trtimport"])
+    import tensorrt_rtx
+
+    print(
+        f"model: ResNet-50-shaped ONNX, {params / 1e6:.1f} M params, 1x3x224x224, "
+        f"engine {engine_mb:.0f} MiB"
+    )
+    print(
+        f"machine: {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"tensorrt_rtx {tensorrt_rtx.__version__}, {time.strftime('%Y-%m-%d')}"
+    )
+    print(f"repetitions: {args.reps} each, alternating, fresh processes")
+    print(f"load average before: {load[0]:.1f}")
+    print("| path | median wall s | median CPU s | wall runs (s) |")
+    print("|---|---|---|---|")
+    for name, values in times.items():
+        runs = ", ".join(f"{v:.2f}" for v in values)
+        print(
+            f"| {name} | {statistics.median(values):.2f} | "
+            f"{statistics.median(cpu[name]):.2f} | {runs} |"
+        )
+    ratio = ours_med / bare_med
+    cpu_ratio = statistics.median(cpu["trtimport"]) / statistics.median(cpu["bare"])
+    print(f"overhead ratio (trtimport / bare, median wall): {ratio:.3f} (target <= 1.05)")
+    print(f"CPU-time ratio (trtimport / bare, median user+sys): {cpu_ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Builder configuration: options, targets, the progress monitor, and build failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from onnx_models import conv_relu, save
+
+from trtimport import BuildOptions, EngineBuildError, UsageError, convert, import_model
+from trtimport.core.build import _Cancel, _progress_monitor, make_config
+
+pytest.importorskip("tensorrt_rtx")
+
+
+class RecordingProgress:
+    """Stands in for rich's Progress: records the tasks the monitor creates."""
+
+    def __init__(self) -> None:
+        self.added: list[tuple[str, int]] = []
+        self.updates = 0
+        self.removed = 0
+
+    def add_task(self, description: str, total: int) -> int:
+        self.added.append((description, total))
+        return len(self.added)
+
+    def update(self, task: int, completed: int) -> None:
+        self.updates += 1
+
+    def remove_task(self, task: int) -> None:
+        self.removed += 1
+
+
+def _imported(tmp_path: Path) -> Any:
+    return import_model(save(conv_relu(), tmp_path / "m.onnx"))
+
+
+def test_options_reach_the_builder_config(tmp_path: Path) -> None:
+    with _imported(tmp_path) as imp:
+        trt = imp.backend.trt
+        options = BuildOptions(
+            workspace=1 << 26,
+            optimization_level=2,
+            targets=["sm86", "sm120"],
+            profiling_verbosity="detailed",
+        )
+        config, cache = make_config(imp.backend, imp.builder, imp.network, options, [])
+        assert config.get_memory_pool_limit(trt.MemoryPoolType.WORKSPACE) == 1 << 26
+        assert config.builder_optimization_level == 2
+        assert config.num_compute_capabilities == 2
+        assert config.get_compute_capability(0) == trt.ComputeCapability.SM86
+        assert config.get_compute_capability(1) == trt.ComputeCapability.SM120
+        assert config.profiling_verbosity == trt.ProfilingVerbosity.DETAILED
+        assert cache is None  # TensorRT-RTX has no build-time cache
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (BuildOptions(optimization_level=9), "--opt-level must be between 0 and 5"),
+        (BuildOptions(profiling_verbosity="loud"), "use none, layer_names_only or detailed"),
+        (BuildOptions(targets=["sm99"]), "unknown target 'sm99'"),
+    ],
+)
+def test_bad_options_are_usage_errors(tmp_path: Path, options: BuildOptions, message: str) -> None:
+    with _imported(tmp_path) as imp, pytest.raises(UsageError, match=message):
+        make_config(imp.backend, imp.builder, imp.network, options, [])
+
+
+def test_progress_monitor_reports_phases(tmp_path: Path) -> None:
+    with _imported(tmp_path) as imp:
+        config, _ = make_config(imp.backend, imp.builder, imp.network, BuildOptions(), [])
+        progress = RecordingProgress()
+        config.progress_monitor = _progress_monitor(imp.backend, progress, _Cancel())
+        assert imp.builder.build_serialized_network(imp.network, config) is not None
+        assert progress.added and progress.removed == len(progress.added)
+
+
+def test_progress_monitor_cancels_the_build(tmp_path: Path) -> None:
+    with _imported(tmp_path) as imp:
+        config, _ = make_config(imp.backend, imp.builder, imp.network, BuildOptions(), [])
+        cancel = _Cancel()
+        cancel.requested = True
+        config.progress_monitor = _progress_monitor(imp.backend, None, cancel)
+        assert imp.builder.build_serialized_network(imp.network, config) is None
+
+
+def test_gpu_only_flags_fail_with_a_hint_on_a_machine_without_gpu(tmp_path: Path) -> None:
+    from trtimport.core.backend import get_backend
+
+    if get_backend().gpu_support_problem() is None:
+        pytest.skip("this machine has a usable GPU: refittable builds work here")
+    model = save(conv_relu(), tmp_path / "m.onnx")
+    with pytest.raises(EngineBuildError) as info:
+        convert(model, tmp_path / "m.engine", build_options=BuildOptions(refittable=True))
+    message = str(info.value)
+    assert "failed to build the engine" in message
+    assert "--refittable engines only on a supported GPU" in message
+    assert not list(tmp_path.glob("m.engine*"))

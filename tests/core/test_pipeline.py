@@ -1,0 +1,175 @@
+"""convert() and import_model() end to end with tensorrt_rtx on CPU."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from onnx_models import conv_relu, save
+
+from trtimport import (
+    BuildOptions,
+    ImportOptions,
+    OutputMarkingError,
+    ShapeError,
+    UsageError,
+    convert,
+    import_model,
+)
+from trtimport.core.options import ShapeRange
+
+pytest.importorskip("tensorrt_rtx")
+
+QUIET = BuildOptions(progress=False)
+
+
+def test_convert_writes_engine_sidecar_and_returns_the_facts(tmp_path: Path) -> None:
+    model = save(conv_relu(), tmp_path / "m.onnx")
+    engine = tmp_path / "out" / "m.engine"
+    result = convert(model, engine, build_options=BuildOptions(progress=False, workspace=1 << 28))
+    assert result.engine == engine and engine.is_file()
+    assert result.engine_bytes == engine.stat().st_size > 0
+    assert [(t.name, t.shape, t.dtype) for t in result.inputs] == [("x", (1, 3, 8, 8), "float32")]
+    assert [(t.name, t.shape) for t in result.outputs] == [("y", (1, 4, 6, 6))]
+    assert result.layers == 2
+    assert result.build_seconds is not None and result.build_seconds > 0
+    assert result.files_written == [engine, engine.with_name("m.engine.json")]
+    side = json.loads(engine.with_name("m.engine.json").read_text())
+    assert side["backend"]["name"] == "tensorrt_rtx"
+    assert side["source"]["files"] == [
+        {"path": str(model), "sha256": hashlib.sha256(model.read_bytes()).hexdigest()}
+    ]
+    assert side["engine"] == {"file": "m.engine", "bytes": engine.stat().st_size}
+    assert side["build_options"]["workspace"] == 1 << 28
+    assert side["targets"] == ["sm86", "sm89", "sm120"]
+    assert side["outputs"] == [{"name": "y", "shape": [1, 4, 6, 6], "dtype": "float32"}]
+    assert result.to_dict()["engine_bytes"] == result.engine_bytes
+    assert not [p for p in engine.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_targets_reach_the_builder_config_and_sidecar(tmp_path: Path) -> None:
+    model = save(conv_relu(), tmp_path / "m.onnx")
+    result = convert(
+        model, tmp_path / "m.engine", build_options=BuildOptions(targets=["8.6"], progress=False)
+    )
+    assert result.targets == ["sm86"]
+    side = json.loads((tmp_path / "m.engine.json").read_text())
+    assert side["targets"] == ["sm86"]
+
+
+def test_runtime_cache_path_is_recorded_for_rtx(tmp_path: Path) -> None:
+    model = save(conv_relu(), tmp_path / "m.onnx")
+    cache = tmp_path / "kernels.cache"
+    convert(model, tmp_path / "m.engine", build_options=BuildOptions(cache=cache, progress=False))
+    side = json.loads((tmp_path / "m.engine.json").read_text())
+    assert side["build_options"]["cache"] == {"kind": "runtime", "path": str(cache)}
+    assert not cache.exists()  # filled by the runner on a GPU, not by the build
+
+
+def test_import_model_returns_the_populated_network(tmp_path: Path) -> None:
+    model = save(conv_relu(), tmp_path / "m.onnx")
+    with import_model(model) as imported:
+        assert imported.format == "onnx"
+        assert imported.network.num_layers == 2
+        assert imported.network.get_output(0).name == "y"
+
+
+def test_output_flag_marks_any_tensor(tmp_path: Path) -> None:
+    model = save(conv_relu(), tmp_path / "m.onnx")
+    result = convert(
+        model,
+        tmp_path / "m.engine",
+        import_options=ImportOptions(outputs=["c", "y"]),
+        build_options=QUIET,
+    )
+    assert [t.name for t in result.outputs] == ["c", "y"]
+
+
+def test_unknown_output_lists_available_tensors(tmp_path: Path) -> None:
+    model = save(conv_relu(), tmp_path / "m.onnx")
+    with pytest.raises(
+        OutputMarkingError, match=r"no tensor named 'nope'.*Available tensors: x, c, y"
+    ):
+        import_model(model, options=ImportOptions(outputs=["nope"]))
+
+
+def test_dynamic_input_without_shapes_names_input_and_flags(tmp_path: Path) -> None:
+    model = save(conv_relu(["N", 3, 8, 8]), tmp_path / "m.onnx")
+    with pytest.raises(UsageError) as info:
+        import_model(model)
+    message = str(info.value)
+    assert "'x' [-1, 3, 8, 8]" in message
+    assert "--input x:" in message and "--shapes x:MIN/OPT/MAX" in message
+
+
+def test_input_override_fixes_a_dynamic_input(tmp_path: Path) -> None:
+    model = save(conv_relu(["N", 3, "H", "W"]), tmp_path / "m.onnx")
+    result = convert(
+        model,
+        tmp_path / "m.engine",
+        import_options=ImportOptions(input_shapes={"x": (2, 3, 16, 16)}),
+        build_options=QUIET,
+    )
+    assert result.inputs[0].shape == (2, 3, 16, 16)
+    assert result.outputs[0].shape == (2, 4, 14, 14)
+
+
+def test_input_override_may_not_change_fixed_dims(tmp_path: Path) -> None:
+    model = save(conv_relu(), tmp_path / "m.onnx")
+    with pytest.raises(ShapeError, match="changes fixed dimensions"):
+        import_model(model, options=ImportOptions(input_shapes={"x": (1, 3, 9, 9)}))
+
+
+def test_input_override_of_unknown_input(tmp_path: Path) -> None:
+    model = save(conv_relu(), tmp_path / "m.onnx")
+    with pytest.raises(UsageError, match="inputs are x"):
+        import_model(model, options=ImportOptions(input_shapes={"image": (1, 3, 8, 8)}))
+
+
+def test_shapes_build_a_dynamic_engine(tmp_path: Path) -> None:
+    model = save(conv_relu(["N", 3, 8, 8]), tmp_path / "m.onnx")
+    profile = {"x": ShapeRange((1, 3, 8, 8), (4, 3, 8, 8), (8, 3, 8, 8))}
+    result = convert(
+        model,
+        tmp_path / "m.engine",
+        import_options=ImportOptions(profiles=[profile]),
+        build_options=QUIET,
+    )
+    assert result.inputs[0].shape == (-1, 3, 8, 8)
+    side = json.loads((tmp_path / "m.engine.json").read_text())
+    assert side["profiles"] == [
+        {"x": {"min": [1, 3, 8, 8], "opt": [4, 3, 8, 8], "max": [8, 3, 8, 8]}}
+    ]
+
+
+def test_no_build_writes_only_the_onnx(tmp_path: Path) -> None:
+    model = save(conv_relu(), tmp_path / "m.onnx")
+    saved = tmp_path / "out" / "copy.onnx"
+    result = convert(model, tmp_path / "m.engine", save_onnx_to=saved, build=False)
+    assert result.engine is None and result.files_written == [saved]
+    assert saved.read_bytes() == model.read_bytes()
+    assert not (tmp_path / "m.engine").exists()
+
+
+def test_batch_makes_the_first_dimension_dynamic(tmp_path: Path) -> None:
+    model = save(conv_relu(), tmp_path / "m.onnx")
+    result = convert(
+        model,
+        tmp_path / "m.engine",
+        import_options=ImportOptions(batch=(1, 4, 8)),
+        build_options=QUIET,
+    )
+    assert result.inputs[0].shape == (-1, 3, 8, 8)
+    side = json.loads((tmp_path / "m.engine.json").read_text())
+    assert side["profiles"] == [
+        {"x": {"min": [1, 3, 8, 8], "opt": [4, 3, 8, 8], "max": [8, 3, 8, 8]}}
+    ]
+
+
+def test_batch_and_shapes_together_are_refused(tmp_path: Path) -> None:
+    model = save(conv_relu(["N", 3, 8, 8]), tmp_path / "m.onnx")
+    profile = {"x": ShapeRange((1, 3, 8, 8), (1, 3, 8, 8), (2, 3, 8, 8))}
+    with pytest.raises(UsageError, match="cannot be combined with --shapes"):
+        import_model(model, options=ImportOptions(batch=(1, 1, 2), profiles=[profile]))

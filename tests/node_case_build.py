@@ -1,0 +1,127 @@
+"""Build one ONNX node case through trtimport and through a bare TensorRT parser+build.
+
+Runs in worker processes of ``test_onnx_node_cases.py``; kept apart from the test module so the
+workers import only this and what it needs.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+Shapes = dict[str, tuple[int, ...]]
+
+
+@dataclass(frozen=True)
+class CaseJob:
+    """A saved node case and the shapes a user would pass with ``--input``."""
+
+    name: str
+    path: str
+    input_shapes: tuple[tuple[str, tuple[int, ...]], ...]
+    targets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    """Whether each path built an engine, and trtimport's error when it did not."""
+
+    name: str
+    bare: bool
+    trtimport: bool
+    error: str = ""
+
+
+def _is_dynamic(value_info: onnx.ValueInfoProto) -> bool:
+    tensor_type = value_info.type.tensor_type
+    if not tensor_type.HasField("shape"):
+        return True
+    return any(not d.HasField("dim_value") for d in tensor_type.shape.dim)
+
+
+def dynamic_input_shapes(model: onnx.ModelProto, inputs: tuple[Any, ...]) -> Shapes:
+    """Concrete shapes (from the case's data) for every input the model leaves dynamic."""
+    initializers = {t.name for t in model.graph.initializer}
+    graph_inputs = [i for i in model.graph.input if i.name not in initializers]
+    shapes: Shapes = {}
+    for info, value in zip(graph_inputs, inputs, strict=False):
+        if not info.type.HasField("tensor_type") or not isinstance(value, np.ndarray):
+            continue
+        if _is_dynamic(info):
+            shapes[info.name] = tuple(int(d) for d in value.shape)
+    return shapes
+
+
+def silence_output() -> None:
+    """Worker initializer: TensorRT's parser prints to the process's stdout/stderr directly."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
+@functools.cache
+def _trt() -> Any:
+    import tensorrt_rtx
+
+    return tensorrt_rtx
+
+
+@functools.cache
+def _plugins() -> Any:
+    from trtimport.plugins.manager import load_plugins
+
+    return load_plugins()
+
+
+def build_bare(path: str, shapes: Shapes, targets: tuple[str, ...]) -> bool:
+    """The minimal script a TensorRT user writes: parse the file, fix shapes, build."""
+    trt = _trt()
+    logger = trt.Logger(trt.Logger.INTERNAL_ERROR)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(path):
+        return False
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        if tensor.name in shapes:
+            tensor.shape = shapes[tensor.name]
+    config = builder.create_builder_config()
+    config.num_compute_capabilities = len(targets)
+    for i, target in enumerate(targets):
+        config.set_compute_capability(getattr(trt.ComputeCapability, target.upper()), i)
+    return builder.build_serialized_network(network, config) is not None
+
+
+def build_trtimport(path: str, shapes: Shapes, targets: tuple[str, ...]) -> str | None:
+    """Build through ``trtimport.convert``; None on success, else the error message."""
+    from trtimport import BuildOptions, ImportOptions, TrtImportError, convert
+
+    with tempfile.TemporaryDirectory(prefix="nodecase-") as out:
+        try:
+            convert(
+                path,
+                Path(out) / "case.engine",
+                import_options=ImportOptions(input_shapes=dict(shapes)),
+                build_options=BuildOptions(targets=list(targets), progress=False),
+                plugins=_plugins(),
+            )
+        except TrtImportError as err:
+            return str(err).splitlines()[0]
+    return None
+
+
+def run_case(job: CaseJob) -> CaseOutcome:
+    """Build ``job`` both ways."""
+    shapes = dict(job.input_shapes)
+    bare = build_bare(job.path, shapes, job.targets)
+    error = build_trtimport(job.path, shapes, job.targets)
+    return CaseOutcome(job.name, bare, error is None, error or "")

@@ -1,0 +1,63 @@
+"""One test per hook in trtimport.plugins.hookspecs, each on a fresh manager."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from plugin_fakes import (
+    FAKE_MAGIC,
+    BuilderPlugin,
+    CaffeLayerPlugin,
+    DetectPlugin,
+    FakeImporter,
+    FakePlugin,
+)
+
+from trtimport.core.detect import detect_format
+from trtimport.plugins.manager import load_plugins, register_caffe_layers
+
+
+def test_trtimport_register_importers() -> None:
+    plugins = load_plugins([FakePlugin()], entry_points=[])
+    entry = plugins.importer("fake")
+    assert entry is not None
+    assert isinstance(entry.importer, FakeImporter)
+    assert entry.plugin == "plugin_fakes.FakePlugin"
+
+
+def test_trtimport_detect_format(tmp_path: Path) -> None:
+    model = tmp_path / "claim-me.bin"
+    model.write_bytes(b"\x00" * 16)
+    plugins = load_plugins([FakePlugin(), DetectPlugin()], entry_points=[])
+    assert plugins.hook.trtimport_detect_format(path=model) == "fake"
+    assert detect_format(model, plugins).importer.name == "fake"
+    other = tmp_path / "other.bin"
+    other.write_bytes(FAKE_MAGIC)
+    assert plugins.hook.trtimport_detect_format(path=other) is None
+
+
+def test_trtimport_register_caffe_layers() -> None:
+    plugins = load_plugins([CaffeLayerPlugin()], entry_points=[])
+    registered: dict[str, Any] = {}
+    register_caffe_layers(plugins, lambda kind, fn: registered.setdefault(kind, fn))
+    assert list(registered) == ["FakeCaffeLayer"]
+    assert registered["FakeCaffeLayer"](None, None, [1, 2]) == [1, 2]
+
+
+def test_trtimport_configure_builder() -> None:
+    trt = pytest.importorskip("tensorrt_rtx")
+    from trtimport.core.backend import get_backend
+    from trtimport.core.build import make_config
+    from trtimport.core.options import BuildOptions
+
+    backend = get_backend("tensorrt_rtx")
+    builder = trt.Builder(trt.Logger(trt.Logger.ERROR))
+    network = builder.create_network(0)
+    plugins = load_plugins([BuilderPlugin()], entry_points=[])
+    options = BuildOptions(optimization_level=3)
+    config, _ = make_config(backend, builder, network, options, [], plugins)
+    assert config.builder_optimization_level == 1  # the plugin ran after the options
+    plain, _ = make_config(backend, builder, network, options, [], load_plugins(entry_points=[]))
+    assert plain.builder_optimization_level == 3
