@@ -130,7 +130,10 @@ def weights_array(w: Any) -> np.ndarray:
 
 def dtype_np(g: GraphWriter, trt_dtype: Any) -> Any:
     """numpy dtype for a TensorRT DataType."""
-    return np.dtype(g.trt.nptype(trt_dtype))
+    try:
+        return np.dtype(g.trt.nptype(trt_dtype))
+    except TypeError as err:
+        raise unsupported(f"data type {trt_dtype.name} has no numpy equivalent") from err
 
 
 def as_int64(g: GraphWriter, layer: Any, tensor: str, dtype: Any) -> str:
@@ -463,22 +466,61 @@ def slice_(g: GraphWriter, layer: Any) -> None:
             raise unsupported("stride-0 slice over chosen axes with a dynamic output shape")
         g.node("Expand", [sliced, size], [out(layer)], name=layer.name)
         return
-    in_shape = shape_of(layer.get_input(0))
-    static = all(inp(layer, i) is None for i in (1, 2, 3, 5)) and min(in_shape) >= 0
-    static = static and layer.axes is None
-    if not static or any(s != 1 for s in dims(layer.stride)) or mode not in _PAD_MODES:
-        raise unsupported(f"slice mode {mode} with strides or shape tensors")
+    if any(s != 1 for s in dims(layer.stride)) or inp(layer, 3) is not None:
+        raise unsupported(f"slice mode {mode} with strides other than 1")
+    if mode not in _PAD_MODES:
+        raise unsupported(f"slice mode {mode}")
     if mode == "WRAP" and g.opset < 19:
         raise unsupported("wrap padding needs ONNX opset 19 (export with opset=19)")
-    start, size = dims(layer.start), dims(layer.shape)
-    before = [-s for s in start]
-    after = [s + n - d for s, n, d in zip(start, size, in_shape, strict=True)]
+    pads = _pad_amounts(g, layer, rank)
     fill = inp(layer, 4)
     if mode == "FILL" and fill is None:
         fill = _scalar(g, layer, 0, f"{layer.name}/fill")
-    pads = g.ints(before + after, f"{layer.name}/pads")
     ins = [inp(layer, 0), pads, fill if mode == "FILL" else None]
     g.node("Pad", ins, [out(layer)], name=layer.name, mode=_PAD_MODES[mode])
+
+
+def _pad_amounts(g: GraphWriter, layer: Any, rank: int) -> str:
+    """Pad amounts of a unit-stride out-of-bounds slice: -start before, the overhang after.
+
+    With sliced axes chosen (attribute or input 5) the amounts are scattered into full rank.
+    """
+    name = layer.name
+    in_shape = shape_of(layer.get_input(0))
+    static_axes = None if inp(layer, 5) is not None else layer.axes
+    axes_static = static_axes is not None or inp(layer, 5) is None
+    if inp(layer, 1) is None and inp(layer, 2) is None and min(in_shape, default=0) >= 0:
+        if axes_static:
+            axes = [a % rank for a in dims(static_axes)] if static_axes is not None else None
+            axes = axes if axes is not None else list(range(rank))
+            before, after = [0] * rank, [0] * rank
+            for a, s, n in zip(axes, dims(layer.start), dims(layer.shape), strict=True):
+                before[a], after[a] = -s, s + n - in_shape[a]
+            return g.ints(before + after, f"{name}/pads")
+    start = in_int64(g, layer, 1) if inp(layer, 1) is not None else None
+    start = start or g.ints(dims(layer.start), f"{name}/start")
+    size = in_int64(g, layer, 2) if inp(layer, 2) is not None else None
+    size = size or g.ints(dims(layer.shape), f"{name}/size")
+    (extent,) = g.node("Shape", [inp(layer, 0)], 1, name=f"{name}/in_shape")
+    axes_t = None
+    if inp(layer, 5) is not None:
+        axes_t = in_int64(g, layer, 5)
+    elif static_axes is not None:
+        axes_t = g.ints([a % rank for a in dims(static_axes)], f"{name}/axes")
+    if axes_t is not None:
+        (extent,) = g.node("Gather", [extent, axes_t], 1, name=f"{name}/extent", axis=0)
+    (before,) = g.node("Neg", [start], 1, name=f"{name}/before")
+    (end,) = g.node("Add", [start, size], 1, name=f"{name}/end")
+    (after,) = g.node("Sub", [end, extent], 1, name=f"{name}/after")
+    if axes_t is not None:
+        zeros = g.ints([0] * rank, f"{name}/zeros")
+        (before,) = g.node(
+            "ScatterElements", [zeros, axes_t, before], 1, name=f"{name}/before_full", axis=0
+        )
+        (after,) = g.node(
+            "ScatterElements", [zeros, axes_t, after], 1, name=f"{name}/after_full", axis=0
+        )
+    return g.node("Concat", [before, after], 1, name=f"{name}/pads", axis=0)[0]
 
 
 @converts("PADDING")
@@ -545,7 +587,7 @@ def fill(g: GraphWriter, layer: Any) -> None:
     else:
         alpha = g.const(np.asarray(layer.alpha, dtype=dtype), f"{name}/alpha")
     beta_in = inp(layer, 2)
-    beta_values = None if beta_in is not None else np.asarray(layer.beta, dtype=np.float64)
+    beta_values = None if beta_in is not None else np.atleast_1d(np.asarray(layer.beta, np.float64))
     terms = [alpha]
     for k in range(rank):
         if beta_values is not None and (k >= beta_values.size or beta_values[k] == 0):
@@ -796,9 +838,12 @@ def convolution(g: GraphWriter, layer: Any) -> None:
     }
     if deconv:
         pre, post = dims(layer.pre_padding), dims(layer.post_padding)
-        if layer.padding_mode.name not in ("EXPLICIT_ROUND_DOWN", "EXPLICIT_ROUND_UP"):
-            raise unsupported(f"deconvolution padding mode {layer.padding_mode.name}")
-        attrs["pads"] = [max(p, 0) for p in pre] + [max(p, 0) for p in post]
+        mode = layer.padding_mode.name
+        if mode.startswith("SAME"):
+            attrs["auto_pad"] = mode
+            pre, post = [0] * len(pre), [0] * len(post)
+        else:
+            attrs["pads"] = [max(p, 0) for p in pre] + [max(p, 0) for p in post]
         if any(p < 0 for p in post):
             attrs["output_padding"] = [max(-p, 0) for p in post]
         if any(p < 0 for p in pre):
@@ -837,10 +882,11 @@ def pooling(g: GraphWriter, layer: Any) -> None:
                 for d, a, b, k, s in zip(in_dims, pre, post, window, strides, strict=True)
             ]
             if layer.padding_mode.name.startswith("SAME"):
-                raise unsupported("average pooling counting SAME padding")
-            attrs["pads"] = pre + post
-            if list(out_dims) != floor:
-                attrs["ceil_mode"] = 1
+                attrs["pads"] = before + after
+            else:
+                attrs["pads"] = pre + post
+                if list(out_dims) != floor:
+                    attrs["ceil_mode"] = 1
         else:
             attrs["pads"] = before + after
     else:

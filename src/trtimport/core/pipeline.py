@@ -372,6 +372,7 @@ def convert(
     import_options: ImportOptions | None = None,
     build_options: BuildOptions | None = None,
     save_onnx_to: str | Path | None = None,
+    save_network_onnx_to: str | Path | None = None,
     build: bool = True,
     plugins: Plugins | None = None,
     backend: Backend | str | None = None,
@@ -380,6 +381,8 @@ def convert(
     """Import ``model`` and build a TensorRT engine at ``output`` (default ``./<stem>.engine``).
 
     ``build=False`` stops after importing (and saving the ONNX if asked).
+    ``save_network_onnx_to`` writes the populated TensorRT network itself as ONNX
+    (:func:`trtimport.core.export.export_network_onnx`), before any build.
     """
     import_options = import_options or ImportOptions()
     build_options = build_options or BuildOptions()
@@ -409,6 +412,12 @@ def convert(
                 if src is None:
                     save_onnx(imported, Path(save_onnx_to))  # raises the explanatory error
                 shutil.copyfile(src, onnx_tmp)  # type: ignore[arg-type]
+            if save_network_onnx_to is not None:
+                from trtimport.core.export import export_network_onnx
+
+                # Renamed into place only once the engine (if any) is built too.
+                net_tmp = stack.enter_context(atomic_path(Path(save_network_onnx_to)))
+                export_network_onnx(imported.network, net_tmp, be)
             if build:
                 config, cache = make_config(
                     be,
@@ -436,5 +445,7 @@ def convert(
         if save_onnx_to is not None:
             result.onnx = Path(save_onnx_to)
             written.append(result.onnx)
+        if save_network_onnx_to is not None:
+            written.append(Path(save_network_onnx_to))
         result.files_written = written
     return result
