@@ -1,9 +1,9 @@
 """Round trip of ONNX's backend node cases: ONNX -> TensorRT network -> exported ONNX -> ORT.
 
 Every case trtimport imports is exported and run with onnxruntime next to the source model, on
-the case's own inputs. Only cases whose network TensorRT can also build count; to keep the run
-short, a case is built only when its round trip did not match (a matching case needs no
-excuse). Every category is printed, listed and asserted.
+the case's own inputs. Only cases whose network TensorRT can also build count; the builds run
+in two worker processes while the round trips run, and are remembered in pytest's cache.
+Every category is printed, listed and asserted.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from onnx_node_cases import NodeCase, node_cases  # noqa: E402
 
 ort = pytest.importorskip("onnxruntime")
 
-#: Measured with tensorrt_rtx 1.7.1, onnx 1.23.2, onnxruntime 1.32: cases whose exported
-#: network matches onnxruntime on the source model (max relative error <= 1e-5).
-MIN_MATCHED = 688
+#: Measured with tensorrt_rtx 1.7.1, onnx 1.23.2, onnxruntime 1.32: of 1,884 cases trtimport
+#: imports 1,013 and TensorRT builds 837; the exported network of 711 of those matches
+#: onnxruntime on the source model (max relative error <= 1e-5).
+MIN_MATCHED = 711
 
 #: Building cases whose TensorRT network itself computes something else than the ONNX model
 #: (the exporter reproduces TensorRT's network; these differences come from TensorRT's parser).
@@ -149,43 +150,72 @@ def _round_trip(case: NodeCase, folder: Path, plugins: object, results: RoundTri
         results.failed[case.name] = f"max relative error {max(errors):.3g}"
 
 
-def _builds(case: NodeCase, folder: Path, plugins: object) -> bool:
+def _build_one(item: tuple[str, bytes]) -> tuple[str, bool]:
+    """Build one case's model with trtimport (runs in a worker process)."""
+    import tempfile
+
     from trtimport.core.options import BuildOptions
     from trtimport.core.pipeline import convert
     from trtimport.errors import TrtImportError
 
-    path = case.save(folder)
-    try:
-        convert(
-            path,
-            folder / f"{case.name}.engine",
-            build_options=BuildOptions(progress=False),
-            plugins=plugins,  # type: ignore[arg-type]
-        )
-    except TrtImportError:
-        return False
-    return True
+    name, model = item
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{name}.onnx"
+        path.write_bytes(model)
+        try:
+            convert(path, Path(folder) / "x.engine", build_options=BuildOptions(progress=False))
+        except TrtImportError:
+            return name, False
+    return name, True
+
+
+def _build_key() -> str:
+    import onnx
+
+    from trtimport.core.backend import get_backend
+
+    backend = get_backend()
+    return f"trtimport/node-case-builds/{backend.name}-{backend.version}-onnx-{onnx.__version__}"
 
 
 @pytest.fixture(scope="module")
-def round_trip(tmp_path_factory: pytest.TempPathFactory) -> RoundTrip:
-    """Run every node case once for the whole module."""
+def round_trip(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> RoundTrip:
+    """Run every node case once for the whole module; builds run meanwhile in two workers.
+
+    Which cases build is remembered in pytest's cache per TensorRT and onnx version.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     from trtimport.plugins.manager import load_plugins
 
+    cache = pytestconfig.cache
+    assert cache is not None
+    known: dict[str, bool] = cache.get(_build_key(), {})
+    todo = [(c.name, c.model.SerializeToString()) for c in node_cases() if c.name not in known]
     folder = tmp_path_factory.mktemp("node_cases")
     plugins = load_plugins()
     results = RoundTrip()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for case in node_cases():
-            _round_trip(case, folder, plugins, results)
-    by_name = {c.name: c for c in node_cases()}
-    # Only cases TensorRT builds count: build the ones that did not match.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+        pending = pool.map(_build_one, todo, chunksize=16)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for case in node_cases():
+                _round_trip(case, folder, plugins, results)
+        known.update(pending)
+    cache.set(_build_key(), known)
+    # Only cases TensorRT builds count.
     for bucket in (results.failed, results.unsupported, results.ort_cannot_run):
-        for name in list(bucket):
-            if not _builds(by_name[name], folder, plugins):
-                results.not_building.append(name)
-                del bucket[name]
+        for name in [n for n in bucket if not known.get(n)]:
+            results.not_building.append(name)
+            del bucket[name]
+    for names in (results.matched, results.source_not_runnable):
+        for name in [n for n in names if not known.get(n)]:
+            results.not_building.append(name)
+            names.remove(name)
     return results
 
 
@@ -229,6 +259,7 @@ def test_unsupported_layers_are_only_the_known_kinds(round_trip: RoundTrip) -> N
         "ROTARY_EMBEDDING",
         "KV_CACHE_UPDATE",
         "NMS",
+        "FILL",  # random fills cannot be reproduced
         "SLICE",  # out-of-bounds modes with strides or shape tensors
         "QUANTIZE",  # float8 / block quantization
         "DEQUANTIZE",
@@ -240,4 +271,4 @@ def test_unsupported_layers_are_only_the_known_kinds(round_trip: RoundTrip) -> N
         if " layer " in line
     }
     assert kinds <= allowed, kinds - allowed
-    assert len(round_trip.unsupported) <= 75
+    assert len(round_trip.unsupported) <= 53
