@@ -33,7 +33,7 @@ def _weights() -> dict[str, np.ndarray]:
     }
 
 
-SCRIPT = '''\
+SCRIPT = """\
 from trtimport.netbuild import NetBuilder
 
 
@@ -55,7 +55,7 @@ def build_network(network, weights, trt):
     f = nb.fully_connected(e, 10, weight="fc/w", bias="fc/b", name="fc")
     nb.mark_output(nb.softmax(f, axis=1, name="prob"))
     nb.mark_output(r)
-'''
+"""
 
 
 def _reference(w: dict[str, np.ndarray]) -> bytes:
@@ -66,13 +66,23 @@ def _reference(w: dict[str, np.ndarray]) -> bytes:
     nodes = [
         h("Conv", ["x", "c/w", "c/b"], ["conv"], pads=[1, 1, 1, 1]),
         h("Conv", ["conv", "g/w"], ["gconv"], group=2, dilations=[2, 2], pads=[2, 2, 2, 2]),
-        h("BatchNormalization", ["gconv", "bn/gamma", "bn/beta", "bn/mean", "bn/var"], ["bn"],
-          epsilon=1e-3),
+        h(
+            "BatchNormalization",
+            ["gconv", "bn/gamma", "bn/beta", "bn/mean", "bn/var"],
+            ["bn"],
+            epsilon=1e-3,
+        ),
         h("LeakyRelu", ["bn"], ["act"], alpha=0.1),
         h("MaxPool", ["act"], ["pool"], kernel_shape=[2, 2], strides=[2, 2]),
         h("ConvTranspose", ["pool", "d/w", "d/b"], ["deconv"], strides=[2, 2]),
-        h("AveragePool", ["deconv"], ["avgpool"], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
-          count_include_pad=0),
+        h(
+            "AveragePool",
+            ["deconv"],
+            ["avgpool"],
+            kernel_shape=[3, 3],
+            pads=[1, 1, 1, 1],
+            count_include_pad=0,
+        ),
         h("Concat", ["avgpool", "conv"], ["cat"], axis=1),
         h("Mul", ["cat", "s4"], ["scaled"]),
         h("Add", ["scaled", "b4"], ["scale"]),
@@ -90,7 +100,10 @@ def _reference(w: dict[str, np.ndarray]) -> bytes:
         nodes,
         "reference",
         [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 8, 8])],
-        [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in ("prob", "reshape")],
+        [
+            helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None)
+            for n in ("prob", "reshape")
+        ],
         [numpy_helper.from_array(v, k) for k, v in inits.items()],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -108,7 +121,9 @@ def test_every_helper_matches_plain_onnx(tmp_path: Path) -> None:
     w = _weights()
     np.savez(tmp_path / "w.npz", **w)
     (tmp_path / "net.py").write_text(SCRIPT)
-    with import_model(tmp_path / "net.py", options=ImportOptions(weights=tmp_path / "w.npz")) as imp:
+    with import_model(
+        tmp_path / "net.py", options=ImportOptions(weights=tmp_path / "w.npz")
+    ) as imp:
         names = {imp.network.get_layer(i).name for i in range(imp.network.num_layers)}
         exported = export_network_onnx(imp.network, tmp_path / "net.onnx", imp.backend)
     assert {"conv", "gconv", "bn", "act", "pool", "deconv", "avgpool", "cat", "scale"} <= names

@@ -185,7 +185,7 @@ class NetBuilder:
     def scale(
         self, x: Any, *, scale: str | None = None, shift: str | None = None, name: str
     ) -> Any:
-        """Per-channel ``x * scale + shift`` (channel axis 1) from weights named ``scale``/``shift``."""
+        """Per-channel ``x * scale + shift`` (channel axis 1) from the named weights."""
         channels = int(x.shape[1])
         s = self.weight(scale, (channels,), x) if scale else np.ones(channels, self._np_dtype(x))
         b = self.weight(shift, (channels,), x) if shift else np.zeros(channels, self._np_dtype(x))
@@ -316,11 +316,12 @@ class NetBuilder:
         dims = tuple(int(d) for d in x.shape)
         if any(d < 0 for d in dims[axis:]):
             raise ShapeError(f"{name}: cannot flatten dynamic dimensions {list(dims)}")
-        return self.reshape(x, (*([0] * axis), int(np.prod(dims[axis:], dtype=np.int64))), name=name)
+        return self.reshape(
+            x, (*([0] * axis), int(np.prod(dims[axis:], dtype=np.int64))), name=name
+        )
 
     def softmax(self, x: Any, axis: int = -1, *, name: str) -> Any:
         """Softmax over one axis."""
         layer = self.network.add_softmax(x)
         layer.axes = 1 << (axis % len(x.shape))
         return self._named(layer, name)
-

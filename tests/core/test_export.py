@@ -1,4 +1,4 @@
-"""The network exporter: unsupported layers in one error, atomic files, the CLI flag, Caffe models."""
+"""The network exporter: unsupported layers in one error, atomic files, the CLI flag, Caffe."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import run_cli  # noqa: E402
+from conftest import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 #: The CLI runs in a temporary folder, so the sources must be on the path absolutely.
@@ -114,8 +114,14 @@ def test_cli_save_network_onnx_without_engine(tmp_path: Path) -> None:
     source = _shape_tensor_model(tmp_path / "dyn.onnx")
     out = tmp_path / "out" / "network.onnx"
     proc = run_cli(
-        str(source), "--shapes", "x:1x3x4/2x3x4/8x3x4", "--save-network-onnx", str(out),
-        "--no-engine", cwd=tmp_path, env=SRC_ENV,
+        str(source),
+        "--shapes",
+        "x:1x3x4/2x3x4/8x3x4",
+        "--save-network-onnx",
+        str(out),
+        "--no-engine",
+        cwd=tmp_path,
+        env=SRC_ENV,
     )
     assert proc.returncode == 0, proc.stderr
     assert out.is_file()
@@ -130,14 +136,20 @@ def test_cli_export_failure_leaves_nothing(tmp_path: Path) -> None:
 
     # TensorRT's parser turns ONNX Loop into loop layers, which ONNX export does not express.
     body = helper.make_graph(
-        [helper.make_node("Add", ["acc_in", "one"], ["acc_out"]),
-         helper.make_node("Identity", ["cond_in"], ["cond_out"])],
+        [
+            helper.make_node("Add", ["acc_in", "one"], ["acc_out"]),
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+        ],
         "body",
-        [helper.make_tensor_value_info("i", onnx.TensorProto.INT64, []),
-         helper.make_tensor_value_info("cond_in", onnx.TensorProto.BOOL, []),
-         helper.make_tensor_value_info("acc_in", onnx.TensorProto.FLOAT, [2])],
-        [helper.make_tensor_value_info("cond_out", onnx.TensorProto.BOOL, []),
-         helper.make_tensor_value_info("acc_out", onnx.TensorProto.FLOAT, [2])],
+        [
+            helper.make_tensor_value_info("i", onnx.TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", onnx.TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_in", onnx.TensorProto.FLOAT, [2]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", onnx.TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_out", onnx.TensorProto.FLOAT, [2]),
+        ],
         [onnx.numpy_helper.from_array(np.ones(2, np.float32), "one")],
     )
     graph = helper.make_graph(
@@ -160,7 +172,9 @@ def test_cli_export_failure_leaves_nothing(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stdout
     assert "cannot export the network as ONNX" in proc.stderr
     assert "TRIP_LIMIT layer" in proc.stderr and "Traceback" not in proc.stderr
-    assert not out.exists() and not list(tmp_path.glob("*.engine*")) and not list(tmp_path.glob(".*"))
+    assert (
+        not out.exists() and not list(tmp_path.glob("*.engine*")) and not list(tmp_path.glob(".*"))
+    )
 
 
 def _caffe_models() -> list[tuple[Path, Path | None]]:
@@ -176,7 +190,9 @@ def _caffe_models() -> list[tuple[Path, Path | None]]:
     return models
 
 
-@pytest.mark.parametrize(("prototxt", "weights"), _caffe_models(), ids=lambda p: getattr(p, "stem", ""))
+@pytest.mark.parametrize(
+    ("prototxt", "weights"), _caffe_models(), ids=lambda p: getattr(p, "stem", "")
+)
 def test_caffe_model_round_trip(prototxt: Path, weights: Path | None, tmp_path: Path) -> None:
     """Caffe model -> ONNX -> TensorRT network -> exported ONNX matches the ONNX it came from."""
     pytest.importorskip("trtimport.importers.caffe")

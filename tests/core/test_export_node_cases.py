@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from onnx_node_cases import NodeCase, node_cases  # noqa: E402
+from onnx_node_cases import NodeCase, node_cases
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -87,7 +87,7 @@ def _session(model_bytes: bytes) -> object:
 
 
 def max_relative_error(got: np.ndarray, want: np.ndarray) -> float:
-    """max |got - want| / max |want| over finite entries (NaN and inf must sit in the same places)."""
+    """max |got - want| / max |want| over finite entries; NaN and inf must match in place."""
     got, want = np.asarray(got), np.asarray(want)
     if got.shape != want.shape:
         return float("inf")
@@ -136,7 +136,9 @@ def _round_trip(case: NodeCase, folder: Path, plugins: object, results: RoundTri
         got = sess.run(  # type: ignore[attr-defined]
             None,
             {
-                i.name: np.asarray(feeds[i.name]).astype(_ORT_TYPES.get(i.type, feeds[i.name].dtype))
+                i.name: np.asarray(feeds[i.name]).astype(
+                    _ORT_TYPES.get(i.type, feeds[i.name].dtype)
+                )
                 for i in sess.get_inputs()  # type: ignore[attr-defined]
             },
         )
@@ -179,9 +181,7 @@ def _build_key() -> str:
 
 
 @pytest.fixture(scope="module")
-def round_trip(
-    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
-) -> RoundTrip:
+def round_trip(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> RoundTrip:
     """Run every node case once for the whole module; builds run meanwhile in two workers.
 
     Which cases build is remembered in pytest's cache per TensorRT and onnx version.
@@ -225,8 +225,12 @@ def test_node_case_round_trip(round_trip: RoundTrip, capsys: pytest.CaptureFixtu
     imported = len(r.matched) + len(r.failed) + len(r.unsupported) + len(r.ort_cannot_run)
     imported += len(r.source_not_runnable) + len(r.not_building)
     unsupported_types = sorted(
-        {line.strip().lstrip("- ").split(" layer ")[0] for v in r.unsupported.values()
-         for line in v.splitlines() if " layer " in line}
+        {
+            line.strip().lstrip("- ").split(" layer ")[0]
+            for v in r.unsupported.values()
+            for line in v.splitlines()
+            if " layer " in line
+        }
     )
     with capsys.disabled():
         print(

@@ -22,7 +22,11 @@ REPO = Path(__file__).resolve().parents[2]
 def _safetensors(path: Path, tensors: dict[str, tuple[str, tuple[int, ...], bytes]]) -> Path:
     header, body, offset = {}, b"", 0
     for name, (dtype, shape, raw) in tensors.items():
-        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + len(raw)]}
+        header[name] = {
+            "dtype": dtype,
+            "shape": list(shape),
+            "data_offsets": [offset, offset + len(raw)],
+        }
         body += raw
         offset += len(raw)
     header["__metadata__"] = {"format": "pt"}
@@ -97,7 +101,9 @@ def _wts(path: Path, arrays: dict[str, np.ndarray]) -> Path:
 def test_wts_reads_flat_arrays_and_takes_shapes(tmp_path: Path) -> None:
     """tensorrtx .wts: flat float32 arrays; get(shape=...) gives them their shape."""
     kernel = np.random.default_rng(0).standard_normal((4, 1, 2, 2)).astype(np.float32)
-    w = load_weights(_wts(tmp_path / "w.wts", {"conv.weight": kernel, "conv.bias": kernel[:, 0, 0, 0]}))
+    w = load_weights(
+        _wts(tmp_path / "w.wts", {"conv.weight": kernel, "conv.bias": kernel[:, 0, 0, 0]})
+    )
     assert w["conv.weight"].shape == (16,)
     np.testing.assert_array_equal(w.get("conv.weight", shape=(4, 1, 2, 2)), kernel)
 
@@ -163,9 +169,13 @@ def test_caffemodel_blobs_are_layer_slash_index() -> None:
 
 def test_missing_name_lists_near_matches(tmp_path: Path) -> None:
     """A wrong name is a WeightNameError suggesting the close ones."""
-    np.savez(tmp_path / "w.npz", **{"conv1/0": np.zeros(1), "conv1/1": np.zeros(1), "ip1/0": np.zeros(1)})
+    np.savez(
+        tmp_path / "w.npz", **{"conv1/0": np.zeros(1), "conv1/1": np.zeros(1), "ip1/0": np.zeros(1)}
+    )
     w = load_weights(tmp_path / "w.npz")
-    with pytest.raises(WeightNameError, match=r"no weight named 'conv1/2'; did you mean 'conv1/1', 'conv1/0'"):
+    with pytest.raises(
+        WeightNameError, match=r"no weight named 'conv1/2'; did you mean 'conv1/1', 'conv1/0'"
+    ):
         w["conv1/2"]
     with pytest.raises(WeightNameError, match="no weight named 'zzz'; it has 3 weights"):
         w.get("zzz", shape=(1,))
@@ -175,7 +185,9 @@ def test_wrong_shape_names_expected_and_found(tmp_path: Path) -> None:
     """A shape mismatch names the weight, what the network needs and what the file has."""
     np.savez(tmp_path / "w.npz", k=np.zeros((20, 1, 5, 5), np.float32))
     w = load_weights(tmp_path / "w.npz")
-    with pytest.raises(WeightShapeError, match=r"'k' has shape \[20, 1, 5, 5\].*needs \[20, 1, 3, 3\]"):
+    with pytest.raises(
+        WeightShapeError, match=r"'k' has shape \[20, 1, 5, 5\].*needs \[20, 1, 3, 3\]"
+    ):
         w.get("k", shape=(20, 1, 3, 3))
     assert w.get("k", shape=(20, 1, 1, 5, 5)).shape == (20, 1, 1, 5, 5)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mnist_weights import MNIST, opencv_lenet, write_lenet_npz  # noqa: E402
+from mnist_weights import MNIST, opencv_lenet, write_lenet_npz
 
 pytest.importorskip("cv2")
 ort = pytest.importorskip("onnxruntime")
@@ -44,8 +44,10 @@ def _compare_with_opencv(exported: Path) -> None:
         worst = max(worst, float(np.max(np.abs(got - want)) / np.max(np.abs(want))))
         same += int(got.argmax() == want.argmax())
         correct += int(got.argmax() == label)
-    print(f"\nhand-built LeNet vs OpenCV: max rel err {worst:.2e}, same digit {same}/1000, "
-          f"correct {correct}/1000")
+    print(
+        f"\nhand-built LeNet vs OpenCV: max rel err {worst:.2e}, same digit {same}/1000, "
+        f"correct {correct}/1000"
+    )
     assert worst <= 1e-5
     assert same == len(images)
     assert correct >= 999
@@ -67,7 +69,9 @@ def test_layer_names_are_kept(tmp_path: Path) -> None:
     """Node and tensor names in the export are the script's layer names."""
     import onnx
 
-    model = onnx.load(str(_exported_lenet(write_lenet_npz(tmp_path / "w.npz"), tmp_path / "n.onnx")))
+    model = onnx.load(
+        str(_exported_lenet(write_lenet_npz(tmp_path / "w.npz"), tmp_path / "n.onnx"))
+    )
     names = {n.name for n in model.graph.node}
     assert {"conv1", "pool1", "conv2", "pool2", "ip1", "relu1", "ip2", "prob"} <= names
     assert [o.name for o in model.graph.output] == ["prob"]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import run_cli  # noqa: E402
-from mnist_weights import MNIST, write_lenet_npz  # noqa: E402
+from conftest import run_cli
+from mnist_weights import MNIST, write_lenet_npz
 
 pytest.importorskip("cv2")
 
@@ -20,14 +20,14 @@ def lenet_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_lenet_npz(tmp_path_factory.mktemp("weights") / "lenet.npz")
 
 
-GOOD_HEAD = '''\
+GOOD_HEAD = """\
 from trtimport.netbuild import NetBuilder
 
 
 def build_network(network, weights, trt):
     nb = NetBuilder(network, weights, trt)
     x = nb.input("data", (1, 1, 28, 28))
-'''
+"""
 
 
 def _script(folder: Path, body: str, name: str = "net.py") -> Path:
@@ -104,7 +104,11 @@ def test_bad_scripts(
     assert message in proc.stderr, (kind, proc.stderr)
     assert "Traceback" not in proc.stderr
     assert proc.stderr.count("error:") == 1
-    assert not engine.exists() and not list(tmp_path.glob("*.engine*")) and not list(tmp_path.glob(".net*"))
+    assert (
+        not engine.exists()
+        and not list(tmp_path.glob("*.engine*"))
+        and not list(tmp_path.glob(".net*"))
+    )
 
 
 def test_output_flag_names_outputs_for_scripts(tmp_path: Path, lenet_npz: Path) -> None:
@@ -127,15 +131,14 @@ def test_detection_reads_but_never_runs(tmp_path: Path) -> None:
 
     marker = tmp_path / "ran"
     script = tmp_path / "net.py"
-    script.write_text(
-        f"open({str(marker)!r}, 'w').close()\n\ndef build_network(network, weights, trt):\n    pass\n"
-    )
+    touch = f"open({str(marker)!r}, 'w').close()\n"
+    script.write_text(touch + "\ndef build_network(network, weights, trt):\n    pass\n")
     plugins = load_plugins()
     assert detect_format(script, plugins).importer.name == "script"
     assert not marker.exists()
 
     plain = tmp_path / "helper.py"
-    plain.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    plain.write_text(touch)
     importer = plugins.importer("script").importer  # type: ignore[union-attr]
     assert not importer.detect(plain, plain.read_bytes())
     from trtimport.importers.script import load_script

@@ -10,6 +10,7 @@ name. Layer types with no ONNX equivalent are all listed in one
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,7 +97,7 @@ class GraphWriter:
     def node(
         self,
         op: str,
-        inputs: list[str | None],
+        inputs: Sequence[str | None],
         outputs: list[str] | int = 1,
         *,
         name: str,

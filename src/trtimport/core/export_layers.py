@@ -365,7 +365,9 @@ def shuffle(g: GraphWriter, layer: Any) -> None:
         new_rank = shape_of(layer.get_input(1))[0]
     elif layer.reshape_dims is not None:
         reshape = dims(layer.reshape_dims)
-        steps.append(("Reshape", [g.ints(reshape, f"{layer.name}/shape")], {"allowzero": allowzero}))
+        steps.append(
+            ("Reshape", [g.ints(reshape, f"{layer.name}/shape")], {"allowzero": allowzero})
+        )
         new_rank = len(reshape)
     second = dims(layer.second_transpose, new_rank)
     if second != list(range(new_rank)):
@@ -396,16 +398,16 @@ def _slice_bounds(
         axes = g.ints(dims(layer.axes), f"{name}/axes")
     dynamic = any(inp(layer, i) is not None for i in (1, 2, 3))
     if not dynamic:
-        start, size, stride = dims(layer.start), dims(layer.shape), dims(layer.stride)
+        first = dims(layer.start)
         ends, steps = [], []
-        for s, n, st, rep in zip(start, size, stride, repeat, strict=True):
+        for s, n, st, rep in zip(first, dims(layer.shape), dims(layer.stride), repeat, strict=True):
             if rep:
                 n, st = 1, 1
-            end = s + (n - 1) * st + (1 if st > 0 else -1) if n > 0 else s
-            ends.append(INT64_MIN if st < 0 and end < 0 else end)
+            stop = s + (n - 1) * st + (1 if st > 0 else -1) if n > 0 else s
+            ends.append(INT64_MIN if st < 0 and stop < 0 else stop)
             steps.append(st)
         return (
-            g.ints(start, f"{name}/starts"),
+            g.ints(first, f"{name}/starts"),
             g.ints(ends, f"{name}/ends"),
             g.ints(steps, f"{name}/steps"),
             axes,
@@ -415,7 +417,12 @@ def _slice_bounds(
         if inp(layer, i) is not None:
             parts.append(in_int64(g, layer, i))
         elif attr == "stride":
-            parts.append(g.ints([1 if r else v for v, r in zip(dims(layer.stride), repeat, strict=True)], f"{name}/stride"))
+            parts.append(
+                g.ints(
+                    [1 if r else v for v, r in zip(dims(layer.stride), repeat, strict=True)],
+                    f"{name}/stride",
+                )
+            )
         else:
             parts.append(g.ints(dims(getattr(layer, attr)), f"{name}/{attr}"))
     start, size, stride = parts
@@ -488,15 +495,13 @@ def _pad_amounts(g: GraphWriter, layer: Any, rank: int) -> str:
     name = layer.name
     in_shape = shape_of(layer.get_input(0))
     static_axes = None if inp(layer, 5) is not None else layer.axes
-    axes_static = static_axes is not None or inp(layer, 5) is None
-    if inp(layer, 1) is None and inp(layer, 2) is None and min(in_shape, default=0) >= 0:
-        if axes_static:
-            axes = [a % rank for a in dims(static_axes)] if static_axes is not None else None
-            axes = axes if axes is not None else list(range(rank))
-            before, after = [0] * rank, [0] * rank
-            for a, s, n in zip(axes, dims(layer.start), dims(layer.shape), strict=True):
-                before[a], after[a] = -s, s + n - in_shape[a]
-            return g.ints(before + after, f"{name}/pads")
+    known = inp(layer, 1) is None and inp(layer, 2) is None and inp(layer, 5) is None
+    if known and min(in_shape, default=0) >= 0:
+        axes = [a % rank for a in dims(static_axes)] if static_axes is not None else range(rank)
+        lo, hi = [0] * rank, [0] * rank
+        for a, s, n in zip(axes, dims(layer.start), dims(layer.shape), strict=True):
+            lo[a], hi[a] = -s, s + n - in_shape[a]
+        return g.ints(lo + hi, f"{name}/pads")
     start = in_int64(g, layer, 1) if inp(layer, 1) is not None else None
     start = start or g.ints(dims(layer.start), f"{name}/start")
     size = in_int64(g, layer, 2) if inp(layer, 2) is not None else None

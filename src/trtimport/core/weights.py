@@ -306,8 +306,7 @@ def load_weights(path: str | Path | None) -> Weights:
     loader = LOADERS.get(path.suffix.lower())
     if loader is None:
         raise UsageError(
-            f"{path}: unknown weights format '{path.suffix}'; use one of "
-            f"{', '.join(LOADERS)}"
+            f"{path}: unknown weights format '{path.suffix}'; use one of {', '.join(LOADERS)}"
         )
     if not path.is_file():
         raise UsageError(f"{path}: no such weights file")
