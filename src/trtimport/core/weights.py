@@ -67,6 +67,9 @@ class Weights(Mapping[str, np.ndarray]):
         except KeyError:
             raise WeightNameError(self._missing_message(name)) from None
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._arrays
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._arrays)
 
