@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import run_cli  # noqa: E402
+from conftest import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "network-scripts.md"

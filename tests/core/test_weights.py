@@ -173,6 +173,7 @@ def test_missing_name_lists_near_matches(tmp_path: Path) -> None:
         tmp_path / "w.npz", **{"conv1/0": np.zeros(1), "conv1/1": np.zeros(1), "ip1/0": np.zeros(1)}
     )
     w = load_weights(tmp_path / "w.npz")
+    assert "conv1/0" in w and "conv1/2" not in w
     with pytest.raises(
         WeightNameError, match=r"no weight named 'conv1/2'; did you mean 'conv1/1', 'conv1/0'"
     ):
