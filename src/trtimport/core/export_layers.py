@@ -394,8 +394,8 @@ def _slice_bounds(
     axes = None
     if inp(layer, 5) is not None:
         axes = in_int64(g, layer, 5)
-    elif layer.axes is not None:
-        axes = g.ints(dims(layer.axes), f"{name}/axes")
+    elif slice_axes(layer) is not None:
+        axes = g.ints(dims(slice_axes(layer)), f"{name}/axes")
     dynamic = any(inp(layer, i) is not None for i in (1, 2, 3))
     if not dynamic:
         first = dims(layer.start)
@@ -443,6 +443,11 @@ def _slice_bounds(
     (end,) = g.node("Where", [past, g.ints([INT64_MIN], f"{name}/min"), end], 1, name=name)
     (end,) = g.node("Where", [empty, start, end], 1, name=f"{name}/ends")
     return start, end, stride, axes
+
+
+def slice_axes(layer: Any) -> Any:
+    """The slice layer's axes attribute (TensorRT 10.x before 10.8 has none)."""
+    return getattr(layer, "axes", None)
 
 
 _PAD_MODES = {"FILL": "constant", "CLAMP": "edge", "REFLECT": "reflect", "WRAP": "wrap"}
@@ -494,7 +499,7 @@ def _pad_amounts(g: GraphWriter, layer: Any, rank: int) -> str:
     """
     name = layer.name
     in_shape = shape_of(layer.get_input(0))
-    static_axes = None if inp(layer, 5) is not None else layer.axes
+    static_axes = None if inp(layer, 5) is not None else slice_axes(layer)
     known = inp(layer, 1) is None and inp(layer, 2) is None and inp(layer, 5) is None
     if known and min(in_shape, default=0) >= 0:
         axes = [a % rank for a in dims(static_axes)] if static_axes is not None else range(rank)
@@ -1049,7 +1054,8 @@ def quantize(g: GraphWriter, layer: Any) -> None:
     name = layer.name
     quant = g.kind == "QUANTIZE"
     try:
-        block = dims(layer.block_shape) if layer.block_shape is not None else []
+        shape = getattr(layer, "block_shape", None)  # TensorRT 10.7+
+        block = dims(shape) if shape is not None else []
     except RuntimeError:  # TensorRT raises when no block shape was set
         block = []
     if block:
