@@ -116,14 +116,24 @@ def _round_trip(case: NodeCase, folder: Path, plugins: object, results: RoundTri
         results.import_failed.append(case.name)
         return
     with imported:
+        network = imported.network
+        layer_names = {
+            network.get_layer(i).name
+            for i in range(network.num_layers)
+            if network.get_layer(i).num_outputs > 0
+        }
         try:
-            exported = network_to_onnx(imported.network, imported.backend)
+            exported = network_to_onnx(network, imported.backend)
         except UnsupportedLayerError as err:
             results.unsupported[case.name] = str(err).split("\n", 1)[-1]
             return
         except Exception as err:  # an exporter bug; it only counts if the case builds
             results.failed[case.name] = f"export raised {type(err).__name__}: {err}"
             return
+    lost = layer_names - {n.name for n in exported.graph.node}
+    if lost:
+        results.failed[case.name] = f"layer names not kept: {sorted(lost)[:5]}"
+        return
     feeds = {i.name: x for i, x in zip(case.model.graph.input, case.inputs, strict=False)}
     try:
         want = _session(case.model.SerializeToString()).run(None, feeds)  # type: ignore[attr-defined]

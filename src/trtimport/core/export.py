@@ -1,8 +1,8 @@
 """Write a populated TensorRT ``INetworkDefinition`` as an ONNX model (see what TensorRT got).
 
 Whatever importer filled the network, every layer becomes one ONNX node named after the layer
-(or a few nodes, the last one carrying the layer's name), and every tensor keeps its TensorRT
-name. Layer types with no ONNX equivalent are all listed in one
+(or a few nodes: the main one carries the layer's name, helpers are named ``LAYER/...``), and
+every tensor keeps its TensorRT name. Layer types with no ONNX equivalent are all listed in one
 :class:`~trtimport.errors.UnsupportedLayerError`. The per-layer converters live in
 :mod:`trtimport.core.export_layers`.
 """

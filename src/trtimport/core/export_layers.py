@@ -1,9 +1,9 @@
 """One converter per TensorRT layer type: layer attributes and weights -> ONNX nodes.
 
 Each converter gets the :class:`~trtimport.core.export.GraphWriter` and the layer (already cast
-to its subclass) and emits nodes whose final one carries the layer's name and writes the
-layer's output tensors under their TensorRT names. A variant ONNX cannot express raises
-:class:`~trtimport.errors.UnsupportedLayerError` with the reason.
+to its subclass) and emits nodes: the main one carries the layer's name, helpers are named
+``LAYER/...``, and the layer's output tensors keep their TensorRT names. A variant ONNX
+cannot express raises :class:`~trtimport.errors.UnsupportedLayerError` with the reason.
 """
 
 from __future__ import annotations
@@ -308,7 +308,9 @@ def activation(g: GraphWriter, layer: Any) -> None:
         (th,) = g.node("Tanh", [bx], 1, name=f"{name}/tanh")
         g.node("Mul", [th, _scalar(g, layer, alpha, f"{name}/alpha")], [y], name=name)
     elif kind == "GELU_ERF":  # 0.5 * x * (1 + erf(x / sqrt(2)))
-        (s,) = g.node("Mul", [x, _scalar(g, layer, 1 / math.sqrt(2), f"{name}/c")], 1, name=name)
+        (s,) = g.node(
+            "Mul", [x, _scalar(g, layer, 1 / math.sqrt(2), f"{name}/c")], 1, name=f"{name}/s"
+        )
         (e,) = g.node("Erf", [s], 1, name=f"{name}/erf")
         (p,) = g.node("Add", [e, _scalar(g, layer, 1.0, f"{name}/one")], 1, name=f"{name}/add")
         (h,) = g.node("Mul", [x, _scalar(g, layer, 0.5, f"{name}/half")], 1, name=f"{name}/h")
@@ -440,7 +442,9 @@ def _slice_bounds(
     (neg_end,) = g.node("Less", [end, zero], 1, name=f"{name}/neg_end")
     (past,) = g.node("And", [neg_step, neg_end], 1, name=f"{name}/past")
     (empty,) = g.node("Equal", [size, zero], 1, name=f"{name}/empty")
-    (end,) = g.node("Where", [past, g.ints([INT64_MIN], f"{name}/min"), end], 1, name=name)
+    (end,) = g.node(
+        "Where", [past, g.ints([INT64_MIN], f"{name}/min"), end], 1, name=f"{name}/clamp"
+    )
     (end,) = g.node("Where", [empty, start, end], 1, name=f"{name}/ends")
     return start, end, stride, axes
 
