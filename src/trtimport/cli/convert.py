@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also keep the ONNX model the network was parsed from",
     )
     g.add_argument(
+        "--save-network-onnx",
+        type=Path,
+        metavar="OUT.onnx",
+        help="also write the TensorRT network itself as ONNX (layer names kept; open in Netron)",
+    )
+    g.add_argument(
         "--no-engine", action="store_true", help="import (and save ONNX) but do not build an engine"
     )
     add_build_arguments(parser)
@@ -58,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         import_options=import_options(args),
         build_options=build_options(args, progress=not (args.quiet or args.json)),
         save_onnx_to=args.save_onnx,
+        save_network_onnx_to=args.save_network_onnx,
         build=not args.no_engine,
         plugins=plugins,
         verbosity=args.verbose,

@@ -99,6 +99,8 @@ class ImportOptions:
     extra: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if isinstance(self.weights, str):
+            self.weights = Path(self.weights)
         if isinstance(self.precision, str):
             self.precision = PrecisionOptions(precision=self.precision)
 

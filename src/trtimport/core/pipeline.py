@@ -396,6 +396,7 @@ def convert(
     import_options: ImportOptions | None = None,
     build_options: BuildOptions | None = None,
     save_onnx_to: str | Path | None = None,
+    save_network_onnx_to: str | Path | None = None,
     build: bool = True,
     plugins: Plugins | None = None,
     backend: Backend | str | None = None,
@@ -404,6 +405,8 @@ def convert(
     """Import ``model`` and build a TensorRT engine at ``output`` (default ``./<stem>.engine``).
 
     ``build=False`` stops after importing (and saving the ONNX if asked).
+    ``save_network_onnx_to`` writes the populated TensorRT network itself as ONNX
+    (:func:`trtimport.core.export.export_network_onnx`), before any build.
     """
     import_options = import_options or ImportOptions()
     build_options = build_options or BuildOptions()
@@ -447,6 +450,12 @@ def convert(
                 src = _require_onnx(imported)
                 onnx_tmp = stack.enter_context(atomic_path(Path(save_onnx_to)))
                 shutil.copyfile(src, onnx_tmp)
+            if save_network_onnx_to is not None:
+                from trtimport.core.export import export_network_onnx
+
+                # Renamed into place only once the engine (if any) is built too.
+                net_tmp = stack.enter_context(atomic_path(Path(save_network_onnx_to)))
+                export_network_onnx(imported.network, net_tmp, be)
             if hashes is not None:
                 config, cache = make_config(
                     be,
@@ -475,5 +484,7 @@ def convert(
         if save_onnx_to is not None:
             result.onnx = Path(save_onnx_to)
             written.append(result.onnx)
+        if save_network_onnx_to is not None:
+            written.append(Path(save_network_onnx_to))
         result.files_written = written
     return result

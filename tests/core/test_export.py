@@ -1,0 +1,214 @@
+"""The network exporter: unsupported layers in one error, atomic files, the CLI flag, Caffe."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from conftest import run_cli
+
+REPO = Path(__file__).resolve().parents[2]
+#: The CLI runs in a temporary folder, so the sources must be on the path absolutely.
+SRC_ENV = {"PYTHONPATH": str(REPO / "src")}
+
+
+def _network_with_two_unsupported_layers():  # type: ignore[no-untyped-def]
+    from trtimport.core.backend import get_backend
+
+    backend = get_backend()
+    trt = backend.trt
+    builder = trt.Builder(trt.Logger())
+    network = builder.create_network(0)
+    x = network.add_input("x", trt.float32, (1, 2, 5))
+    bounds = network.add_input("bounds", trt.int32, (1, 2, 1))
+    first = network.add_ragged_softmax(x, bounds)
+    first.name = "ragged_a"
+    second = network.add_ragged_softmax(first.get_output(0), bounds)
+    second.name = "ragged_b"
+    relu = network.add_activation(second.get_output(0), trt.ActivationType.RELU)
+    network.mark_output(relu.get_output(0))
+    return backend, builder, network
+
+
+def test_unsupported_layers_are_all_named_in_one_error(tmp_path: Path) -> None:
+    """Every inexpressible layer is listed with its type and name; nothing is written."""
+    from trtimport.core.export import export_network_onnx
+    from trtimport.errors import UnsupportedLayerError
+
+    backend, _builder, network = _network_with_two_unsupported_layers()
+    dest = tmp_path / "net.onnx"
+    with pytest.raises(UnsupportedLayerError) as info:
+        export_network_onnx(network, dest, backend)
+    message = str(info.value)
+    assert "2 layer(s)" in message
+    assert "RAGGED_SOFTMAX layer 'ragged_a'" in message
+    assert "RAGGED_SOFTMAX layer 'ragged_b'" in message
+    assert not list(tmp_path.iterdir())
+
+
+def _shape_tensor_model(path: Path) -> Path:
+    """A dynamic-batch ONNX model whose reshape target is computed from Shape at runtime."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+        helper.make_node("Concat", ["n", "minus1"], ["target"], axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["flat"]),
+        helper.make_node("ConstantOfShape", ["s"], ["zeros"]),
+        helper.make_node("Range", ["r0", "len", "r1"], ["ramp"]),
+        helper.make_node("Add", ["flat", "ramp"], ["y"]),
+        helper.make_node("Flatten", ["zeros"], ["z"], axis=1),
+        helper.make_node("Add", ["y", "z"], ["out"]),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array([0], np.int64), "zero"),
+        numpy_helper.from_array(np.array([-1], np.int64), "minus1"),
+        numpy_helper.from_array(np.array(0.0, np.float32), "r0"),
+        numpy_helper.from_array(np.array(12.0, np.float32), "len"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "r1"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "dyn",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 3, 4])],
+        [helper.make_tensor_value_info("out", onnx.TensorProto.FLOAT, ["N", 12])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_dynamic_shapes_round_trip(tmp_path: Path) -> None:
+    """Shape-tensor layers (shape, gather, concat, fill) export; the batch stays dynamic."""
+    ort = pytest.importorskip("onnxruntime")
+    from trtimport.core.export import network_to_onnx
+    from trtimport.core.options import ImportOptions, ShapeRange
+    from trtimport.core.pipeline import import_model
+
+    source = _shape_tensor_model(tmp_path / "dyn.onnx")
+    options = ImportOptions(profiles=[{"x": ShapeRange((1, 3, 4), (2, 3, 4), (8, 3, 4))}])
+    with import_model(source, options=options) as imported:
+        kinds = {imported.network.get_layer(i).type.name for i in range(imported.num_layers)}
+        model = network_to_onnx(imported.network, imported.backend)
+    assert "SHAPE" in kinds
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param
+    exported = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    reference = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
+    for batch in (1, 5):
+        x = np.random.default_rng(batch).standard_normal((batch, 3, 4)).astype(np.float32)
+        np.testing.assert_allclose(
+            exported.run(None, {"x": x})[0], reference.run(None, {"x": x})[0], rtol=1e-6
+        )
+
+
+def test_cli_save_network_onnx_without_engine(tmp_path: Path) -> None:
+    """--save-network-onnx works with --no-engine on an ONNX model; nothing else is written."""
+    source = _shape_tensor_model(tmp_path / "dyn.onnx")
+    out = tmp_path / "out" / "network.onnx"
+    proc = run_cli(
+        str(source),
+        "--shapes",
+        "x:1x3x4/2x3x4/8x3x4",
+        "--save-network-onnx",
+        str(out),
+        "--no-engine",
+        cwd=tmp_path,
+        env=SRC_ENV,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert out.is_file()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["network.onnx"]
+    assert not list(tmp_path.glob("*.engine"))
+
+
+def test_cli_export_failure_leaves_nothing(tmp_path: Path) -> None:
+    """A network the exporter refuses: exit 1, the layer named, no ONNX and no engine."""
+    import onnx
+    from onnx import helper
+
+    # TensorRT's parser turns ONNX Loop into loop layers, which ONNX export does not express.
+    body = helper.make_graph(
+        [
+            helper.make_node("Add", ["acc_in", "one"], ["acc_out"]),
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", onnx.TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", onnx.TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_in", onnx.TensorProto.FLOAT, [2]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", onnx.TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_out", onnx.TensorProto.FLOAT, [2]),
+        ],
+        [onnx.numpy_helper.from_array(np.ones(2, np.float32), "one")],
+    )
+    graph = helper.make_graph(
+        [helper.make_node("Loop", ["trip", "cond", "x"], ["y"], body=body)],
+        "loop",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2])],
+        [
+            onnx.numpy_helper.from_array(np.array(3, np.int64), "trip"),
+            onnx.numpy_helper.from_array(np.array(True), "cond"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "loop.onnx"))
+    out = tmp_path / "net.onnx"
+    proc = run_cli(
+        str(tmp_path / "loop.onnx"), "--save-network-onnx", str(out), cwd=tmp_path, env=SRC_ENV
+    )
+    assert proc.returncode == 1, proc.stdout
+    assert "cannot export the network as ONNX" in proc.stderr
+    assert "TRIP_LIMIT layer" in proc.stderr and "Traceback" not in proc.stderr
+    assert (
+        not out.exists() and not list(tmp_path.glob("*.engine*")) and not list(tmp_path.glob(".*"))
+    )
+
+
+def _caffe_models() -> list[tuple[Path, Path | None]]:
+    folders = [REPO / "tests" / "data" / "caffe", REPO.parent / "shared" / "models" / "caffe"]
+    seen, models = set(), []
+    for folder in folders:
+        for proto in sorted(folder.glob("*.prototxt")):
+            if proto.name in seen:
+                continue
+            seen.add(proto.name)
+            weights = folder / "weights" / f"{proto.stem}.caffemodel"
+            models.append((proto, weights if weights.is_file() else None))
+    return models
+
+
+@pytest.mark.parametrize(
+    ("prototxt", "weights"), _caffe_models(), ids=lambda p: getattr(p, "stem", "")
+)
+def test_caffe_model_round_trip(prototxt: Path, weights: Path | None, tmp_path: Path) -> None:
+    """Caffe model -> ONNX -> TensorRT network -> exported ONNX matches the ONNX it came from."""
+    pytest.importorskip("trtimport.importers.caffe")
+    ort = pytest.importorskip("onnxruntime")
+    from trtimport.core.export import network_to_onnx
+    from trtimport.core.options import ImportOptions
+    from trtimport.core.pipeline import import_model
+
+    with import_model(prototxt, options=ImportOptions(weights=weights)) as imported:
+        assert imported.onnx_path is not None
+        source = imported.onnx_path.read_bytes()
+        exported = network_to_onnx(imported.network, imported.backend).SerializeToString()
+        inputs = imported.inputs
+    rng = np.random.default_rng(0)
+    feeds = {t.name: rng.standard_normal(t.shape).astype(np.float32) for t in inputs}
+    got = ort.InferenceSession(exported, providers=["CPUExecutionProvider"]).run(None, feeds)
+    want = ort.InferenceSession(source, providers=["CPUExecutionProvider"]).run(None, feeds)
+    for g, w in zip(got, want, strict=True):
+        assert np.max(np.abs(g - w)) / max(np.max(np.abs(w)), 1e-30) <= 1e-5
