@@ -393,6 +393,9 @@ def detect_caffe(path: Path, head: bytes) -> str | None:
     return "caffemodel" if _looks_like_net_parameter(head) else None
 
 
+_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
+
+
 def _is_text(head: bytes) -> bool:
     try:
         head.decode("utf-8")
@@ -400,7 +403,7 @@ def _is_text(head: bytes) -> bool:
         # A multi-byte character cut by the end of the head is still text.
         if err.start < len(head) - 3:
             return False
-    return b"\x00" not in head
+    return _CONTROL.search(head) is None
 
 
 _NET_HEADER_FIELDS = {(3, LEN), (4, VARINT), (4, LEN), (5, VARINT), (6, LEN), (7, VARINT), (8, LEN)}
