@@ -238,14 +238,15 @@ def _strip(
         elif nested_v0 and number == V1_V0 and wire == LEN:
             inner, inner_blobs = _strip(buf, value, field_end, V0_BLOBS, nested_v0=False)
             blobs.extend(inner_blobs)
-            kept.append(bytes([V1_V0 << 3 | LEN]) + _encode_varint(len(inner)))
+            kept.append(bytes([V1_V0 << 3 | LEN]) + encode_varint(len(inner)))
             kept.append(inner)
         else:
             kept.append(bytes(buf[field_start:field_end]))
     return b"".join(kept), blobs
 
 
-def _encode_varint(value: int) -> bytes:
+def encode_varint(value: int) -> bytes:
+    """The base-128 varint encoding of a non-negative integer."""
     out = bytearray()
     while True:
         byte = value & 0x7F
