@@ -77,8 +77,8 @@ def _param_axes(ctx: LayerContext, axis: int, num_axes: int) -> tuple[int, Shape
     return start, tuple(shape[start:end])
 
 
-def _operand(ctx: LayerContext, axis: int, num_axes: int, index: int, what: str) -> str:
-    """The second operand of Scale/Bias: bottom[1] or blob ``index``, aligned at ``axis``."""
+def _operand(ctx: LayerContext, axis: int, num_axes: int, hint: str) -> str:
+    """The second operand of Scale/Bias: bottom[1] or blob 0, aligned at ``axis``."""
     rank = len(ctx.input_shapes[0])
     if len(ctx.inputs) > 1:
         other = ctx.input_shapes[1]
@@ -90,14 +90,14 @@ def _operand(ctx: LayerContext, axis: int, num_axes: int, index: int, what: str)
             )
         return unsqueeze_trailing(ctx, ctx.inputs[1], len(other), rank - start - len(other))
     start, pshape = _param_axes(ctx, axis, num_axes)
-    value = ctx.blob(index, pshape)
-    return ctx.const(value.reshape(shapes.broadcast_shape(pshape, rank, start)), what.split()[0])
+    value = ctx.blob(0, pshape)
+    return ctx.const(value.reshape(shapes.broadcast_shape(pshape, rank, start)), hint)
 
 
 def scale(ctx: LayerContext) -> list[Shape]:
     """Scale: x * scale (a blob, or bottom[1]) aligned at ``axis``, plus an optional bias blob."""
     p = ctx.layer.scale_param
-    factor = _operand(ctx, p.axis, p.num_axes, 0)
+    factor = _operand(ctx, p.axis, p.num_axes, "scale")
     if not p.bias_term:
         ctx.op("Mul", ctx.inputs[0], factor, out=ctx.outputs[0])
         return [ctx.input_shapes[0]]
@@ -114,7 +114,7 @@ def scale(ctx: LayerContext) -> list[Shape]:
 def bias(ctx: LayerContext) -> list[Shape]:
     """Bias: x + bias (a blob, or bottom[1]) aligned at ``axis``."""
     p = ctx.layer.bias_param
-    operand = _operand(ctx, p.axis, p.num_axes, 0)
+    operand = _operand(ctx, p.axis, p.num_axes, "bias")
     ctx.op("Add", ctx.inputs[0], operand, out=ctx.outputs[0])
     return [ctx.input_shapes[0]]
 
