@@ -40,6 +40,13 @@ def emit_pool(
         shapes.pool_end_pad(s, k, st, p, o)
         for s, k, st, p, o in zip(sizes, *geometry, outs, strict=False)
     ]
+    for k, st, e in zip(kernel, stride, end, strict=True):
+        if e >= k:
+            raise ctx.shape_error(
+                f"with stride {st} larger than kernel {k}, Caffe's ceil rounding adds a window "
+                "that lies wholly outside the input (Caffe outputs -FLT_MAX or NaN there); use "
+                "round_mode: FLOOR or a kernel at least as large as the stride"
+            )
     attrs = {"kernel_shape": kernel, "strides": stride, "pads": pad + end}
     out_shape = (*x_shape[:2], *outs)
     if method == MAX:
