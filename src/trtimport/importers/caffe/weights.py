@@ -245,6 +245,19 @@ def _strip(
     return b"".join(kept), blobs
 
 
+def split_at_field(message: bytes, number: int) -> tuple[bytes, bytes]:
+    """A serialized message cut before its first field numbered above ``number``.
+
+    Serializers emit fields in number order, so inserting fields numbered ``number`` between
+    the two parts gives the same bytes as serializing the message with them.
+    """
+    view = memoryview(message)
+    for field_number, _, _, start, _ in iter_fields(view, 0, len(message)):
+        if field_number > number:
+            return message[:start], message[start:]
+    return message, b""
+
+
 def encode_varint(value: int) -> bytes:
     """The base-128 varint encoding of a non-negative integer."""
     out = bytearray()

@@ -19,7 +19,7 @@ import numpy as np
 
 from trtimport.core.files import atomic_path
 from trtimport.importers.caffe.weights import encode_varint as _varint
-from trtimport.importers.caffe.weights import iter_fields
+from trtimport.importers.caffe.weights import split_at_field
 
 if TYPE_CHECKING:
     import onnx
@@ -89,8 +89,8 @@ def write_onnx(
     for key, value in (metadata or {}).items():
         header.metadata_props.add(key=key, value=value)
     arrays = {name: _little_endian(name, array) for name, array in initializers.items()}
-    model_before, model_after = _split(header.SerializeToString(), MODEL_GRAPH)
-    graph_before, graph_after = _split(graph.SerializeToString(), GRAPH_INITIALIZER)
+    model_before, model_after = split_at_field(header.SerializeToString(), MODEL_GRAPH)
+    graph_before, graph_after = split_at_field(graph.SerializeToString(), GRAPH_INITIALIZER)
     inline_size = sum(array.nbytes for array in arrays.values())
     external = inline_size + len(graph_before) + len(graph_after) > max_inline_bytes
     data_path = dest.with_name(dest.name + ".data") if external else None
@@ -171,17 +171,6 @@ def _external_entries(
         offset += array.nbytes
         body = tensor.SerializeToString()
         yield _key(GRAPH_INITIALIZER) + _varint(len(body)) + body, None
-
-
-def _split(message: bytes, number: int) -> tuple[bytes, bytes]:
-    """Serialized fields numbered up to ``number`` and those after it (fields are in order)."""
-    view = memoryview(message)
-    cut = len(message)
-    for field_number, _, _, start, _ in iter_fields(view, 0, len(message)):
-        if field_number > number:
-            cut = start
-            break
-    return message[:cut], message[cut:]
 
 
 def _key(number: int) -> bytes:
