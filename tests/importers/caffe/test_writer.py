@@ -9,6 +9,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from trtimport.importers.caffe import writer
 from trtimport.importers.caffe.writer import EXTERNAL_ALIGNMENT, write_onnx
 
 rng = np.random.default_rng(0)
@@ -19,6 +20,8 @@ WEIGHTS = {
     "fc_w": rng.standard_normal((5, 64)).astype(">f4"),  # big-endian input is converted
     "fc_b": rng.standard_normal(5).astype(np.float16).astype(np.float32),
     "shape": np.array([1, -1], np.int64),
+    "strided": rng.standard_normal((3, 7)).astype(np.float32).T,  # written in row blocks
+    "scalar": np.array(2.5, np.float32),
 }
 
 
@@ -66,7 +69,10 @@ def _numpy_reference(x: np.ndarray) -> np.ndarray:
     return pooled.reshape(1, -1) @ WEIGHTS["fc_w"].astype(np.float32).T + WEIGHTS["fc_b"]
 
 
-def test_streamed_file_is_byte_identical_loads_checks_and_runs(tmp_path: Path) -> None:
+def test_streamed_file_is_byte_identical_loads_checks_and_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer, "COPY_CHUNK", 8)
     dest = tmp_path / "m.onnx"
     files = write_onnx(dest, _graph(), WEIGHTS, 17, "trtimport")
     assert files.external_data is None and files.bytes_written == dest.stat().st_size

@@ -36,6 +36,8 @@ EXTERNAL_ALIGNMENT = 4096
 #: Tensors smaller than this stay inline even in external-data mode (shape constants must be
 #: readable by shape inference without the side file).
 EXTERNAL_MIN_BYTES = 1024
+#: Strided (non-contiguous) arrays are copied and written in blocks of about this size.
+COPY_CHUNK = 1 << 24
 
 
 @dataclass
@@ -114,7 +116,7 @@ def write_onnx(
             for head, raw in entries:
                 out.write(head)
                 if raw is not None:
-                    out.write(_raw_bytes(raw))
+                    _write_array(out, raw)
             out.write(graph_after)
             out.write(model_after)
             written = out.tell()
@@ -127,11 +129,22 @@ def _little_endian(name: str, array: np.ndarray) -> np.ndarray:
         raise TypeError(
             f"initializer '{name}' has dtype {array.dtype}; only numbers can be raw data"
         )
-    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+    return np.asarray(array, dtype=array.dtype.newbyteorder("<"))
 
 
-def _raw_bytes(array: np.ndarray) -> memoryview:
-    return memoryview(array.reshape(-1)).cast("B")
+def _write_array(out: BinaryIO, array: np.ndarray) -> None:
+    """Write the array's bytes in C order without copying it whole.
+
+    A contiguous array is written straight from its buffer; a strided view (a transpose, say)
+    is written in row blocks of about ``COPY_CHUNK`` bytes so memory use stays flat.
+    """
+    if array.ndim == 0 or array.flags.c_contiguous:
+        out.write(memoryview(array.reshape(-1)).cast("B"))
+        return
+    rows = max(1, COPY_CHUNK // max(1, array[0].nbytes))
+    for start in range(0, array.shape[0], rows):
+        block = np.ascontiguousarray(array[start : start + rows])
+        out.write(memoryview(block.reshape(-1)).cast("B"))
 
 
 def _tensor_header(name: str, array: np.ndarray) -> onnx.TensorProto:
@@ -163,7 +176,7 @@ def _external_entries(
         padding = -offset % EXTERNAL_ALIGNMENT
         data_file.write(b"\0" * padding)
         offset += padding
-        data_file.write(_raw_bytes(array))
+        _write_array(data_file, array)
         tensor = _tensor_header(name, array)
         tensor.data_location = onnx.TensorProto.EXTERNAL
         for key, value in (("location", location), ("offset", offset), ("length", array.nbytes)):
