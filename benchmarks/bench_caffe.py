@@ -210,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    sys.path.insert(0, str(REPO / "src"))  # measure this checkout, not an installed copy
 
     if args.step:
         print(json.dumps(run_step(args.step, args.prototxt, args.caffemodel, args.out)))
