@@ -30,6 +30,7 @@ from trtimport.importers.caffe.weights import (
     encode_varint,
     split_at_field,
 )
+from trtimport.importers.caffe.writer import raw_view
 
 Shape = tuple[int, ...]
 #: A blob's shape and the function that draws its values.
@@ -91,7 +92,7 @@ def _write_layer(
     for (head, _, tail), blob_size, (shape, make) in zip(parts, blob_sizes, specs, strict=True):
         values = np.ascontiguousarray(make(rng, shape), dtype="<f4")
         out.write(_len_key(LAYER_BLOBS) + encode_varint(blob_size) + head)
-        out.write(memoryview(values.reshape(-1)).cast("B"))
+        out.write(raw_view(values))
         out.write(tail)
     out.write(after)
 
@@ -349,16 +350,15 @@ def _layer(
             _uniform(0.7 * v, 1.3 * v),
         )
         if kind == "BatchNorm":
-            c = (x[1],)
-            return [(c, mean), (c, var), ((1,), _constant(1.0))], same
-        c = (1, x[1], 1, 1)
-        return [(c, _uniform(0.8, 1.2)), (c, _spread(0.1)), (c, mean), (c, var)], same
+            per_channel: Shape = (x[1],)
+            return [(per_channel, mean), (per_channel, var), ((1,), _constant(1.0))], same
+        fork: Shape = (1, x[1], 1, 1)
+        return [(fork, _uniform(0.8, 1.2)), (fork, _spread(0.1)), (fork, mean), (fork, var)], same
     if kind in ("Scale", "Bias"):
         p = layer.scale_param if kind == "Scale" else layer.bias_param
         if len(bottoms) > 1:
-            shape = bottoms[1]
             has_bias = kind == "Scale" and layer.scale_param.bias_term
-            return ([(shape, BIAS)] if has_bias else []), same
+            return ([(bottoms[1], BIAS)] if has_bias else []), same
         shape = _param_shape(x, p.axis, p.num_axes)
         if kind == "Bias":
             return [(shape, BIAS)], same
@@ -367,15 +367,14 @@ def _layer(
             blobs.append((shape, BIAS))
         return blobs, same
     if kind == "PReLU":
-        shape = (1,) if layer.prelu_param.channel_shared else (x[1],)
-        return [(shape, _uniform(0.05, 0.3))], same
+        slopes: Shape = (1,) if layer.prelu_param.channel_shared else (x[1],)
+        return [(slopes, _uniform(0.05, 0.3))], same
     if kind == "Normalize":
-        c = x[1]
-        shape = (1,) if layer.norm_param.channel_shared else (c,)
-        root = (
-            math.sqrt(c) if not layer.norm_param.across_spatial else math.sqrt(shapes.count(x, 1))
-        )
-        return [(shape, _uniform(0.8 * root, 1.2 * root))], same
+        channels = x[1]
+        gains: Shape = (1,) if layer.norm_param.channel_shared else (channels,)
+        spread = shapes.count(x, 1) if layer.norm_param.across_spatial else channels
+        root = math.sqrt(spread)
+        return [(gains, _uniform(0.8 * root, 1.2 * root))], same
     if kind == "Embed":
         p = layer.embed_param
         n = int(p.num_output)

@@ -208,7 +208,9 @@ def _upgrade_v0(
         _copy_fillers(v0, ip)
     elif kind == "Pooling":
         pool = layer.pooling_param
-        pool.pool = v0.pool  # the enums share values
+        pool.pool = caffe_pb2.PoolingParameter.PoolMethod.Value(
+            caffe_pb2.V0LayerParameter.PoolMethod.Name(v0.pool)
+        )
         for name in ("pad", "stride"):
             if v0.HasField(name):
                 setattr(pool, name, getattr(v0, name))
@@ -225,14 +227,9 @@ def _upgrade_v0(
     elif kind == "Concat":
         if v0.HasField("concat_dim"):
             layer.concat_param.concat_dim = v0.concat_dim
-    elif kind in ("Data", "ImageData", "WindowData"):
-        if v0.HasField("source"):
-            param = {"Data": layer.data_param, "ImageData": layer.image_data_param}.get(
-                kind, layer.window_data_param
-            )
-            param.source = v0.source
-            if v0.HasField("batchsize"):
-                param.batch_size = v0.batchsize
+    elif kind == "Data" and v0.HasField("source"):
+        layer.data_param.source = v0.source
+        layer.data_param.batch_size = v0.batchsize
     elif kind == "HDF5Output" and v0.HasField("hdf5_output_param"):
         layer.hdf5_output_param.CopyFrom(v0.hdf5_output_param)
 

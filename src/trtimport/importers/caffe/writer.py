@@ -37,7 +37,7 @@ EXTERNAL_ALIGNMENT = 4096
 #: readable by shape inference without the side file).
 EXTERNAL_MIN_BYTES = 1024
 #: Strided (non-contiguous) arrays are copied and written in blocks of about this size.
-COPY_CHUNK = 1 << 24
+COPY_CHUNK = 1 << 20
 
 
 @dataclass
@@ -139,12 +139,16 @@ def _write_array(out: BinaryIO, array: np.ndarray) -> None:
     is written in row blocks of about ``COPY_CHUNK`` bytes so memory use stays flat.
     """
     if array.ndim == 0 or array.flags.c_contiguous:
-        out.write(memoryview(array.reshape(-1)).cast("B"))
+        out.write(raw_view(array))
         return
     rows = max(1, COPY_CHUNK // max(1, array[0].nbytes))
     for start in range(0, array.shape[0], rows):
-        block = np.ascontiguousarray(array[start : start + rows])
-        out.write(memoryview(block.reshape(-1)).cast("B"))
+        out.write(raw_view(np.ascontiguousarray(array[start : start + rows])))
+
+
+def raw_view(array: np.ndarray) -> memoryview:
+    """The bytes of a C-contiguous array, without copying."""
+    return array.reshape(-1).data.cast("B")
 
 
 def _tensor_header(name: str, array: np.ndarray) -> onnx.TensorProto:
