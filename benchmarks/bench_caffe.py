@@ -7,6 +7,8 @@ the process):
 
 - floor: copying the caffemodel's bytes to a new file (no conversion can beat it);
 - trtimport: ``load_caffe`` + ``caffe_to_onnx``, prototxt + caffemodel → .onnx file;
+- trtimport-io: only the reading and writing part of it: ``load_caffe`` and ``write_onnx`` of
+  every blob as it is stored (no layer conversion), to separate I/O from conversion costs;
 - caffe2onnx 2.0.1 (PyPI), the same conversion, with a timeout. It needs the pure-Python
   protobuf implementation (its generated code predates protobuf 4).
 
@@ -31,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PROTOTXT = REPO / "tests" / "data" / "caffe" / "VGG16.prototxt"
 DOCS = REPO / "docs" / "performance.md"
 SECTION = "## Caffe → ONNX (VGG16, 553 MB)"
-STEPS = ("floor", "trtimport", "caffe2onnx")
+STEPS = ("floor", "trtimport", "trtimport-io", "caffe2onnx")
 TARGET_SECONDS = 1.5
 TARGET_RSS_RATIO = 1.5
 
@@ -51,6 +53,15 @@ def run_step(step: str, prototxt: Path, caffemodel: Path, out: Path) -> dict[str
         from trtimport.importers.caffe.parse import load_caffe
 
         caffe_to_onnx(load_caffe(prototxt, caffemodel), out)
+    elif step == "trtimport-io":
+        import onnx
+
+        from trtimport.importers.caffe.parse import load_caffe
+        from trtimport.importers.caffe.writer import write_onnx
+
+        model = load_caffe(prototxt, caffemodel)
+        blobs = {f"{k}/{i}": b for k, v in model.weights.items() for i, b in enumerate(v)}
+        write_onnx(out, onnx.helper.make_graph([], "weights", [], []), blobs, 17, "bench")
     elif step == "caffe2onnx":
         from caffe2onnx.src.caffe2onnx import Caffe2Onnx
         from caffe2onnx.src.load_save_model import loadcaffemodel, saveonnxmodel

@@ -20,7 +20,7 @@ def test_bench_runs_floor_and_trtimport_on_a_tiny_model(tmp_path: Path) -> None:
             "--cache",
             str(tmp_path),
             "--steps",
-            "floor,trtimport",
+            "floor,trtimport,trtimport-io",
             "--json",
         ],
         capture_output=True,
@@ -30,7 +30,7 @@ def test_bench_runs_floor_and_trtimport_on_a_tiny_model(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     steps = {r["step"]: r for r in report["results"]}
-    assert steps["floor"]["finished"] and steps["trtimport"]["finished"]
+    assert all(steps[s]["finished"] for s in ("floor", "trtimport", "trtimport-io"))
     assert steps["floor"]["output_bytes"] == report["caffemodel_bytes"]
     assert steps["trtimport"]["peak_rss"] > 0 and steps["trtimport"]["seconds"] > 0
     assert len(list(tmp_path.glob("LeNet-*-seed0.caffemodel"))) == 1
