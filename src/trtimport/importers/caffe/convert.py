@@ -72,15 +72,34 @@ class Conversion:
 
 
 @dataclass
-class _Plan:
+class TensorNames:
     """Per layer: the ONNX names of its bottoms and tops after single-assignment renaming."""
 
+    layers: list[str]
     bottoms: list[list[str]]
     tops: list[list[str]]
-    inputs: dict[str, str]  # graph input name -> Caffe blob
+    #: Graph input name -> Caffe blob.
+    inputs: dict[str, str]
+    types: list[str] = field(default_factory=list)
+
+    def outputs(self, keep: set[int] | None = None) -> list[str]:
+        """The net's outputs: tensors no (kept) layer consumes, in layer order."""
+        kept = sorted(range(len(self.tops)) if keep is None else keep)
+        consumed = {b for i in kept for b in self.bottoms[i]}
+        return [
+            t for i in kept if self.types[i] != "Input" for t in self.tops[i] if t not in consumed
+        ]
+
+    def producer(self, tensor: str) -> tuple[str, int] | None:
+        """(layer name, top index) of the layer that writes ``tensor``; None for inputs."""
+        for layer, tops in zip(self.layers, self.tops, strict=True):
+            if tensor in tops:
+                return layer, tops.index(tensor)
+        return None
 
 
-def _plan_names(model: CaffeModel) -> _Plan:
+def tensor_names(model: CaffeModel) -> TensorNames:
+    """The ONNX tensor names of every blob value, by the in-place renaming rule."""
     layers = list(model.net.layer)
     input_layer_tops = {t for layer in layers if layer.type == "Input" for t in layer.top}
     net_inputs = [n for n in model.input_shapes if n not in input_layer_tops]
@@ -106,8 +125,10 @@ def _plan_names(model: CaffeModel) -> _Plan:
         current[blob] = name
         inputs[name] = blob
     pos = len(net_inputs)
-    plan = _Plan([], [], inputs)
+    plan = TensorNames([], [], [], inputs)
     for layer in layers:
+        plan.layers.append(layer.name)
+        plan.types.append(layer.type)
         plan.bottoms.append([current.get(b, b) for b in layer.bottom])
         tops = names[pos : pos + len(layer.top)]
         pos += len(layer.top)
@@ -119,7 +140,7 @@ def _plan_names(model: CaffeModel) -> _Plan:
     return plan
 
 
-def _needed_layers(plan: _Plan, requested: Sequence[str]) -> tuple[set[int], list[str]]:
+def _needed_layers(plan: TensorNames, requested: Sequence[str]) -> tuple[set[int], list[str]]:
     """Layers needed for ``requested`` tensors (blob names mean their final value)."""
     producer = {name: i for i, tops in enumerate(plan.tops) for name in tops}
     known = set(producer) | set(plan.inputs)
@@ -180,7 +201,7 @@ def caffe_to_onnx(
     registry = registry or build_registry(plugins)
     check_bottoms(model)
     layers = list(model.net.layer)
-    plan = _plan_names(model)
+    plan = tensor_names(model)
     keep = set(range(len(layers)))
     if outputs:
         keep, _ = _needed_layers(plan, outputs)
@@ -244,16 +265,7 @@ def caffe_to_onnx(
     if unsupported:
         raise UnsupportedLayerError(_unsupported_message(model, unsupported, unsupported_types))
 
-    if outputs:
-        out_names = list(outputs)
-    else:
-        consumed = {b for i in keep for b in plan.bottoms[i]}
-        out_names = [
-            t
-            for i in sorted(keep)
-            for t in plan.tops[i]
-            if t not in consumed and t in shapes and layers[i].type != "Input"
-        ]
+    out_names = list(outputs) or [t for t in plan.outputs(keep) if t in shapes]
     if not out_names:
         raise OutputMarkingError(
             f"{model.prototxt or model.caffemodel}: the net has no outputs (every blob is "
@@ -262,11 +274,17 @@ def caffe_to_onnx(
     for name in out_names:
         graph.add_output(name, shapes.get(name))
 
+    from trtimport import __version__
     from trtimport.importers.caffe.writer import write_onnx
 
     net_name = model.net.name or (model.prototxt.stem if model.prototxt else "caffe")
     write_onnx(
-        Path(dest), graph.graph(net_name), graph.initializers, opset=opset, producer="trtimport"
+        Path(dest),
+        graph.graph(net_name),
+        graph.initializers,
+        opset=opset,
+        producer="trtimport",
+        producer_version=__version__,
     )
     return Conversion(
         path=Path(dest),
