@@ -11,14 +11,15 @@ from layer_harness import close, layer, net_text, rng
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 
-import fake_caffe_layers  # noqa: E402
+import fake_caffe_layers
 
-import trtimport  # noqa: E402
-from trtimport.errors import PluginLoadError, UnsupportedLayerError  # noqa: E402
-from trtimport.importers.caffe.convert import caffe_to_onnx  # noqa: E402
-from trtimport.importers.caffe.parse import load_caffe  # noqa: E402
-from trtimport.importers.caffe.registry import build_registry  # noqa: E402
-from trtimport.plugins.manager import load_plugins  # noqa: E402
+import trtimport
+from trtimport.errors import PluginLoadError, UnsupportedLayerError
+from trtimport.importers.caffe.convert import caffe_to_onnx
+from trtimport.importers.caffe.parse import load_caffe
+from trtimport.importers.caffe.proto import caffe_pb2
+from trtimport.importers.caffe.registry import build_registry
+from trtimport.plugins.manager import load_plugins
 
 TEXT = net_text(
     layer("Mish", "", ("x",), ("m",), name="mish1") + layer("ReLU", "", ("m",), ("m",), name="r"),
@@ -53,7 +54,9 @@ def test_plugin_converter_through_the_pipeline_builds(tmp_path) -> None:  # type
     prototxt.write_text(TEXT)
     weights = tmp_path / "mish.caffemodel"
     plugins = load_plugins(extra_plugins=[fake_caffe_layers.MishPlugin()])
-    weights.write_bytes(b"")  # the net has no weight blobs: an empty NetParameter
+    stored = caffe_pb2.NetParameter(name="mish")
+    stored.layer.add(name="mish1", type="Mish")  # a layer without weight blobs
+    weights.write_bytes(stored.SerializeToString())
     result = trtimport.convert(
         prototxt,
         tmp_path / "m.engine",
@@ -77,7 +80,7 @@ def test_two_plugins_registering_one_type_is_an_error() -> None:
     plugins = load_plugins(
         extra_plugins=[fake_caffe_layers.MishPlugin(), fake_caffe_layers.BrokenConverterPlugin()]
     )
-    with pytest.raises(PluginLoadError, match="'Mish' is registered twice.*MishPlugin"):
+    with pytest.raises(PluginLoadError, match=r"'Mish' is registered twice.*MishPlugin"):
         build_registry(plugins)
 
 
