@@ -13,12 +13,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trtimport.core.options import ImportOptions
-from trtimport.errors import UsageError
+from trtimport.errors import ModelParseError, UsageError
 from trtimport.importers.base import ImportContext, Importer, OnnxBasedImporter
 from trtimport.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from trtimport.core.runtime.base import Runner
+
+#: Why an engine cannot hold a converted ROIPooling layer (added to the parser's error).
+ROI_POOLING_HINT = (
+    "ROIPooling layers convert to ONNX MaxRoiPool, which ONNX Runtime runs exactly as Caffe "
+    "does but TensorRT's ONNX parser cannot import; get the ONNX file alone with the Python "
+    "API caffe_to_onnx (docs/caffe.md), or cut the net before the layer with --output"
+)
 
 
 def _kind(path: Path) -> str:
@@ -84,6 +91,16 @@ class CaffeImporter(OnnxBasedImporter):
             ctx.note(message)
         caffe_to_onnx(model, dest, ctx.options.opset, ctx.plugins, outputs=ctx.options.outputs)
         return dest
+
+    def populate(self, ctx: ImportContext) -> None:
+        """Convert and parse; explain parser failures on ops TensorRT cannot import."""
+        try:
+            super().populate(ctx)
+        except ModelParseError as err:
+            if not any("MaxRoiPool" in p for p in err.problems):
+                raise
+            first = str(err).split("\n", 1)[0]
+            raise ModelParseError(first, [*err.problems, ROI_POOLING_HINT]) from err
 
     def reference_runner(self, source: Path, options: ImportOptions) -> Runner | None:
         """OpenCV's Caffe runtime (``cv2.dnn.readNetFromCaffe``) on the same files."""
