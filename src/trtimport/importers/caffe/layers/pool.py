@@ -8,6 +8,8 @@ ceil overhang) differs from ONNX's.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from trtimport.importers.caffe import shapes
@@ -47,7 +49,7 @@ def emit_pool(
                 "that lies wholly outside the input (Caffe outputs -FLT_MAX or NaN there); use "
                 "round_mode: FLOOR or a kernel at least as large as the stride"
             )
-    attrs = {"kernel_shape": kernel, "strides": stride, "pads": pad + end}
+    attrs: dict[str, Any] = {"kernel_shape": kernel, "strides": stride, "pads": pad + end}
     out_shape = (*x_shape[:2], *outs)
     if method == MAX:
         return ctx.op("MaxPool", x, out=out, **attrs), out_shape

@@ -8,6 +8,7 @@ the prototxt's batch, so the graph stays valid when the batch dimension is made 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from trtimport.importers.caffe import shapes
 from trtimport.importers.caffe.layers.common import axis_index, checked
@@ -42,7 +43,8 @@ def flatten(ctx: LayerContext) -> list[Shape]:
     return [result]
 
 
-def _legacy_axis(ctx: LayerContext, param, legacy: str, rank: int) -> int:  # type: ignore[no-untyped-def]
+def _legacy_axis(ctx: LayerContext, param: Any, legacy: str, rank: int) -> int:
+    """Caffe: the legacy ``concat_dim``/``slice_dim`` wins over ``axis`` when it is set."""
     axis = getattr(param, legacy) if param.HasField(legacy) else param.axis
     return int(axis_index(ctx, axis, rank))
 
