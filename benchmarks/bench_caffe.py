@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -71,8 +70,9 @@ def run_step(step: str, prototxt: Path, caffemodel: Path, out: Path) -> dict[str
     else:
         raise SystemExit(f"unknown step {step}")
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"seconds": seconds, "peak_rss": peak}
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the parent's memory
+    # at fork+exec, which would charge this step with the driver's own size.
+    return {"seconds": seconds, "peak_rss": _peak_rss_of(os.getpid())}
 
 
 # ------------------------------------------------------------------------ driver (parent)

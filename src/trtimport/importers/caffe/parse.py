@@ -13,6 +13,12 @@ Interface used by the layer converters (stable; changes are announced here first
 - ``detect_caffe(path, head)`` and ``find_deploy_prototxt(caffemodel) -> (path, note)``.
 - ``describe_layer(model, name)`` gives "layer 'conv1' (Convolution, deploy.prototxt:12)" for
   messages.
+
+Note for converters (measured by benchmarks/bench_caffe.py): keep weights as the views they
+are. ``writer.write_onnx`` streams any array, strided ones included, so an initializer needs no
+``np.ascontiguousarray``; and a transposed blob costs a full copy (VGG16's fc6 is 411 MB, ~4 s
+of the 5 s conversion). InnerProduct can use the stored (N, K) blob as is with
+``Gemm(transB=1)`` on the input flattened to (M, K) at ``axis``, reshaped back after.
 """
 
 from __future__ import annotations
