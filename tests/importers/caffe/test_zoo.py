@@ -136,3 +136,28 @@ def test_caffemodel_alone_finds_its_prototxt_and_builds(tmp_path) -> None:  # ty
     assert any("lenet.prototxt" in note for note in result.notes)
     assert [t.name for t in result.outputs] == ["prob"]
     assert result.engine_bytes
+
+
+@pytest.mark.parametrize("name", ["MobileNet-SSD", "MTCNN-ONet", "SqueezeNet1.1", "CIFAR10-quick"])
+def test_graphs_are_batch_agnostic(name, weights_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With the batch dimension made symbolic, a batch of 3 gives each sample's own result."""
+    model = load_caffe(DATA / f"{name}.prototxt", weights_for(name, weights_dir))
+    conversion = caffe_to_onnx(model, tmp_path / "fixed.onnx", outputs=CUT.get(name, ()))
+    proto = onnx.load(str(conversion.path))
+    for value in [*proto.graph.input, *proto.graph.output]:
+        dim = value.type.tensor_type.shape.dim[0]
+        if dim.dim_value != 1 or value.name != "mbox_priorbox":  # priors have no batch axis
+            dim.dim_param = "N"
+    onnx.save(proto, str(tmp_path / "dynamic.onnx"))
+    session = ort.InferenceSession(
+        str(tmp_path / "dynamic.onnx"), providers=["CPUExecutionProvider"]
+    )
+    ((input_name, shape),) = conversion.inputs.items()
+    batch = np.random.default_rng(1).uniform(-1, 1, (3, *shape[1:])).astype(np.float32)
+    names = list(conversion.outputs)
+    together = session.run(names, {input_name: batch})
+    for i in range(3):
+        alone = session.run(names, {input_name: batch[i : i + 1]})
+        for name_, all_, one in zip(names, together, alone, strict=True):
+            part = all_ if name_ == "mbox_priorbox" else all_[i : i + 1]
+            assert rel_error(part, one) <= TOLERANCE, name_
