@@ -104,19 +104,27 @@ CONV_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: c[2])
-def test_convolution(tmp_path, case) -> None:  # type: ignore[no-untyped-def]
+def check(tmp_path, kind: str, case, seed: int) -> None:  # type: ignore[no-untyped-def]
+    """Convert one (De)Convolution layer and compare it with the numpy reference."""
     shape, num, params, kernel, stride, pad, dil, group = case
-    r = rng(1)
+    r = rng(seed)
     x = r.standard_normal(shape)
-    w = r.standard_normal((num, shape[1] // group, *kernel))
+    deconv = kind == "Deconvolution"
+    w_shape = (shape[1], num // group) if deconv else (num, shape[1] // group)
+    w = r.standard_normal((*w_shape, *kernel))
     bias = "bias_term: false" not in params
     b = r.standard_normal(num) if bias else None
     text = net_text(
-        layer("Convolution", f"convolution_param {{ num_output: {num} {params} }}"), {"x": shape}
+        layer(kind, f"convolution_param {{ num_output: {num} {params} }}"), {"x": shape}
     )
     out = run(tmp_path, text, {"x": x}, {"L": [w] + ([b] if bias else [])})
-    close(out["y"], conv_ref(x, w, b, stride, pad, dil, group))
+    reference = deconv_ref if deconv else conv_ref
+    close(out["y"], reference(x, w, b, stride, pad, dil, group))
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: c[2])
+def test_convolution(tmp_path, case) -> None:  # type: ignore[no-untyped-def]
+    check(tmp_path, "Convolution", case, 1)
 
 
 def test_convolution_depthwise(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -161,17 +169,7 @@ DECONV_CASES = [
 
 @pytest.mark.parametrize("case", DECONV_CASES, ids=lambda c: c[2])
 def test_deconvolution(tmp_path, case) -> None:  # type: ignore[no-untyped-def]
-    shape, num, params, kernel, stride, pad, dil, group = case
-    r = rng(3)
-    x = r.standard_normal(shape)
-    w = r.standard_normal((shape[1], num // group, *kernel))
-    bias = "bias_term: false" not in params
-    b = r.standard_normal(num) if bias else None
-    text = net_text(
-        layer("Deconvolution", f"convolution_param {{ num_output: {num} {params} }}"), {"x": shape}
-    )
-    out = run(tmp_path, text, {"x": x}, {"L": [w] + ([b] if bias else [])})
-    close(out["y"], deconv_ref(x, w, b, stride, pad, dil, group))
+    check(tmp_path, "Deconvolution", case, 3)
 
 
 def test_wrong_weight_shape_names_layer_and_shapes(tmp_path) -> None:  # type: ignore[no-untyped-def]
