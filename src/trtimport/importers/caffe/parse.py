@@ -276,14 +276,6 @@ def _input_shapes(model: CaffeModel) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def layer_by_name(model: CaffeModel, name: str) -> caffe_pb2.LayerParameter:
-    """The layer called ``name`` (raises :class:`ModelParseError` if there is none)."""
-    for layer in model.net.layer:
-        if layer.name == name:
-            return layer
-    raise ModelParseError(f"the net has no layer named '{name}'")
-
-
 def describe_layer(model: CaffeModel, name: str) -> str:
     """``layer 'conv1' (Convolution, deploy.prototxt:12)`` — for error messages."""
     kind = next((layer.type for layer in model.net.layer if layer.name == name), "?")
