@@ -209,3 +209,31 @@ def test_reshape_count_mismatch_is_a_shape_error(tmp_path) -> None:  # type: ign
     text = net_text(layer("Reshape", "reshape_param { shape { dim: 0 dim: 7 } }"), {"x": X.shape})
     with pytest.raises(ShapeError, match=r"'L'.*cannot become"):
         run(tmp_path, text, {"x": X})
+
+
+def test_segnet_pooling_mask_and_unpooling(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Pooling's second top is Caffe's argmax mask (index in the H x W plane); Upsample with
+    that mask puts every pooled value back at its position, zeros elsewhere."""
+    x = rng(44).standard_normal((2, 3, 6, 8))
+    text = net_text(
+        layer(
+            "Pooling",
+            "pooling_param { pool: MAX kernel_size: 2 stride: 2 }",
+            ("x",),
+            ("p", "mask"),
+            name="pool",
+        )
+        + layer("Upsample", "upsample_param { scale: 2 }", ("p", "mask"), ("u",), name="up"),
+        {"x": x.shape},
+    )
+    out = run(tmp_path, text, {"x": x}, outputs=["p", "mask", "u"])
+    windows = x.reshape(2, 3, 3, 2, 4, 2).transpose(0, 1, 2, 4, 3, 5).reshape(2, 3, 3, 4, 4)
+    pooled, arg = windows.max(-1), windows.argmax(-1)
+    rows = np.arange(3)[:, None] * 2 + arg // 2
+    cols = np.arange(4)[None, :] * 2 + arg % 2
+    mask = rows * 8 + cols
+    close(out["p"], pooled)
+    close(out["mask"], mask)
+    unpooled = np.zeros((2, 3, 48))
+    np.put_along_axis(unpooled, mask.reshape(2, 3, -1), pooled.reshape(2, 3, -1), axis=2)
+    close(out["u"], unpooled.reshape(x.shape))

@@ -27,8 +27,13 @@ def emit_pool(
     out: str | None = None,
     *,
     ceil: bool = True,
+    mask: str | None = None,
 ) -> tuple[str, Shape]:
-    """2-D pooling of ``x`` by Caffe's rules; returns the output name and shape."""
+    """2-D pooling of ``x`` by Caffe's rules; returns the output name and shape.
+
+    ``mask`` names a second output of MAX pooling: Caffe's argmax mask, the index of each
+    maximum within its H x W plane, as floats.
+    """
     kernel, stride, pad = geometry
     sizes = x_shape[2:]
     try:
@@ -51,8 +56,16 @@ def emit_pool(
             )
     attrs: dict[str, Any] = {"kernel_shape": kernel, "strides": stride, "pads": pad + end}
     out_shape = (*x_shape[:2], *outs)
-    if method == MAX:
+    if method == MAX and mask is None:
         return ctx.op("MaxPool", x, out=out, **attrs), out_shape
+    if method == MAX:
+        # ONNX indices count from the start of the whole tensor; Caffe's from the H x W plane.
+        pooled, index = ctx.node(
+            "MaxPool", [x], [out or ctx.graph.fresh(ctx.name), mask + "/i"], **attrs
+        )
+        plane = ctx.const(np.int64(sizes[0] * sizes[1]), "plane")
+        ctx.op("Cast", ctx.op("Mod", index, plane), out=mask, to=1)
+        return pooled, out_shape
     ratios = [
         np.asarray(shapes.ave_pool_divisors(s, k, st, p, o), dtype=np.float32)
         for s, k, st, p, o in zip(sizes, *geometry, outs, strict=False)
@@ -91,6 +104,9 @@ def pooling(ctx: LayerContext) -> list[Shape]:
     x_shape = ctx.input_shapes[0]
     if len(x_shape) != 4:
         raise ctx.shape_error(f"pooling needs an N x C x H x W input, got {list(x_shape)}")
+    mask = ctx.outputs[1] if len(ctx.outputs) > 1 else None
+    if mask is not None and (p.pool != MAX or p.global_pooling):
+        raise ctx.shape_error("only MAX pooling over windows has a second (mask) top")
     if p.global_pooling:
         if p.pad or p.pad_h or p.pad_w:
             raise ctx.shape_error("global pooling takes no padding")
@@ -105,9 +121,16 @@ def pooling(ctx: LayerContext) -> list[Shape]:
         raise ctx.shape_error(f"kernel {kernel} and stride {stride} must be positive")
     ceil = p.round_mode == p.CEIL
     _, shape = emit_pool(
-        ctx, ctx.inputs[0], x_shape, p.pool, (kernel, stride, pad), ctx.outputs[0], ceil=ceil
+        ctx,
+        ctx.inputs[0],
+        x_shape,
+        p.pool,
+        (kernel, stride, pad),
+        ctx.outputs[0],
+        ceil=ceil,
+        mask=mask,
     )
-    return [shape]
+    return [shape] * len(ctx.outputs)
 
 
 def spp(ctx: LayerContext) -> list[Shape]:

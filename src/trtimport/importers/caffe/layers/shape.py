@@ -177,8 +177,8 @@ def shuffle_channel(ctx: LayerContext) -> list[Shape]:
     return [bottom]
 
 
-def _resize(ctx: LayerContext, x: str, size: tuple[int, int], out: str, **attrs: object) -> None:
-    """Resize the last two axes to ``size``, keeping N and C from the input (batch-agnostic)."""
+def _with_batch_and_channels(ctx: LayerContext, x: str, dims: Sequence[int]) -> str:
+    """A shape tensor: N and C of ``x`` (read at run time, so batch-agnostic), then ``dims``."""
     leading = ctx.op(
         "Slice",
         ctx.op("Shape", x),
@@ -186,7 +186,12 @@ def _resize(ctx: LayerContext, x: str, size: tuple[int, int], out: str, **attrs:
         ctx.ints([2], "two"),
         ctx.ints([0], "axis0"),
     )
-    sizes = ctx.op("Concat", leading, ctx.ints(list(size), "hw"), axis=0)
+    return ctx.op("Concat", leading, ctx.ints(list(dims), "dims"), axis=0)
+
+
+def _resize(ctx: LayerContext, x: str, size: tuple[int, int], out: str, **attrs: object) -> None:
+    """Resize the last two axes to ``size``, keeping N and C from the input."""
+    sizes = _with_batch_and_channels(ctx, x, size)
     ctx.op("Resize", x, "", "", sizes, out=out, **attrs)
 
 
@@ -239,30 +244,43 @@ def interp(ctx: LayerContext) -> list[Shape]:
     return [(*bottom[:2], h_out, w_out)]
 
 
-def upsample(ctx: LayerContext) -> list[Shape]:
-    """Upsample (YOLO ports): nearest-neighbour by an integer ``scale`` (or scale_h/scale_w)."""
+def _upsample_size(ctx: LayerContext) -> tuple[int, int]:
     p = ctx.layer.upsample_param
     bottom = ctx.input_shapes[0]
-    if len(ctx.inputs) > 1:
-        raise ctx.unsupported(
-            "max-unpooling with a mask bottom (SegNet) has no built-in mapping; register a "
-            "converter for 'Upsample' from a plugin"
-        )
+    if p.HasField("upsample_h") or p.HasField("upsample_w"):
+        return int(p.upsample_h), int(p.upsample_w)
     sh = int(p.scale_h) if p.HasField("scale_h") else int(p.scale)
     sw = int(p.scale_w) if p.HasField("scale_w") else int(p.scale)
-    if p.HasField("upsample_h") or p.HasField("upsample_w"):
-        h_out, w_out = int(p.upsample_h), int(p.upsample_w)
-    else:
-        h_out, w_out = bottom[2] * sh, bottom[3] * sw
-    _resize(
-        ctx,
-        ctx.inputs[0],
-        (h_out, w_out),
-        ctx.outputs[0],
-        mode="nearest",
-        coordinate_transformation_mode="asymmetric",
-        nearest_mode="floor",
-    )
+    return bottom[2] * sh - int(p.pad_out_h), bottom[3] * sw - int(p.pad_out_w)
+
+
+def upsample(ctx: LayerContext) -> list[Shape]:
+    """Upsample: nearest-neighbour by ``scale`` (YOLO ports), or with a mask bottom (SegNet)
+    max-unpooling that puts each value where the mask (a Pooling's second top) says."""
+    bottom = ctx.input_shapes[0]
+    h_out, w_out = _upsample_size(ctx)
+    if len(ctx.inputs) == 1:
+        _resize(
+            ctx,
+            ctx.inputs[0],
+            (h_out, w_out),
+            ctx.outputs[0],
+            mode="nearest",
+            coordinate_transformation_mode="asymmetric",
+            nearest_mode="floor",
+        )
+        return [(*bottom[:2], h_out, w_out)]
+    if tuple(ctx.input_shapes[1]) != tuple(bottom):
+        raise ctx.shape_error(
+            f"the mask has shape {list(ctx.input_shapes[1])}, expected {list(bottom)}"
+        )
+    flat = ctx.ints([0, 0, -1], "flat")
+    values = ctx.op("Reshape", ctx.inputs[0], flat)
+    where = ctx.op("Cast", ctx.op("Reshape", ctx.inputs[1], flat), to=7)  # INT64
+    size = _with_batch_and_channels(ctx, ctx.inputs[0], [h_out * w_out])
+    zeros = ctx.op("ConstantOfShape", size)
+    scattered = ctx.op("ScatterElements", zeros, where, values, axis=2)
+    ctx.op("Reshape", scattered, ctx.ints([0, 0, h_out, w_out], "shape"), out=ctx.outputs[0])
     return [(*bottom[:2], h_out, w_out)]
 
 
