@@ -292,3 +292,17 @@ def test_find_deploy_prototxt(tmp_path: Path) -> None:
         find_deploy_prototxt(model)
     (tmp_path / "deploy.prototxt").unlink()
     assert find_deploy_prototxt(model)[0] == tmp_path / "net.prototxt"
+
+
+def test_layer_lines_ignore_nested_names_and_comments(tmp_path: Path) -> None:
+    path = _net(
+        tmp_path,
+        '# layer { name: "commented" }\n'
+        'input: "data" input_dim: 1 input_dim: 1 input_dim: 2 input_dim: 2\n'
+        'layer { param { name: "shared_w" } name: "a" type: "ReLU"\n'
+        '  bottom: "data" top: "a" }\n'
+        "\n"
+        'layer < name: "b" type: "ReLU" bottom: "a" top: "b" >\n',
+    )
+    model = load_caffe(path, None)
+    assert model.layer_lines == {"a": 3, "b": 6}

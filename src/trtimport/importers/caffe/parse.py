@@ -74,17 +74,17 @@ def load_caffe(prototxt: Path | None, caffemodel: Path | None) -> CaffeModel:
     if prototxt is None and caffemodel is None:
         raise UsageError("load_caffe needs a prototxt, a caffemodel, or both")
     notes: list[str] = []
-    stored = read_caffemodel(Path(caffemodel)) if caffemodel is not None else None
+    lines: dict[str, int] = {}
     if prototxt is not None:
         prototxt = Path(prototxt)
         text = _read_text(prototxt)
         net = parse_prototxt_text(text, str(prototxt))
-        starts = top_level_layer_starts(text)
-        lines = {name: line for line, name in starts if name}
-    else:
+        for line, name in top_level_layer_starts(text):
+            lines.setdefault(name, line)
+    stored = read_caffemodel(Path(caffemodel)) if caffemodel is not None else None
+    if prototxt is None:
         assert stored is not None
         net = stored.net
-        lines = {}
     source = str(prototxt if prototxt is not None else caffemodel)
     upgraded = upgrade_net(net, source)
     if upgraded:
@@ -176,10 +176,12 @@ _TOKEN = re.compile(
 def top_level_layer_starts(text: str) -> list[tuple[int, str]]:
     """``(line, name)`` of each top-level ``layer``/``layers`` block, in file order.
 
-    ``name`` is the block's first ``name:`` (for V0 nets, the nested layer's); empty if none.
+    ``name`` is the block's ``name:`` (for V0 nets, the nested ``layer { name: }``); empty if
+    it has none.
     """
     starts: list[list] = []
-    depth = 0
+    blocks: list[str] = []  # the field name that opened each enclosing block
+    previous = ""
     line = 1
     name_next = False
     for match in _TOKEN.finditer(text):
@@ -190,19 +192,22 @@ def top_level_layer_starts(text: str) -> list[tuple[int, str]]:
         elif first == "#":
             continue
         elif first in "{<":
-            depth += 1
+            blocks.append(previous)
             name_next = False
         elif first in "}>":
-            depth -= 1
+            if blocks:
+                blocks.pop()
             name_next = False
         elif first in "\"'":
             if name_next and not starts[-1][1]:
                 starts[-1][1] = _unquote(token)
             name_next = False
         else:
-            if depth == 0 and token in ("layer", "layers"):
+            if not blocks and token in ("layer", "layers"):
                 starts.append([line, ""])
-            name_next = token == "name" and depth in (1, 2) and bool(starts)
+            in_layer = len(blocks) == 1 or (len(blocks) == 2 and blocks[1] == "layer")
+            name_next = token == "name" and in_layer and bool(starts)
+            previous = token
     return [(start, name) for start, name in starts]
 
 
