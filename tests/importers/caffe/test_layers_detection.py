@@ -199,3 +199,27 @@ def test_a_net_converts_up_to_a_layer_without_mapping(tmp_path) -> None:  # type
     x = rng(61).standard_normal((1, 4, 2, 2))
     out = run(tmp_path, text, {"x": x}, outputs=["r"])
     close(out["r"], np.maximum(x, 0))
+
+
+def test_roi_pooling_engine_build_explains_the_parser_limit(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import trtimport
+    from trtimport.errors import ModelParseError
+    from trtimport.importers.caffe.proto import caffe_pb2
+
+    params = "roi_pooling_param { pooled_h: 2 pooled_w: 2 spatial_scale: 0.5 }"
+    prototxt = tmp_path / "roi.prototxt"
+    prototxt.write_text(
+        net_text(layer("ROIPooling", params, ("x", "rois")), {"x": (1, 3, 8, 8), "rois": (2, 5)})
+    )
+    stored = caffe_pb2.NetParameter(name="roi")
+    stored.layer.add(name="L", type="ROIPooling")
+    weights = tmp_path / "roi.caffemodel"
+    weights.write_bytes(stored.SerializeToString())
+    with pytest.raises(ModelParseError, match=r"(?s)MaxRoiPool.*caffe_to_onnx"):
+        trtimport.convert(
+            prototxt,
+            tmp_path / "roi.engine",
+            import_options=trtimport.ImportOptions(weights=weights),
+            build_options=trtimport.BuildOptions(progress=False),
+        )
+    assert not (tmp_path / "roi.engine").exists()
