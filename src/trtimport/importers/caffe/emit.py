@@ -70,7 +70,7 @@ class GraphBuilder:
         elif array.dtype.kind in "iu" and array.dtype != np.int32:
             array = array.astype(np.int64)
         name = self.fresh(hint)
-        self.initializers[name] = np.ascontiguousarray(array)
+        self.initializers[name] = array
         return name
 
     def ints(self, values: Sequence[int], hint: str) -> str:

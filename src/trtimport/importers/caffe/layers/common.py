@@ -46,3 +46,16 @@ def unsqueeze_trailing(ctx: LayerContext, x: str, rank: int, trailing: int) -> s
     if trailing <= 0:
         return x
     return ctx.op("Unsqueeze", x, ctx.ints(list(range(rank, rank + trailing)), "axes"))
+
+
+def shape_from(ctx: LayerContext, x: str, leading: int, dims: Sequence[int]) -> str:
+    """A shape tensor: the first ``leading`` dims of ``x`` (read at run time, so the batch
+    dimension stays free), then ``dims``."""
+    head = ctx.op(
+        "Slice",
+        ctx.op("Shape", x),
+        ctx.ints([0], "zero"),
+        ctx.ints([leading], "leading"),
+        ctx.ints([0], "axis0"),
+    )
+    return ctx.op("Concat", head, ctx.ints(list(dims), "dims"), axis=0)

@@ -3,35 +3,35 @@
 from __future__ import annotations
 
 from trtimport.importers.caffe import shapes
-from trtimport.importers.caffe.layers.common import axis_index
+from trtimport.importers.caffe.layers.common import axis_index, shape_from
 from trtimport.importers.caffe.registry import Converter, LayerContext, Shape
 
 
 def inner_product(ctx: LayerContext) -> list[Shape]:
     """InnerProduct: axes from ``axis`` on are flattened and multiplied by the weights.
 
-    Caffe stores the weights num_output x K, or K x num_output with ``transpose: true``. For
-    ``axis: 1`` this is Flatten + Gemm; other axes keep the leading dims (Reshape + MatMul).
+    Caffe stores the weights num_output x K, or K x num_output with ``transpose: true``; Gemm
+    reads either layout as stored (``transB``), so no weight is copied. Leading axes other than
+    the batch are restored with a Reshape.
     """
     p = ctx.layer.inner_product_param
     x_shape = ctx.input_shapes[0]
     axis = axis_index(ctx, p.axis, len(x_shape))
     k = shapes.count(x_shape, axis)
     n = int(p.num_output)
-    weight = ctx.blob(0, (k, n)) if p.transpose else ctx.blob(0, (n, k)).T
-    w = ctx.const(weight, "W")
-    bias = ctx.const(ctx.blob(1, (n,)), "b") if p.bias_term else None
+    weight = ctx.blob(0, (k, n)) if p.transpose else ctx.blob(0, (n, k))
+    x = ctx.inputs[0]
+    flat = x if axis == 1 and len(x_shape) == 2 else ctx.op("Flatten", x, axis=axis)
+    inputs = [flat, ctx.const(weight, "W")]
+    if p.bias_term:
+        inputs.append(ctx.const(ctx.blob(1, (n,)), "b"))
+    trans_b = 0 if p.transpose else 1
     out_shape = (*x_shape[:axis], n)
     if axis == 1:
-        flat = ctx.op("Flatten", ctx.inputs[0], axis=1) if len(x_shape) != 2 else ctx.inputs[0]
-        inputs = [flat, w] + ([bias] if bias else [])
-        ctx.node("Gemm", inputs, ctx.outputs[:1])
+        ctx.node("Gemm", inputs, ctx.outputs[:1], transB=trans_b)
         return [out_shape]
-    flat = ctx.op("Reshape", ctx.inputs[0], ctx.ints([0] * axis + [-1], "shape"))
-    if bias is None:
-        ctx.op("MatMul", flat, w, out=ctx.outputs[0])
-    else:
-        ctx.op("Add", ctx.op("MatMul", flat, w), bias, out=ctx.outputs[0])
+    product = ctx.node("Gemm", inputs, 1, transB=trans_b)[0]
+    ctx.op("Reshape", product, shape_from(ctx, x, axis, [n]), out=ctx.outputs[0])
     return [out_shape]
 
 

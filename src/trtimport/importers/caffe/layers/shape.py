@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from trtimport.importers.caffe import shapes
-from trtimport.importers.caffe.layers.common import axis_index, checked
+from trtimport.importers.caffe.layers.common import axis_index, checked, shape_from
 from trtimport.importers.caffe.registry import Converter, LayerContext, Shape
 
 
@@ -177,21 +177,9 @@ def shuffle_channel(ctx: LayerContext) -> list[Shape]:
     return [bottom]
 
 
-def _with_batch_and_channels(ctx: LayerContext, x: str, dims: Sequence[int]) -> str:
-    """A shape tensor: N and C of ``x`` (read at run time, so batch-agnostic), then ``dims``."""
-    leading = ctx.op(
-        "Slice",
-        ctx.op("Shape", x),
-        ctx.ints([0], "zero"),
-        ctx.ints([2], "two"),
-        ctx.ints([0], "axis0"),
-    )
-    return ctx.op("Concat", leading, ctx.ints(list(dims), "dims"), axis=0)
-
-
 def _resize(ctx: LayerContext, x: str, size: tuple[int, int], out: str, **attrs: object) -> None:
     """Resize the last two axes to ``size``, keeping N and C from the input."""
-    sizes = _with_batch_and_channels(ctx, x, size)
+    sizes = shape_from(ctx, x, 2, size)
     ctx.op("Resize", x, "", "", sizes, out=out, **attrs)
 
 
@@ -277,7 +265,7 @@ def upsample(ctx: LayerContext) -> list[Shape]:
     flat = ctx.ints([0, 0, -1], "flat")
     values = ctx.op("Reshape", ctx.inputs[0], flat)
     where = ctx.op("Cast", ctx.op("Reshape", ctx.inputs[1], flat), to=7)  # INT64
-    size = _with_batch_and_channels(ctx, ctx.inputs[0], [h_out * w_out])
+    size = shape_from(ctx, ctx.inputs[0], 2, [h_out * w_out])
     zeros = ctx.op("ConstantOfShape", size)
     scattered = ctx.op("ScatterElements", zeros, where, values, axis=2)
     ctx.op("Reshape", scattered, ctx.ints([0, 0, h_out, w_out], "shape"), out=ctx.outputs[0])
