@@ -34,6 +34,7 @@ from trtimport.importers.caffe.registry import (
     ConverterRegistry,
     LayerContext,
     LayerNotSupported,
+    Registration,
     build_registry,
 )
 
@@ -140,7 +141,7 @@ def tensor_names(model: CaffeModel) -> TensorNames:
     return plan
 
 
-def _needed_layers(plan: TensorNames, requested: Sequence[str]) -> tuple[set[int], list[str]]:
+def _needed_layers(plan: TensorNames, requested: Sequence[str], source: object) -> set[int]:
     """Layers needed for ``requested`` tensors (blob names mean their final value)."""
     producer = {name: i for i, tops in enumerate(plan.tops) for name in tops}
     known = set(producer) | set(plan.inputs)
@@ -148,7 +149,7 @@ def _needed_layers(plan: TensorNames, requested: Sequence[str]) -> tuple[set[int
     if missing:
         listing = ", ".join(sorted(known))
         raise OutputMarkingError(
-            f"no tensor named {', '.join(repr(m) for m in missing)} (--output). "
+            f"{source}: no tensor named {', '.join(repr(m) for m in missing)} (--output). "
             f"Available tensors: {listing}"
         )
     needed: set[int] = set()
@@ -159,7 +160,7 @@ def _needed_layers(plan: TensorNames, requested: Sequence[str]) -> tuple[set[int
             continue
         needed.add(i)
         stack += [producer[b] for b in plan.bottoms[i] if b in producer]
-    return needed, list(requested)
+    return needed
 
 
 def _unsupported_message(model: CaffeModel, problems: list[str], types: list[str]) -> str:
@@ -174,6 +175,29 @@ def _unsupported_message(model: CaffeModel, problems: list[str], types: list[str
     func = "".join(c if c.isalnum() else "_" for c in example).lower()
     lines.append(PLUGIN_HINT.format(example=example, func=func))
     return "\n".join(lines)
+
+
+def _run_converter(registration: Registration, ctx: LayerContext) -> list[Shape]:
+    """Run one converter; a plugin's crash becomes a PluginLoadError naming the plugin."""
+    try:
+        result = registration.converter(ctx)
+    except (LayerNotSupported, TrtImportError):
+        raise
+    except Exception as err:
+        if registration.origin == BUILTIN_ORIGIN:
+            raise
+        raise PluginLoadError(
+            f"the converter for Caffe layer type '{ctx.type}' from plugin "
+            f"'{registration.origin}' failed on {ctx.describe()}: {type(err).__name__}: {err}"
+        ) from err
+    shapes = [tuple(int(d) for d in s) for s in result]
+    if len(shapes) != len(ctx.outputs):
+        error = InternalError if registration.origin == BUILTIN_ORIGIN else PluginLoadError
+        raise error(
+            f"the converter for '{ctx.type}' ({registration.origin}) returned {len(shapes)} "
+            f"shapes for the {len(ctx.outputs)} tops of {ctx.describe()}"
+        )
+    return shapes
 
 
 def caffe_to_onnx(
@@ -204,7 +228,7 @@ def caffe_to_onnx(
     plan = tensor_names(model)
     keep = set(range(len(layers)))
     if outputs:
-        keep, _ = _needed_layers(plan, outputs)
+        keep = _needed_layers(plan, outputs, model.prototxt or model.caffemodel)
 
     unsupported: list[str] = []
     unsupported_types: list[str] = []
@@ -240,28 +264,12 @@ def caffe_to_onnx(
             opset=opset,
         )
         try:
-            result = registration.converter(ctx)
+            result = _run_converter(registration, ctx)
         except LayerNotSupported as err:
             unsupported.append(str(err))
             unsupported_types.append(layer.type)
             continue
-        except TrtImportError:
-            raise
-        except Exception as err:
-            if registration.origin == BUILTIN_ORIGIN:
-                raise
-            raise PluginLoadError(
-                f"the converter for Caffe layer type '{layer.type}' from plugin "
-                f"'{registration.origin}' failed on {describe_layer(model, layer.name)}: "
-                f"{type(err).__name__}: {err}"
-            ) from err
-        result = [tuple(int(d) for d in s) for s in result]
-        if len(result) != len(tops):
-            raise InternalError(
-                f"the converter for '{layer.type}' ({registration.origin}) returned "
-                f"{len(result)} shapes for {len(tops)} tops of {describe_layer(model, layer.name)}"
-            )
-        shapes.update(zip(tops, result, strict=False))
+        shapes.update(zip(tops, result, strict=True))
     if unsupported:
         raise UnsupportedLayerError(_unsupported_message(model, unsupported, unsupported_types))
 
