@@ -58,11 +58,10 @@ def emit_pool(
     out_shape = (*x_shape[:2], *outs)
     if method == MAX and mask is None:
         return ctx.op("MaxPool", x, out=out, **attrs), out_shape
-    if method == MAX:
+    if method == MAX and mask is not None:
         # ONNX indices count from the start of the whole tensor; Caffe's from the H x W plane.
-        pooled, index = ctx.node(
-            "MaxPool", [x], [out or ctx.graph.fresh(ctx.name), mask + "/i"], **attrs
-        )
+        outputs = [out or ctx.graph.fresh(ctx.name), ctx.graph.fresh(f"{mask}/indices")]
+        pooled, index = ctx.node("MaxPool", [x], outputs, **attrs)
         plane = ctx.const(np.int64(sizes[0] * sizes[1]), "plane")
         ctx.op("Cast", ctx.op("Mod", index, plane), out=mask, to=1)
         return pooled, out_shape
