@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from layer_harness import close, layer, net_text, rng, run
+from caffe_harness import close, layer, net_text, rng, run
 
 
 def conv_ref(x, w, b, stride, pad, dil, group):  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ import math
 import cv2
 import numpy as np
 import pytest
-from layer_harness import close, layer, net_text, rng, run
+from caffe_harness import close, layer, net_text, rng, run
 
 from trtimport.errors import UnsupportedLayerError
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from layer_harness import close, layer, net_text, rng, run
+from caffe_harness import close, layer, net_text, rng, run
 
 R = rng(50)
 A, B, C = (R.standard_normal((2, 3, 4, 5)) for _ in range(3))

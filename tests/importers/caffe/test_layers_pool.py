@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from layer_harness import close, layer, net_text, rng, run
+from caffe_harness import close, layer, net_text, rng, run
 
 from trtimport.importers.caffe import shapes
 

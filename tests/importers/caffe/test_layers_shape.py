@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from layer_harness import close, layer, net_text, rng, run
+from caffe_harness import close, layer, net_text, rng, run
 
 X = rng(40).standard_normal((2, 6, 4, 5))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from layer_harness import close, layer, net_text, rng
+from caffe_harness import close, layer, net_text, rng
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 
