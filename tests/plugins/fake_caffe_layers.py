@@ -37,3 +37,15 @@ class BrokenConverterPlugin:
     @hookimpl
     def trtimport_register_caffe_layers(self, register: Callable[..., None]) -> None:
         register("Mish", lambda ctx: 1 / 0)
+
+
+class ShapelessConverterPlugin:
+    """Registers a converter that emits its node but returns no top shapes."""
+
+    @hookimpl
+    def trtimport_register_caffe_layers(self, register: Callable[..., None]) -> None:
+        def convert(ctx: LayerContext) -> list[Shape]:
+            convert_mish(ctx)
+            return []
+
+        register("Mish", convert)

@@ -89,3 +89,9 @@ def test_a_failing_plugin_converter_is_reported_with_its_plugin(tmp_path) -> Non
     with pytest.raises(PluginLoadError, match=r"BrokenConverterPlugin.*'mish1'.*ZeroDivisionError"):
         caffe_to_onnx(_model(tmp_path), tmp_path / "m.onnx", plugins=plugins)
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_converter_must_return_one_shape_per_top(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    plugins = load_plugins(extra_plugins=[fake_caffe_layers.ShapelessConverterPlugin()])
+    with pytest.raises(PluginLoadError, match=r"returned 0 shapes for the 1 tops of layer 'mish1'"):
+        caffe_to_onnx(_model(tmp_path), tmp_path / "m.onnx", plugins=plugins)
