@@ -44,16 +44,23 @@ def test_softmax(tmp_path, axis) -> None:  # type: ignore[no-untyped-def]
     close(out["y"], e / e.sum(axis=axis, keepdims=True))
 
 
+def caffe_order(x, axis):  # type: ignore[no-untyped-def]
+    """Caffe sorts (value, index) pairs descending: equal values put the higher index first."""
+    flipped = np.flip(x, axis=axis)
+    order = np.argsort(-flipped, axis=axis, kind="stable")
+    return x.shape[axis] - 1 - order
+
+
 def caffe_argmax(x, top_k, out_max_val, axis=None):  # type: ignore[no-untyped-def]
     """Caffe's ArgMaxLayer: per sample (flattened) or along ``axis``; values sorted descending."""
     if axis is None:
         flat = x.reshape(x.shape[0], -1)
-        idx = np.argsort(-flat, axis=1, kind="stable")[:, :top_k]
+        idx = caffe_order(flat, 1)[:, :top_k]
         if not out_max_val:
             return idx[:, None, :].astype(float)
         vals = np.take_along_axis(flat, idx, axis=1)
         return np.stack([idx.astype(float), vals], axis=1)
-    idx = np.take(np.argsort(-x, axis=axis, kind="stable"), range(top_k), axis=axis)
+    idx = np.take(caffe_order(x, axis), range(top_k), axis=axis)
     return np.take_along_axis(x, idx, axis=axis) if out_max_val else idx.astype(float)
 
 
@@ -67,6 +74,13 @@ def caffe_argmax(x, top_k, out_max_val, axis=None):  # type: ignore[no-untyped-d
     ],
 )
 def test_argmax(tmp_path, params, k, max_val, axis) -> None:  # type: ignore[no-untyped-def]
+    ties = np.round(A * 1.5)  # few distinct values: ties decide the order
+    out = run(
+        tmp_path,
+        net_text(layer("ArgMax", f"argmax_param {{ {params} }}", ("a",)), SHAPES),
+        {**FEEDS, "a": ties},
+    )
+    close(out["y"], caffe_argmax(ties, k, max_val, axis))
     out = run(
         tmp_path, net_text(layer("ArgMax", f"argmax_param {{ {params} }}", ("a",)), SHAPES), FEEDS
     )

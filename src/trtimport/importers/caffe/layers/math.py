@@ -60,8 +60,27 @@ def softmax(ctx: LayerContext) -> list[Shape]:
     return [shape]
 
 
+def _caffe_top_k(ctx: LayerContext, x: str, axis: int, size: int, k: int) -> tuple[str, str]:
+    """TopK with Caffe's tie order: among equal values the higher index comes first.
+
+    ONNX TopK prefers the lower index, so it runs on the axis reversed and the indices are
+    mapped back. Returns (values, indices as floats).
+    """
+    reverse = ctx.op(
+        "Slice",
+        x,
+        ctx.ints([-1], "start"),
+        ctx.ints([np.iinfo(np.int64).min], "end"),
+        ctx.ints([axis], "axis"),
+        ctx.ints([-1], "step"),
+    )
+    values, flipped = ctx.node("TopK", [reverse, ctx.ints([k], "k")], 2, axis=axis)
+    last = ctx.const(np.int64(size - 1), "last")
+    return values, ctx.op("Cast", ctx.op("Sub", last, flipped), to=1)
+
+
 def argmax(ctx: LayerContext) -> list[Shape]:
-    """ArgMax: indices (as floats) of the top_k values.
+    """ArgMax: indices (as floats) of the top_k values, ties to the higher index as in Caffe.
 
     Without ``axis`` each sample is flattened and the output is N x (1 or 2) x top_k, with the
     values after the indices when ``out_max_val``; with ``axis`` the output replaces that axis by
@@ -74,17 +93,14 @@ def argmax(ctx: LayerContext) -> list[Shape]:
         axis = axis_index(ctx, p.axis, len(shape))
         if k > shape[axis]:
             raise ctx.shape_error(f"top_k {k} exceeds the axis size {shape[axis]}")
-        values, indices = ctx.node("TopK", [ctx.inputs[0], ctx.ints([k], "k")], 2, axis=axis)
-        if p.out_max_val:
-            ctx.op("Identity", values, out=ctx.outputs[0])
-        else:
-            ctx.op("Cast", indices, out=ctx.outputs[0], to=1)
+        values, indices = _caffe_top_k(ctx, ctx.inputs[0], axis, shape[axis], k)
+        ctx.op("Identity", values if p.out_max_val else indices, out=ctx.outputs[0])
         return [(*shape[:axis], k, *shape[axis + 1 :])]
     if k > shapes.count(shape, 1):
         raise ctx.shape_error(f"top_k {k} exceeds the {shapes.count(shape, 1)} values per sample")
     flat = ctx.op("Flatten", ctx.inputs[0], axis=1)
-    values, indices = ctx.node("TopK", [flat, ctx.ints([k], "k")], 2, axis=1)
-    index_f = ctx.op("Unsqueeze", ctx.op("Cast", indices, to=1), ctx.ints([1], "axes"))
+    values, indices = _caffe_top_k(ctx, flat, 1, shapes.count(shape, 1), k)
+    index_f = ctx.op("Unsqueeze", indices, ctx.ints([1], "axes"))
     if not p.out_max_val:
         ctx.op("Identity", index_f, out=ctx.outputs[0])
         return [(shape[0], 1, k)]
