@@ -114,3 +114,60 @@ def test_a_failure_leaves_nothing_behind(tmp_path: Path) -> None:
         with pytest.raises(TypeError, match="'text' has dtype object"):
             write_onnx(dest, _graph(), bad, 17, "trtimport", max_inline_bytes=limit)
         assert list(tmp_path.iterdir()) == []
+
+
+def _lenet_weights() -> dict[str, np.ndarray]:
+    from trtimport.importers.caffe.weights import read_caffemodel
+
+    path = Path(__file__).resolve().parents[3] / "tests/data/caffe/weights/LeNet.caffemodel"
+    blobs = read_caffemodel(path).weights
+    return {f"{name}/{i}": b for name, arrays in blobs.items() for i, b in enumerate(arrays)}
+
+
+def _expected_bytes(weights: dict[str, np.ndarray]) -> bytes:
+    graph = helper.make_graph([], "w", [], [])
+    graph.initializer.extend(numpy_helper.from_array(np.array(a), n) for n, a in weights.items())
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.producer_name = "trtimport"
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def test_caffemodel_views_are_copied_by_the_kernel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    weights = _lenet_weights()
+    calls: list[int] = []
+    real_sendfile = os.sendfile
+
+    def counting(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        calls.append(count)
+        return real_sendfile(out_fd, in_fd, offset, count)
+
+    monkeypatch.setattr(os, "sendfile", counting)
+    dest = tmp_path / "w.onnx"
+    write_onnx(dest, helper.make_graph([], "w", [], []), weights, 17, "trtimport")
+    assert sum(calls) == sum(a.nbytes for a in weights.values())
+    assert dest.read_bytes() == _expected_bytes(weights)
+
+
+@pytest.mark.parametrize("sent_before_failing", [0, 100])
+def test_kernel_copy_failures_fall_back_to_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sent_before_failing: int
+) -> None:
+    import os
+
+    weights = _lenet_weights()
+    real_sendfile = os.sendfile
+
+    def flaky(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        if sent_before_failing and count > sent_before_failing:
+            return real_sendfile(out_fd, in_fd, offset, sent_before_failing)
+        raise OSError("not supported here")
+
+    monkeypatch.setattr(os, "sendfile", flaky)
+    dest = tmp_path / "w.onnx"
+    write_onnx(dest, helper.make_graph([], "w", [], []), weights, 17, "trtimport")
+    assert dest.read_bytes() == _expected_bytes(weights)

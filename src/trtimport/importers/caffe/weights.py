@@ -4,7 +4,8 @@ A caffemodel is a serialized ``NetParameter``. Its size is almost entirely the `
 ``BlobProto`` messages inside each layer. This module walks the protobuf wire format itself over
 an ``mmap`` of the file: every blob's packed float32 ``data`` becomes a zero-copy
 ``np.frombuffer`` view of the mapping, and everything else (the layer definitions, which are
-small) is handed to the generated stubs with the blob bytes cut out.
+small) is handed to the generated stubs with the blob bytes cut out. Such views remember their
+place in the file (:func:`file_region`), so the ONNX writer can copy them without reading them.
 """
 
 from __future__ import annotations
@@ -303,6 +304,41 @@ class CaffemodelContents:
     weights: dict[str, list[np.ndarray]]
 
 
+class FileMapping(mmap.mmap):
+    """A read-only mapping of a file that remembers the file and where it is mapped.
+
+    Arrays viewing it can be located back in the file (:func:`file_region`), so that writers
+    can copy their bytes file-to-file in the kernel instead of through user memory.
+    """
+
+    path: Path
+    address: int
+
+
+def map_file(path: Path) -> FileMapping:
+    """Map ``path`` read-only (it must not be empty)."""
+    with Path(path).open("rb") as f:
+        mapping = FileMapping(f.fileno(), 0, access=mmap.ACCESS_READ)
+    mapping.path = Path(path)
+    mapping.address = np.frombuffer(mapping, np.uint8, 1).__array_interface__["data"][0]
+    return mapping
+
+
+def file_region(array: np.ndarray) -> tuple[Path, int] | None:
+    """``(file, offset)`` of a C-contiguous array that views a :class:`FileMapping`, else None."""
+    if not array.flags.c_contiguous:
+        return None
+    owner: object = array
+    while owner is not None and not isinstance(owner, FileMapping):
+        owner = owner.obj if isinstance(owner, memoryview) else getattr(owner, "base", None)
+    if owner is None:
+        return None
+    offset = array.__array_interface__["data"][0] - owner.address
+    if not 0 <= offset <= len(owner) - array.nbytes:
+        return None
+    return owner.path, offset
+
+
 def read_caffemodel(path: Path) -> CaffemodelContents:
     """Decode ``path``; blobs are zero-copy float32 views of a read-only mapping of the file.
 
@@ -313,11 +349,10 @@ def read_caffemodel(path: Path) -> CaffemodelContents:
 
     path = Path(path)
     try:
-        with path.open("rb") as f:
-            size = f.seek(0, 2)
-            if size == 0:
-                raise ModelParseError(f"{path}: the caffemodel is empty")
-            mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        size = path.stat().st_size
+        if size == 0:
+            raise ModelParseError(f"{path}: the caffemodel is empty")
+        mapping = map_file(path)
     except OSError as err:
         raise ModelParseError(f"{path}: cannot read the caffemodel: {err}") from err
     buf = memoryview(mapping)

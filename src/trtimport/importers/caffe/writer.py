@@ -10,6 +10,7 @@ same model. Larger models keep the weights in a side file (ONNX external data) n
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 
 from trtimport.core.files import atomic_path
 from trtimport.importers.caffe.weights import encode_varint as _varint
-from trtimport.importers.caffe.weights import split_at_field
+from trtimport.importers.caffe.weights import file_region, split_at_field
 
 if TYPE_CHECKING:
     import onnx
@@ -135,15 +136,42 @@ def _little_endian(name: str, array: np.ndarray) -> np.ndarray:
 def _write_array(out: BinaryIO, array: np.ndarray) -> None:
     """Write the array's bytes in C order without copying it whole.
 
-    A contiguous array is written straight from its buffer; a strided view (a transpose, say)
-    is written in row blocks of about ``COPY_CHUNK`` bytes so memory use stays flat.
+    A view of a mapped caffemodel is copied file-to-file by the kernel (its pages are never
+    read into this process); another contiguous array is written straight from its buffer; a
+    strided view (a transpose, say) is written in row blocks of about ``COPY_CHUNK`` bytes.
     """
+    region = file_region(array)
+    if region is not None:
+        _copy_from_file(out, *region, array)
+        return
     if array.ndim == 0 or array.flags.c_contiguous:
         out.write(raw_view(array))
         return
     rows = max(1, COPY_CHUNK // max(1, array[0].nbytes))
     for start in range(0, array.shape[0], rows):
         out.write(raw_view(np.ascontiguousarray(array[start : start + rows])))
+
+
+def _copy_from_file(out: BinaryIO, source: Path, offset: int, array: np.ndarray) -> None:
+    """Append ``array.nbytes`` bytes of ``source`` from ``offset`` to ``out`` with sendfile.
+
+    Falls back to writing from the array for whatever the kernel did not copy (a platform or
+    file system without file-to-file sendfile).
+    """
+    out.flush()
+    done = 0
+    try:
+        with source.open("rb") as src:
+            while done < array.nbytes:
+                sent = os.sendfile(out.fileno(), src.fileno(), offset + done, array.nbytes - done)
+                if sent == 0:
+                    break
+                done += sent
+    except (OSError, AttributeError):
+        pass  # AttributeError: no os.sendfile on this platform
+    out.seek(0, os.SEEK_END)
+    if done < array.nbytes:
+        out.write(raw_view(array)[done:])
 
 
 def raw_view(array: np.ndarray) -> memoryview:
