@@ -21,6 +21,8 @@ def test_bench_runs_floor_and_trtimport_on_a_tiny_model(tmp_path: Path) -> None:
             str(tmp_path),
             "--steps",
             "floor,trtimport,trtimport-io",
+            "--repeat",
+            "2",
             "--json",
         ],
         capture_output=True,
