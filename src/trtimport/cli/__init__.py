@@ -17,6 +17,7 @@ from trtimport import __version__
 
 #: Subcommand name -> module (relative to this package).
 COMMANDS: dict[str, str] = {
+    "caffe": "caffe",
     "convert": "convert",
     "formats": "formats",
     "info": "info",

@@ -238,7 +238,9 @@ def import_model(
     builder = be.trt.Builder(logger)
     network = builder.create_network(be.network_flags)
     tmp = tempfile.TemporaryDirectory(prefix="trtimport-")
-    ctx = ImportContext(source, options, be, builder, network, logger, Path(tmp.name))
+    ctx = ImportContext(
+        source, options, be, builder, network, logger, Path(tmp.name), plugins=plugins
+    )
     imported = ImportedNetwork(
         source, importer.name, importer, be, builder, network, logger, ctx, plugins, tmp
     )

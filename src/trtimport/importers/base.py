@@ -32,6 +32,8 @@ class ImportContext:
     keepalive: list[Any] = field(default_factory=list)
     #: Messages for the user, such as which deploy prototxt was paired with a caffemodel.
     notes: list[str] = field(default_factory=list)
+    #: The loaded plugins (``trtimport.plugins.manager.Plugins``), for importers with sub-hooks.
+    plugins: Any = None
 
     def note(self, message: str) -> None:
         """Tell the user something about the import (printed unless ``-q``)."""

@@ -46,8 +46,9 @@ def trtimport_detect_format(path: Path) -> str | None:
 def trtimport_register_caffe_layers(register: Callable[..., None]) -> None:
     """Register converters for custom Caffe layer types.
 
-    Call ``register(layer_type, converter)``; see ``docs/plugins.md`` for the converter's
-    signature. Every plugin's implementation runs; registering a type twice is an error.
+    Call ``register(layer_type, converter)``; see ``docs/caffe.md`` ("Custom layers") for the
+    converter's signature. Every plugin's implementation runs; registering a type twice is an
+    error.
     """
 
 

@@ -35,7 +35,11 @@ from trtimport.plugins import hookspecs
 ENTRY_POINT_GROUP = "trtimport"
 
 #: Built-in plugins, registered exactly like third-party ones (importing them is cheap).
-BUILTIN_PLUGINS: tuple[str, ...] = ("trtimport.importers.onnx", "trtimport.importers.script")
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "trtimport.importers.onnx",
+    "trtimport.importers.caffe",
+    "trtimport.importers.script",
+)
 
 
 @dataclass(frozen=True)

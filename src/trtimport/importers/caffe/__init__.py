@@ -1,0 +1,125 @@
+"""The Caffe importer: deploy prototxt + caffemodel -> ONNX -> TensorRT's ONNX parser.
+
+``trtimport model.caffemodel`` pairs the weights with the deploy prototxt beside them;
+``trtimport deploy.prototxt --weights model.caffemodel`` names both. This module is a plugin like
+any third-party one: it registers the importer and the built-in layer converters. It imports
+nothing heavy; parsing and conversion modules load when a model is converted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trtimport.core.options import ImportOptions
+from trtimport.errors import ModelParseError, UsageError
+from trtimport.importers.base import ImportContext, Importer, OnnxBasedImporter
+from trtimport.plugins.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from trtimport.core.runtime.base import Runner
+
+#: Why an engine cannot hold a converted ROIPooling layer (added to the parser's error).
+ROI_POOLING_HINT = (
+    "ROIPooling layers convert to ONNX MaxRoiPool, which ONNX Runtime runs exactly as Caffe "
+    "does but TensorRT's ONNX parser cannot import; get the ONNX file alone with the Python "
+    "API caffe_to_onnx (docs/caffe.md), or cut the net before the layer with --output"
+)
+
+
+def _kind(path: Path) -> str:
+    from trtimport.core.detect import read_head
+    from trtimport.importers.caffe.parse import detect_caffe
+
+    kind = detect_caffe(path, read_head(path))
+    if kind is None:
+        kind = "caffemodel" if path.suffix.lower() == ".caffemodel" else "prototxt"
+    return kind
+
+
+def model_files(source: Path, options: ImportOptions) -> tuple[Path, Path, str | None]:
+    """(prototxt, caffemodel, note) for a source given as either file, plus ``--weights``."""
+    from trtimport.importers.caffe.parse import find_deploy_prototxt
+
+    if _kind(source) == "caffemodel":
+        if options.weights is not None:
+            raise UsageError(
+                f"{source} is a caffemodel and --weights gives another one; pass the deploy "
+                f"prototxt as the model: `trtimport DEPLOY.prototxt --weights {source}`"
+            )
+        prototxt, note = find_deploy_prototxt(source)
+        return prototxt, source, note
+    if options.weights is None:
+        raise UsageError(
+            f"{source}: a prototxt holds no weights. Pass the trained weights with "
+            f"--weights MODEL.caffemodel, or make seeded random weights to try the structure: "
+            f"`trtimport caffe make-weights {source} -o random.caffemodel --seed 0`"
+        )
+    return source, options.weights, None
+
+
+class CaffeImporter(OnnxBasedImporter):
+    """Caffe deploy prototxts and caffemodels (BVLC and common forks)."""
+
+    name = "caffe"
+    description = "Caffe deploy prototxt + caffemodel, converted to ONNX"
+    extensions = (".prototxt", ".caffemodel")
+    takes_weights = True
+
+    def detect(self, path: Path, head: bytes) -> bool:
+        """Claim prototxt text and binary NetParameter files."""
+        from trtimport.importers.caffe.parse import detect_caffe
+
+        return path.is_file() and detect_caffe(path, head) is not None
+
+    def related_files(self, source: Path, options: ImportOptions) -> list[Path]:
+        """The prototxt and the caffemodel."""
+        prototxt, caffemodel, _ = model_files(source, options)
+        return [prototxt, caffemodel]
+
+    def to_onnx(self, ctx: ImportContext, dest: Path) -> Path:
+        """Load the net and its weights, and convert them to ONNX at ``dest``."""
+        from trtimport.importers.caffe.convert import caffe_to_onnx
+        from trtimport.importers.caffe.parse import load_caffe
+
+        prototxt, caffemodel, note = model_files(ctx.source, ctx.options)
+        if note:
+            ctx.note(note)
+        model = load_caffe(prototxt, caffemodel)
+        for message in model.notes:
+            ctx.note(message)
+        caffe_to_onnx(model, dest, ctx.options.opset, ctx.plugins, outputs=ctx.options.outputs)
+        return dest
+
+    def populate(self, ctx: ImportContext) -> None:
+        """Convert and parse; explain parser failures on ops TensorRT cannot import."""
+        try:
+            super().populate(ctx)
+        except ModelParseError as err:
+            if not any("MaxRoiPool" in p for p in err.problems):
+                raise
+            first = str(err).split("\n", 1)[0]
+            raise ModelParseError(first, [*err.problems, ROI_POOLING_HINT]) from err
+
+    def reference_runner(self, source: Path, options: ImportOptions) -> Runner | None:
+        """OpenCV's Caffe runtime (``cv2.dnn.readNetFromCaffe``) on the same files."""
+        from trtimport.importers.caffe.reference import OpenCVCaffeRunner
+
+        prototxt, caffemodel, _ = model_files(source, options)
+        return OpenCVCaffeRunner(prototxt, caffemodel)
+
+
+@hookimpl
+def trtimport_register_importers(register: Callable[[Importer], None]) -> None:
+    """Register the Caffe importer."""
+    register(CaffeImporter())
+
+
+@hookimpl
+def trtimport_register_caffe_layers(register: Callable[..., None]) -> None:
+    """Register the built-in layer converters (one module per layer family)."""
+    from trtimport.importers.caffe.layers import builtin_converters
+
+    for layer_type, converter in builtin_converters().items():
+        register(layer_type, converter)

@@ -1,0 +1,303 @@
+"""Convert a loaded Caffe net to an ONNX file.
+
+Names: ONNX node names are Caffe layer names and ONNX tensor names are Caffe blob names.
+Caffe lets a layer write its result into its bottom (``top: "conv1"`` on a ReLU whose bottom
+is ``conv1``); ONNX needs every tensor written once. The rule: **the last write of a blob keeps
+the blob's name; every earlier write is named ``blob/layer``** after the layer that wrote it
+(a net-level ``input:`` counts as the layer ``input``). So in ``conv1 -> relu1 (in place)``, the
+convolution's output is ``conv1/conv1`` and ``conv1`` is the value after ``relu1`` — the value
+Caffe's blob ``conv1`` holds after a forward pass — and ``--output conv1`` means what it means in
+Caffe.
+
+Every layer type without a converter, and every layer whose parameters a converter cannot
+map, is collected and reported in one :class:`UnsupportedLayerError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trtimport.errors import (
+    InternalError,
+    OutputMarkingError,
+    PluginLoadError,
+    TrtImportError,
+    UnsupportedLayerError,
+    UsageError,
+)
+from trtimport.importers.caffe.emit import GraphBuilder, Shape
+from trtimport.importers.caffe.parse import CaffeModel, check_bottoms, describe_layer
+from trtimport.importers.caffe.registry import (
+    ConverterRegistry,
+    LayerContext,
+    LayerNotSupported,
+    Registration,
+    build_registry,
+)
+
+if TYPE_CHECKING:
+    from trtimport.plugins.manager import Plugins
+
+DEFAULT_OPSET = 17
+#: Opsets the converters know how to spell (ONNX Runtime and TensorRT's parser read them all).
+SUPPORTED_OPSETS = range(13, 22)
+#: The plugin name of the built-in converters (errors from them are bugs, not plugin failures).
+BUILTIN_ORIGIN = "trtimport.importers.caffe"
+#: A net-level ``input:`` is written by this pseudo-layer for naming purposes.
+INPUT_WRITER = "input"
+
+PLUGIN_HINT = """\
+Register a converter for these layer types from a plugin, through the
+trtimport_register_caffe_layers hook (docs/caffe.md, "Custom layers"):
+
+    from trtimport import hookimpl
+
+    @hookimpl
+    def trtimport_register_caffe_layers(register):
+        register("{example}", convert_{func})  # convert_{func}(ctx) emits ONNX nodes"""
+
+
+@dataclass
+class Conversion:
+    """What :func:`caffe_to_onnx` wrote."""
+
+    path: Path
+    inputs: dict[str, Shape]
+    outputs: dict[str, Shape]
+    #: Every tensor name the graph has for a Caffe blob value (``conv1/conv1``, ``conv1``, …).
+    tensors: list[str] = field(default_factory=list)
+    opset: int = DEFAULT_OPSET
+
+
+@dataclass
+class TensorNames:
+    """Per layer: the ONNX names of its bottoms and tops after single-assignment renaming."""
+
+    layers: list[str]
+    bottoms: list[list[str]]
+    tops: list[list[str]]
+    #: Graph input name -> Caffe blob.
+    inputs: dict[str, str]
+    types: list[str] = field(default_factory=list)
+
+    def outputs(self, keep: set[int] | None = None) -> list[str]:
+        """The net's outputs: tensors no (kept) layer consumes, in layer order."""
+        kept = sorted(range(len(self.tops)) if keep is None else keep)
+        consumed = {b for i in kept for b in self.bottoms[i]}
+        return [
+            t for i in kept if self.types[i] != "Input" for t in self.tops[i] if t not in consumed
+        ]
+
+    def producer(self, tensor: str) -> tuple[str, int] | None:
+        """(layer name, top index) of the layer that writes ``tensor``; None for inputs."""
+        for layer, tops in zip(self.layers, self.tops, strict=True):
+            if tensor in tops:
+                return layer, tops.index(tensor)
+        return None
+
+
+def tensor_names(model: CaffeModel) -> TensorNames:
+    """The ONNX tensor names of every blob value, by the in-place renaming rule."""
+    layers = list(model.net.layer)
+    input_layer_tops = {t for layer in layers if layer.type == "Input" for t in layer.top}
+    net_inputs = [n for n in model.input_shapes if n not in input_layer_tops]
+    writes: list[tuple[str, str]] = [(n, INPUT_WRITER) for n in net_inputs]
+    for layer in layers:
+        writes += [(t, layer.name) for t in layer.top]
+    last = {blob: i for i, (blob, _) in enumerate(writes)}
+    taken = {blob for blob, _ in writes}
+    names: list[str] = []
+    for i, (blob, writer) in enumerate(writes):
+        if last[blob] == i:
+            names.append(blob)
+            continue
+        name, k = f"{blob}/{writer}", 1
+        while name in taken:
+            k += 1
+            name = f"{blob}/{writer}_{k}"
+        taken.add(name)
+        names.append(name)
+    current: dict[str, str] = {}
+    inputs: dict[str, str] = {}
+    for blob, name in zip(net_inputs, names, strict=False):
+        current[blob] = name
+        inputs[name] = blob
+    pos = len(net_inputs)
+    plan = TensorNames([], [], [], inputs)
+    for layer in layers:
+        plan.layers.append(layer.name)
+        plan.types.append(layer.type)
+        plan.bottoms.append([current.get(b, b) for b in layer.bottom])
+        tops = names[pos : pos + len(layer.top)]
+        pos += len(layer.top)
+        for blob, name in zip(layer.top, tops, strict=False):
+            current[blob] = name
+            if layer.type == "Input":
+                inputs[name] = blob
+        plan.tops.append(tops)
+    return plan
+
+
+def _needed_layers(plan: TensorNames, requested: Sequence[str], source: object) -> set[int]:
+    """Layers needed for ``requested`` tensors (blob names mean their final value)."""
+    producer = {name: i for i, tops in enumerate(plan.tops) for name in tops}
+    known = set(producer) | set(plan.inputs)
+    missing = [r for r in requested if r not in known]
+    if missing:
+        listing = ", ".join(sorted(known))
+        raise OutputMarkingError(
+            f"{source}: no tensor named {', '.join(repr(m) for m in missing)} (--output). "
+            f"Available tensors: {listing}"
+        )
+    needed: set[int] = set()
+    stack = [producer[r] for r in requested if r in producer]
+    while stack:
+        i = stack.pop()
+        if i in needed:
+            continue
+        needed.add(i)
+        stack += [producer[b] for b in plan.bottoms[i] if b in producer]
+    return needed
+
+
+def _unsupported_message(model: CaffeModel, problems: list[str], types: list[str]) -> str:
+    from trtimport.importers.caffe.layers.detection import NO_MAPPING
+
+    source = model.prototxt or model.caffemodel or "the Caffe net"
+    lines = [f"{source}: {len(problems)} layer(s) cannot be converted to ONNX:"]
+    lines += [f"  - {p}" for p in problems]
+    for t in sorted(set(types) & set(NO_MAPPING)):
+        lines.append(f"{t}: {NO_MAPPING[t]}.")
+    example = types[0] if types else "MyLayer"
+    func = "".join(c if c.isalnum() else "_" for c in example).lower()
+    lines.append(PLUGIN_HINT.format(example=example, func=func))
+    return "\n".join(lines)
+
+
+def _run_converter(registration: Registration, ctx: LayerContext) -> list[Shape]:
+    """Run one converter; a plugin's crash becomes a PluginLoadError naming the plugin."""
+    try:
+        result = registration.converter(ctx)
+    except (LayerNotSupported, TrtImportError):
+        raise
+    except Exception as err:
+        if registration.origin == BUILTIN_ORIGIN:
+            raise
+        raise PluginLoadError(
+            f"the converter for Caffe layer type '{ctx.type}' from plugin "
+            f"'{registration.origin}' failed on {ctx.describe()}: {type(err).__name__}: {err}"
+        ) from err
+    shapes = [tuple(int(d) for d in s) for s in result]
+    if len(shapes) != len(ctx.outputs):
+        error = InternalError if registration.origin == BUILTIN_ORIGIN else PluginLoadError
+        raise error(
+            f"the converter for '{ctx.type}' ({registration.origin}) returned {len(shapes)} "
+            f"shapes for the {len(ctx.outputs)} tops of {ctx.describe()}"
+        )
+    return shapes
+
+
+def caffe_to_onnx(
+    model: CaffeModel,
+    dest: Path,
+    opset: int | None = None,
+    plugins: Plugins | None = None,
+    *,
+    outputs: Sequence[str] = (),
+    registry: ConverterRegistry | None = None,
+) -> Conversion:
+    """Convert ``model`` to an ONNX file at ``dest`` (written atomically).
+
+    ``outputs`` (tensor names; blob names mean their final value) limits the graph to what
+    those outputs need and makes them the graph's outputs, so a net can be converted up to a
+    layer that has no mapping. Converters come from ``registry`` or from ``plugins`` (default:
+    every installed plugin plus the built-ins).
+    """
+    opset = DEFAULT_OPSET if opset is None else int(opset)
+    if opset not in SUPPORTED_OPSETS:
+        raise UsageError(
+            f"--opset {opset}: the Caffe converter emits opsets {SUPPORTED_OPSETS.start}-"
+            f"{SUPPORTED_OPSETS.stop - 1}"
+        )
+    registry = registry or build_registry(plugins)
+    check_bottoms(model)
+    layers = list(model.net.layer)
+    plan = tensor_names(model)
+    keep = set(range(len(layers)))
+    if outputs:
+        keep = _needed_layers(plan, outputs, model.prototxt or model.caffemodel)
+
+    unsupported: list[str] = []
+    unsupported_types: list[str] = []
+    for i in sorted(keep):
+        layer = layers[i]
+        if registry.get(layer.type) is None:
+            unsupported.append(f"{describe_layer(model, layer.name)}: no converter")
+            unsupported_types.append(layer.type)
+    if unsupported:
+        raise UnsupportedLayerError(_unsupported_message(model, unsupported, unsupported_types))
+
+    reserved = {n for tops in plan.tops for n in tops} | set(plan.inputs)
+    graph = GraphBuilder(reserved_tensors=reserved)
+    shapes: dict[str, Shape] = {}
+    for name, blob in plan.inputs.items():
+        if blob in model.input_shapes and name not in {t for i in keep for t in plan.tops[i]}:
+            graph.add_input(name, model.input_shapes[blob])
+            shapes[name] = model.input_shapes[blob]
+    for i in sorted(keep):
+        layer, tops = layers[i], plan.tops[i]
+        bottoms = plan.bottoms[i]
+        if any(b not in shapes for b in bottoms):
+            continue  # fed by a layer that failed; that layer is reported
+        registration = registry.get(layer.type)
+        assert registration is not None
+        ctx = LayerContext(
+            layer=layer,
+            inputs=list(bottoms),
+            outputs=list(tops),
+            input_shapes=[shapes[b] for b in bottoms],
+            graph=graph,
+            model=model,
+            opset=opset,
+        )
+        try:
+            result = _run_converter(registration, ctx)
+        except LayerNotSupported as err:
+            unsupported.append(str(err))
+            unsupported_types.append(layer.type)
+            continue
+        shapes.update(zip(tops, result, strict=True))
+    if unsupported:
+        raise UnsupportedLayerError(_unsupported_message(model, unsupported, unsupported_types))
+
+    out_names = list(outputs) or [t for t in plan.outputs(keep) if t in shapes]
+    if not out_names:
+        raise OutputMarkingError(
+            f"{model.prototxt or model.caffemodel}: the net has no outputs (every blob is "
+            "consumed); name some with --output"
+        )
+    for name in out_names:
+        graph.add_output(name, shapes.get(name))
+
+    from trtimport import __version__
+    from trtimport.importers.caffe.writer import write_onnx
+
+    net_name = model.net.name or (model.prototxt.stem if model.prototxt else "caffe")
+    write_onnx(
+        Path(dest),
+        graph.graph(net_name),
+        graph.initializers,
+        opset=opset,
+        producer="trtimport",
+        producer_version=__version__,
+    )
+    return Conversion(
+        path=Path(dest),
+        inputs={n: shapes[n] for n in plan.inputs if n in shapes},
+        outputs={n: shapes[n] for n in out_names if n in shapes},
+        tensors=[n for i in sorted(keep) for n in plan.tops[i] if n in shapes],
+        opset=opset,
+    )

@@ -1,0 +1,25 @@
+"""Built-in Caffe layer converters, one module per layer family."""
+
+from __future__ import annotations
+
+from trtimport.importers.caffe.layers import (
+    activation,
+    conv,
+    dense,
+    detection,
+    math,
+    norm,
+    pool,
+    shape,
+)
+from trtimport.importers.caffe.registry import Converter
+
+FAMILIES = (conv, pool, dense, norm, activation, shape, math, detection)
+
+
+def builtin_converters() -> dict[str, Converter]:
+    """Every built-in converter by layer type."""
+    converters: dict[str, Converter] = {}
+    for family in FAMILIES:
+        converters.update(family.CONVERTERS)
+    return converters

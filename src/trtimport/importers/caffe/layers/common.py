@@ -1,0 +1,61 @@
+"""Emission helpers shared by several layer families (opset-dependent spellings)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from trtimport.importers.caffe import shapes
+from trtimport.importers.caffe.registry import LayerContext
+
+T = TypeVar("T")
+
+
+def checked(ctx: LayerContext, fn: Callable[..., T], *args: object) -> T:
+    """Call a :mod:`shapes` rule; its ValueError becomes a ShapeError naming the layer."""
+    try:
+        return fn(*args)
+    except ValueError as err:
+        raise ctx.shape_error(str(err)) from err
+
+
+def axis_index(ctx: LayerContext, axis: int, rank: int | None = None) -> int:
+    """Caffe's canonical axis for bottom 0 (or a blob of ``rank``)."""
+    rank = len(ctx.input_shapes[0]) if rank is None else rank
+    return checked(ctx, shapes.canonical_axis, axis, rank)
+
+
+def reduce(
+    ctx: LayerContext,
+    op: str,
+    x: str,
+    axes: Sequence[int],
+    *,
+    keepdims: bool,
+    out: str | None = None,
+) -> str:
+    """An ONNX Reduce* node; ``axes`` is an attribute before opset 18 (13 for ReduceSum)."""
+    axes_as_input = ctx.opset >= (13 if op == "ReduceSum" else 18)
+    if axes_as_input:
+        return ctx.op(op, x, ctx.ints(list(axes), "axes"), out=out, keepdims=int(keepdims))
+    return ctx.op(op, x, out=out, axes=list(axes), keepdims=int(keepdims))
+
+
+def unsqueeze_trailing(ctx: LayerContext, x: str, rank: int, trailing: int) -> str:
+    """Append ``trailing`` size-1 axes to a rank-``rank`` tensor (for Caffe's axis broadcasting)."""
+    if trailing <= 0:
+        return x
+    return ctx.op("Unsqueeze", x, ctx.ints(list(range(rank, rank + trailing)), "axes"))
+
+
+def shape_from(ctx: LayerContext, x: str, leading: int, dims: Sequence[int]) -> str:
+    """A shape tensor: the first ``leading`` dims of ``x`` (read at run time, so the batch
+    dimension stays free), then ``dims``."""
+    head = ctx.op(
+        "Slice",
+        ctx.op("Shape", x),
+        ctx.ints([0], "zero"),
+        ctx.ints([leading], "leading"),
+        ctx.ints([0], "axis0"),
+    )
+    return ctx.op("Concat", head, ctx.ints(list(dims), "dims"), axis=0)

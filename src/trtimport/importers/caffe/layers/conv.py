@@ -1,0 +1,110 @@
+"""Convolution, Deconvolution and ConvolutionDepthwise (N-d, groups, dilation)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from trtimport.importers.caffe import shapes
+from trtimport.importers.caffe.registry import Converter, LayerContext, Shape
+
+
+def _per_axis(
+    values: Sequence[int], n: int, default: int, what: str, ctx: LayerContext
+) -> list[int]:
+    if not values:
+        return [default] * n
+    if len(values) == 1:
+        return [int(values[0])] * n
+    if len(values) != n:
+        raise ctx.shape_error(f"{len(values)} {what} values for {n} spatial axes")
+    return [int(v) for v in values]
+
+
+def conv_geometry(ctx: LayerContext, n: int) -> tuple[list[int], list[int], list[int], list[int]]:
+    """(kernel, stride, pad, dilation) per spatial axis, honouring the ``_h``/``_w`` fields."""
+    p = ctx.layer.convolution_param
+    if p.HasField("kernel_h") or p.HasField("kernel_w"):
+        if n != 2:
+            raise ctx.shape_error("kernel_h/kernel_w need 2 spatial axes")
+        kernel = [p.kernel_h, p.kernel_w]
+    else:
+        kernel = _per_axis(p.kernel_size, n, 0, "kernel_size", ctx)
+    if p.HasField("stride_h") or p.HasField("stride_w"):
+        stride = [p.stride_h or 1, p.stride_w or 1]
+    else:
+        stride = _per_axis(p.stride, n, 1, "stride", ctx)
+    if p.HasField("pad_h") or p.HasField("pad_w"):
+        pad = [p.pad_h, p.pad_w]
+    else:
+        pad = _per_axis(p.pad, n, 0, "pad", ctx)
+    dilation = _per_axis(p.dilation, n, 1, "dilation", ctx)
+    if min(kernel) <= 0 or min(stride) <= 0:
+        raise ctx.shape_error(f"kernel {kernel} and stride {stride} must be positive")
+    return kernel, stride, pad, dilation
+
+
+def _convolve(ctx: LayerContext, *, transpose: bool, depthwise: bool = False) -> list[Shape]:
+    p = ctx.layer.convolution_param
+    if p.axis != 1:
+        raise ctx.unsupported(f"convolution over axis {p.axis} (only axis 1, channels)")
+    x_shape = ctx.input_shapes[0]
+    n = len(x_shape) - 2
+    if n < 1:
+        raise ctx.shape_error(f"input shape {list(x_shape)} has no spatial axes")
+    kernel, stride, pad, dilation = conv_geometry(ctx, n)
+    channels = x_shape[1]
+    num_output = int(p.num_output)
+    group = channels if depthwise else int(p.group)
+    if channels % group or num_output % group:
+        raise ctx.shape_error(
+            f"channels {channels} and num_output {num_output} must be divisible by group {group}"
+        )
+    if transpose:
+        w_shape: Shape = (channels, num_output // group, *kernel)
+    else:
+        w_shape = (num_output, channels // group, *kernel)
+    weight = ctx.const(ctx.blob(0, w_shape), "W")
+    inputs = [ctx.inputs[0], weight]
+    if p.bias_term:
+        inputs.append(ctx.const(ctx.blob(1, (num_output,)), "b"))
+    try:
+        size = shapes.deconv_output if transpose else shapes.conv_output
+        spatial = [
+            size(x_shape[2 + i], kernel[i], stride[i], pad[i], dilation[i]) for i in range(n)
+        ]
+    except ValueError as err:
+        raise ctx.shape_error(str(err)) from err
+    ctx.node(
+        "ConvTranspose" if transpose else "Conv",
+        inputs,
+        ctx.outputs[:1],
+        kernel_shape=kernel,
+        strides=stride,
+        pads=pad + pad,
+        dilations=dilation,
+        group=group,
+    )
+    return [(x_shape[0], num_output, *spatial)]
+
+
+def convolution(ctx: LayerContext) -> list[Shape]:
+    """Convolution: ONNX Conv (weights num_output x C/group x kernel)."""
+    return _convolve(ctx, transpose=False)
+
+
+def convolution_depthwise(ctx: LayerContext) -> list[Shape]:
+    """ConvolutionDepthwise (MobileNet forks): Conv with one group per input channel."""
+    return _convolve(ctx, transpose=False, depthwise=True)
+
+
+def deconvolution(ctx: LayerContext) -> list[Shape]:
+    """Deconvolution: ONNX ConvTranspose (Caffe's weights are C x num_output/group x kernel)."""
+    return _convolve(ctx, transpose=True)
+
+
+CONVERTERS: dict[str, Converter] = {
+    "Convolution": convolution,
+    "ConvolutionDepthwise": convolution_depthwise,
+    "DepthwiseConvolution": convolution_depthwise,
+    "Deconvolution": deconvolution,
+}

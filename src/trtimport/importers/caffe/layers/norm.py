@@ -1,0 +1,204 @@
+"""Normalisation layers: BatchNorm, BN (fork), Scale, Bias, LRN, MVN, Normalize (SSD)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trtimport.importers.caffe import shapes
+from trtimport.importers.caffe.layers.common import axis_index, reduce, unsqueeze_trailing
+from trtimport.importers.caffe.registry import Converter, LayerContext, Shape
+
+
+def _channels(ctx: LayerContext) -> int:
+    shape = ctx.input_shapes[0]
+    if len(shape) < 2:
+        raise ctx.shape_error(f"needs a channel axis, got input shape {list(shape)}")
+    return shape[1]
+
+
+def batch_norm(ctx: LayerContext) -> list[Shape]:
+    """BatchNorm with stored statistics: mean and variance divided by the scale-factor blob."""
+    c = _channels(ctx)
+    mean = ctx.blob(0, (c,))
+    var = ctx.blob(1, (c,))
+    factor = float(ctx.blob(2, (1,)).reshape(()))
+    scale = 0.0 if factor == 0.0 else 1.0 / factor
+    inputs = [
+        ctx.inputs[0],
+        ctx.const(np.ones(c, np.float32), "gamma"),
+        ctx.const(np.zeros(c, np.float32), "beta"),
+        ctx.const(mean * scale, "mean"),
+        ctx.const(var * scale, "var"),
+    ]
+    eps = float(ctx.layer.batch_norm_param.eps)
+    ctx.node("BatchNormalization", inputs, ctx.outputs[:1], epsilon=eps)
+    return [ctx.input_shapes[0]]
+
+
+def _per_channel(ctx: LayerContext, index: int, channels: int) -> np.ndarray:
+    """Blob ``index`` holding one value per channel, in any layout (the BN forks use 1xCx1x1)."""
+    value = ctx.blob(index)
+    if value.size != channels:
+        raise ctx.shape_error(
+            f"weight blob {index} has shape {list(value.shape)}, expected {channels} values"
+        )
+    return value.reshape(channels)
+
+
+def bn(ctx: LayerContext) -> list[Shape]:
+    """BN (yjxiong/SegNet forks): scale * (x - mean) / sqrt(var + eps) + shift.
+
+    With only the scale and shift blobs (SegNet's inference form) it is x * scale + shift.
+    """
+    c = _channels(ctx)
+    gamma, beta = _per_channel(ctx, 0, c), _per_channel(ctx, 1, c)
+    if len(ctx.blobs) >= 4:
+        mean, var = _per_channel(ctx, 2, c), _per_channel(ctx, 3, c)
+    else:
+        mean, var = np.zeros(c, np.float32), np.ones(c, np.float32)
+    eps = float(ctx.layer.bn_param.eps) if len(ctx.blobs) >= 4 else 0.0
+    inputs = [
+        ctx.inputs[0],
+        ctx.const(gamma, "gamma"),
+        ctx.const(beta, "beta"),
+        ctx.const(mean, "mean"),
+        ctx.const(var, "var"),
+    ]
+    ctx.node("BatchNormalization", inputs, ctx.outputs[:1], epsilon=eps)
+    return [ctx.input_shapes[0]]
+
+
+def _param_axes(ctx: LayerContext, axis: int, num_axes: int) -> tuple[int, Shape]:
+    shape = ctx.input_shapes[0]
+    start = axis_index(ctx, axis, len(shape))
+    end = len(shape) if num_axes == -1 else start + num_axes
+    if num_axes < -1 or end > len(shape):
+        raise ctx.shape_error(f"num_axes {num_axes} from axis {axis} exceeds {list(shape)}")
+    return start, tuple(shape[start:end])
+
+
+def _operand(ctx: LayerContext, axis: int, num_axes: int, hint: str) -> str:
+    """The second operand of Scale/Bias: bottom[1] or blob 0, aligned at ``axis``."""
+    rank = len(ctx.input_shapes[0])
+    if len(ctx.inputs) > 1:
+        other = ctx.input_shapes[1]
+        start, _ = _param_axes(ctx, axis, len(other))
+        expected = tuple(ctx.input_shapes[0][start : start + len(other)])
+        if tuple(other) != expected:
+            raise ctx.shape_error(
+                f"bottom '{ctx.layer.bottom[1]}' has shape {list(other)}, expected {list(expected)}"
+            )
+        return unsqueeze_trailing(ctx, ctx.inputs[1], len(other), rank - start - len(other))
+    start, pshape = _param_axes(ctx, axis, num_axes)
+    value = ctx.blob(0, pshape)
+    return ctx.const(value.reshape(shapes.broadcast_shape(pshape, rank, start)), hint)
+
+
+def scale(ctx: LayerContext) -> list[Shape]:
+    """Scale: x * scale (a blob, or bottom[1]) aligned at ``axis``, plus an optional bias blob."""
+    p = ctx.layer.scale_param
+    factor = _operand(ctx, p.axis, p.num_axes, "scale")
+    if not p.bias_term:
+        ctx.op("Mul", ctx.inputs[0], factor, out=ctx.outputs[0])
+        return [ctx.input_shapes[0]]
+    rank = len(ctx.input_shapes[0])
+    num_axes = len(ctx.input_shapes[1]) if len(ctx.inputs) > 1 else p.num_axes
+    start, pshape = _param_axes(ctx, p.axis, num_axes)
+    index = 0 if len(ctx.inputs) > 1 else 1
+    bias = ctx.blob(index, pshape).reshape(shapes.broadcast_shape(pshape, rank, start))
+    product = ctx.op("Mul", ctx.inputs[0], factor)
+    ctx.op("Add", product, ctx.const(bias, "bias"), out=ctx.outputs[0])
+    return [ctx.input_shapes[0]]
+
+
+def bias(ctx: LayerContext) -> list[Shape]:
+    """Bias: x + bias (a blob, or bottom[1]) aligned at ``axis``."""
+    p = ctx.layer.bias_param
+    operand = _operand(ctx, p.axis, p.num_axes, "bias")
+    ctx.op("Add", ctx.inputs[0], operand, out=ctx.outputs[0])
+    return [ctx.input_shapes[0]]
+
+
+def lrn(ctx: LayerContext) -> list[Shape]:
+    """LRN. ACROSS_CHANNELS: x / (k + alpha/n * sum of squares over n channels)^beta.
+
+    WITHIN_CHANNEL: x / (1 + alpha * mean of squares over an n x n window, zero padded)^beta;
+    like Caffe, this mode ignores ``k``.
+    """
+    p = ctx.layer.lrn_param
+    size = int(p.local_size)
+    if size % 2 == 0:
+        raise ctx.shape_error(f"local_size {size} must be odd (as Caffe requires)")
+    x = ctx.inputs[0]
+    if p.norm_region == p.ACROSS_CHANNELS:
+        ctx.op(
+            "LRN",
+            x,
+            out=ctx.outputs[0],
+            size=size,
+            alpha=float(p.alpha),
+            beta=float(p.beta),
+            bias=float(p.k),
+        )
+        return [ctx.input_shapes[0]]
+    pad = (size - 1) // 2
+    window = ctx.op(
+        "AveragePool",
+        ctx.op("Mul", x, x),
+        kernel_shape=[size, size],
+        strides=[1, 1],
+        pads=[pad] * 4,
+        count_include_pad=1,
+    )
+    base = ctx.op(
+        "Add",
+        ctx.op("Mul", window, ctx.const(np.float32(p.alpha), "alpha")),
+        ctx.const(np.float32(1.0), "one"),
+    )
+    denom = ctx.op("Pow", base, ctx.const(np.float32(p.beta), "beta"))
+    ctx.op("Div", x, denom, out=ctx.outputs[0])
+    return [ctx.input_shapes[0]]
+
+
+def mvn(ctx: LayerContext) -> list[Shape]:
+    """MVN: subtract the mean over (C,)H,W; divide by (std + eps) if ``normalize_variance``."""
+    p = ctx.layer.mvn_param
+    shape = ctx.input_shapes[0]
+    axes = list(range(1 if p.across_channels else 2, len(shape)))
+    x = ctx.inputs[0]
+    centered_out = None if p.normalize_variance else ctx.outputs[0]
+    centered = ctx.op("Sub", x, reduce(ctx, "ReduceMean", x, axes, keepdims=True), out=centered_out)
+    if p.normalize_variance:
+        var = reduce(ctx, "ReduceMean", ctx.op("Mul", centered, centered), axes, keepdims=True)
+        std = ctx.op("Add", ctx.op("Sqrt", var), ctx.const(np.float32(p.eps), "eps"))
+        ctx.op("Div", centered, std, out=ctx.outputs[0])
+    return [shape]
+
+
+def normalize(ctx: LayerContext) -> list[Shape]:
+    """Normalize (SSD): x / sqrt(sum of squares + eps) * scale; sum over C,H,W or over C."""
+    p = ctx.layer.norm_param
+    shape = ctx.input_shapes[0]
+    c = _channels(ctx)
+    axes = list(range(1, len(shape))) if p.across_spatial else [1]
+    x = ctx.inputs[0]
+    sums = reduce(ctx, "ReduceSumSquare", x, axes, keepdims=True)
+    norm = ctx.op("Sqrt", ctx.op("Add", sums, ctx.const(np.float32(p.eps), "eps")))
+    normalized = ctx.op("Div", x, norm)
+    if p.channel_shared:
+        factor = ctx.blob(0, (1,)).reshape(())
+    else:
+        factor = ctx.blob(0, (c,)).reshape((c, *([1] * (len(shape) - 2))))
+    ctx.op("Mul", normalized, ctx.const(factor, "scale"), out=ctx.outputs[0])
+    return [shape]
+
+
+CONVERTERS: dict[str, Converter] = {
+    "BatchNorm": batch_norm,
+    "BN": bn,
+    "Scale": scale,
+    "Bias": bias,
+    "LRN": lrn,
+    "MVN": mvn,
+    "Normalize": normalize,
+}

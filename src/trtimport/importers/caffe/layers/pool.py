@@ -1,0 +1,161 @@
+"""Pooling (MAX, AVE, STOCHASTIC at test time, global) and SPP, with Caffe's output sizes.
+
+ONNX's ceil mode and average divisor differ from Caffe's, so the converters compute Caffe's
+output size (:func:`shapes.pool_output`), pad the end explicitly so that floor mode yields it,
+and correct the AVE divisor with a constant when Caffe's (which counts the pad but not the
+ceil overhang) differs from ONNX's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from trtimport.importers.caffe import shapes
+from trtimport.importers.caffe.registry import Converter, LayerContext, Shape
+
+MAX, AVE, STOCHASTIC = 0, 1, 2
+
+
+def emit_pool(
+    ctx: LayerContext,
+    x: str,
+    x_shape: Shape,
+    method: int,
+    geometry: tuple[list[int], list[int], list[int]],
+    out: str | None = None,
+    *,
+    ceil: bool = True,
+    mask: str | None = None,
+) -> tuple[str, Shape]:
+    """2-D pooling of ``x`` by Caffe's rules; returns the output name and shape.
+
+    ``mask`` names a second output of MAX pooling: Caffe's argmax mask, the index of each
+    maximum within its H x W plane, as floats.
+    """
+    kernel, stride, pad = geometry
+    sizes = x_shape[2:]
+    try:
+        outs = [
+            shapes.pool_output(s, k, st, p, ceil=ceil)
+            for s, k, st, p in zip(sizes, *geometry, strict=False)
+        ]
+    except ValueError as err:
+        raise ctx.shape_error(str(err)) from err
+    end = [
+        shapes.pool_end_pad(s, k, st, p, o)
+        for s, k, st, p, o in zip(sizes, *geometry, outs, strict=False)
+    ]
+    for k, st, e in zip(kernel, stride, end, strict=True):
+        if e >= k:
+            raise ctx.shape_error(
+                f"with stride {st} larger than kernel {k}, Caffe's ceil rounding adds a window "
+                "that lies wholly outside the input (Caffe outputs -FLT_MAX or NaN there); use "
+                "round_mode: FLOOR or a kernel at least as large as the stride"
+            )
+    attrs: dict[str, Any] = {"kernel_shape": kernel, "strides": stride, "pads": pad + end}
+    out_shape = (*x_shape[:2], *outs)
+    if method == MAX and mask is None:
+        return ctx.op("MaxPool", x, out=out, **attrs), out_shape
+    if method == MAX and mask is not None:
+        # ONNX indices count from the start of the whole tensor; Caffe's from the H x W plane.
+        outputs = [out or ctx.graph.fresh(ctx.name), ctx.graph.fresh(f"{mask}/indices")]
+        pooled, index = ctx.node("MaxPool", [x], outputs, **attrs)
+        plane = ctx.const(np.int64(sizes[0] * sizes[1]), "plane")
+        ctx.op("Cast", ctx.op("Mod", index, plane), out=mask, to=1)
+        return pooled, out_shape
+    ratios = [
+        np.asarray(shapes.ave_pool_divisors(s, k, st, p, o), dtype=np.float32)
+        for s, k, st, p, o in zip(sizes, *geometry, outs, strict=False)
+    ]
+    correction = np.outer(ratios[0], ratios[1]) if len(ratios) == 2 else ratios[0]
+    if method == STOCHASTIC:
+        # Caffe's test-time stochastic pooling: sum(x^2) / sum(x) over the window.
+        squares = ctx.op("AveragePool", ctx.op("Mul", x, x), count_include_pad=0, **attrs)
+        plain = ctx.op("AveragePool", x, count_include_pad=0, **attrs)
+        return ctx.op("Div", squares, plain, out=out), out_shape
+    if np.all(correction == 1.0):
+        return ctx.op("AveragePool", x, out=out, count_include_pad=0, **attrs), out_shape
+    if all(e <= p for e, p in zip(end, pad, strict=False)):
+        return ctx.op("AveragePool", x, out=out, count_include_pad=1, **attrs), out_shape
+    pooled = ctx.op("AveragePool", x, count_include_pad=0, **attrs)
+    return ctx.op("Mul", pooled, ctx.const(correction, "divisor"), out=out), out_shape
+
+
+def _geometry(ctx: LayerContext) -> tuple[list[int], list[int], list[int]]:
+    p = ctx.layer.pooling_param
+    if p.HasField("kernel_h") or p.HasField("kernel_w"):
+        kernel = [p.kernel_h, p.kernel_w]
+    else:
+        kernel = [p.kernel_size, p.kernel_size]
+    if p.HasField("stride_h") or p.HasField("stride_w"):
+        stride = [p.stride_h or 1, p.stride_w or 1]
+    else:
+        stride = [p.stride, p.stride]
+    pad = [p.pad_h, p.pad_w] if p.HasField("pad_h") or p.HasField("pad_w") else [p.pad, p.pad]
+    return [int(k) for k in kernel], [int(s) for s in stride], [int(v) for v in pad]
+
+
+def pooling(ctx: LayerContext) -> list[Shape]:
+    """Pooling: MaxPool/AveragePool with Caffe's sizes, or GlobalMax/AveragePool."""
+    p = ctx.layer.pooling_param
+    x_shape = ctx.input_shapes[0]
+    if len(x_shape) != 4:
+        raise ctx.shape_error(f"pooling needs an N x C x H x W input, got {list(x_shape)}")
+    mask = ctx.outputs[1] if len(ctx.outputs) > 1 else None
+    if mask is not None and (p.pool != MAX or p.global_pooling):
+        raise ctx.shape_error("only MAX pooling over windows has a second (mask) top")
+    if p.global_pooling:
+        if p.pad or p.pad_h or p.pad_w:
+            raise ctx.shape_error("global pooling takes no padding")
+        if p.pool == STOCHASTIC:
+            geometry = ([*x_shape[2:]], [1, 1], [0, 0])
+            return [emit_pool(ctx, ctx.inputs[0], x_shape, p.pool, geometry, ctx.outputs[0])[1]]
+        op = "GlobalMaxPool" if p.pool == MAX else "GlobalAveragePool"
+        ctx.op(op, ctx.inputs[0], out=ctx.outputs[0])
+        return [(*x_shape[:2], 1, 1)]
+    kernel, stride, pad = _geometry(ctx)
+    if min(kernel) <= 0 or min(stride) <= 0:
+        raise ctx.shape_error(f"kernel {kernel} and stride {stride} must be positive")
+    ceil = p.round_mode == p.CEIL
+    _, shape = emit_pool(
+        ctx,
+        ctx.inputs[0],
+        x_shape,
+        p.pool,
+        (kernel, stride, pad),
+        ctx.outputs[0],
+        ceil=ceil,
+        mask=mask,
+    )
+    return [shape] * len(ctx.outputs)
+
+
+def spp(ctx: LayerContext) -> list[Shape]:
+    """SPP: one pooling per pyramid level (2^l bins a side), flattened and concatenated."""
+    p = ctx.layer.spp_param
+    x_shape = ctx.input_shapes[0]
+    if len(x_shape) != 4:
+        raise ctx.shape_error(f"SPP needs an N x C x H x W input, got {list(x_shape)}")
+    height = int(p.pyramid_height)
+    if height < 1:
+        raise ctx.shape_error("pyramid_height must be at least 1")
+    pieces: list[str] = []
+    total = 0
+    for level in range(height):
+        bins = 2**level
+        kernel = [-(-s // bins) for s in x_shape[2:]]
+        pad = [(k * bins - s + 1) // 2 for k, s in zip(kernel, x_shape[2:], strict=False)]
+        geometry = (kernel, list(kernel), pad)
+        if height == 1:
+            _, shape = emit_pool(ctx, ctx.inputs[0], x_shape, p.pool, geometry, ctx.outputs[0])
+            return [shape]
+        pooled, shape = emit_pool(ctx, ctx.inputs[0], x_shape, p.pool, geometry)
+        pieces.append(ctx.op("Flatten", pooled, axis=1))
+        total += shapes.count(shape, 1)
+    ctx.op("Concat", *pieces, out=ctx.outputs[0], axis=1)
+    return [(x_shape[0], total)]
+
+
+CONVERTERS: dict[str, Converter] = {"Pooling": pooling, "SPP": spp}

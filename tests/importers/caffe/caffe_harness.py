@@ -1,0 +1,71 @@
+"""Build one-layer (or few-layer) Caffe nets from text, convert them, run them on ONNX Runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from trtimport.importers.caffe.convert import caffe_to_onnx
+from trtimport.importers.caffe.parse import load_caffe
+
+
+def net_text(layers: str, inputs: Mapping[str, Sequence[int]]) -> str:
+    """A deploy prototxt with ``input:`` declarations and the given layer text."""
+    head = "".join(
+        f'input: "{name}"\ninput_shape {{ {" ".join(f"dim: {d}" for d in shape)} }}\n'
+        for name, shape in inputs.items()
+    )
+    return head + layers
+
+
+def layer(
+    layer_type: str,
+    params: str = "",
+    bottoms: Sequence[str] = ("x",),
+    tops: Sequence[str] = ("y",),
+    name: str = "L",
+) -> str:
+    """One ``layer { … }`` block."""
+    wires = "".join(f' bottom: "{b}"' for b in bottoms) + "".join(f' top: "{t}"' for t in tops)
+    return f'layer {{ name: "{name}" type: "{layer_type}"{wires} {params} }}\n'
+
+
+def run(
+    tmp_path: Path,
+    text: str,
+    feeds: Mapping[str, np.ndarray],
+    weights: Mapping[str, Sequence[np.ndarray]] | None = None,
+    *,
+    opset: int = 17,
+    outputs: Sequence[str] = (),
+) -> dict[str, np.ndarray]:
+    """Convert the net (checked by onnx.checker) and run it on ONNX Runtime; outputs by name."""
+    proto = tmp_path / "net.prototxt"
+    proto.write_text(text)
+    model = load_caffe(proto, None)
+    model.weights = {k: [np.asarray(b, np.float32) for b in v] for k, v in (weights or {}).items()}
+    dest = tmp_path / "net.onnx"
+    conversion = caffe_to_onnx(model, dest, opset=opset, outputs=outputs)
+    onnx.checker.check_model(str(dest), full_check=True)
+    session = ort.InferenceSession(str(dest), providers=["CPUExecutionProvider"])
+    names = list(conversion.outputs)
+    feeds32 = {k: np.asarray(v, np.float32) for k, v in feeds.items()}
+    return dict(zip(names, session.run(names, feeds32), strict=True))
+
+
+def close(actual: np.ndarray, expected: np.ndarray, rel: float = 1e-5) -> None:
+    """Same shape, and max|a-b| <= rel * max(max|b|, 1)."""
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    scale = max(float(np.abs(expected).max(initial=0.0)), 1.0)
+    err = float(np.abs(actual - expected).max(initial=0.0))
+    assert err <= rel * scale, f"max abs error {err:.3g} (scale {scale:.3g})"
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    """A seeded generator."""
+    return np.random.default_rng(seed)

@@ -1,0 +1,125 @@
+"""Seeded random caffemodels: blob shapes per layer type, the wire format, usable magnitudes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trtimport.errors import UnsupportedLayerError
+from trtimport.importers.caffe.make_weights import make_caffe_weights
+from trtimport.importers.caffe.parse import load_caffe
+from trtimport.importers.caffe.proto import caffe_pb2
+
+REPO = Path(__file__).resolve().parents[3]
+CAFFE = REPO / "tests" / "data" / "caffe"
+
+EVERY_BLOB_LAYER = """
+input: "data" input_shape { dim: 2 dim: 4 dim: 6 dim: 6 }
+input: "ids" input_shape { dim: 2 dim: 3 }
+layer { name: "deconv" type: "Deconvolution" bottom: "data" top: "deconv"
+  convolution_param { num_output: 6 group: 2 kernel_size: 3 stride: 2 } }
+layer { name: "dw" type: "ConvolutionDepthwise" bottom: "deconv" top: "dw"
+  convolution_param { num_output: 6 kernel_h: 3 kernel_w: 1 bias_term: false } }
+layer { name: "bn" type: "BatchNorm" bottom: "dw" top: "dw" }
+layer { name: "bn2" type: "BN" bottom: "dw" top: "bn2" }
+layer { name: "scale" type: "Scale" bottom: "bn2" top: "bn2" scale_param { bias_term: true } }
+layer { name: "scale_hw" type: "Scale" bottom: "bn2" top: "shw"
+  scale_param { axis: 2 num_axes: -1 } }
+layer { name: "bias" type: "Bias" bottom: "shw" top: "shw" }
+layer { name: "prelu" type: "PReLU" bottom: "shw" top: "shw" prelu_param { channel_shared: true } }
+layer { name: "prelu_c" type: "PReLU" bottom: "shw" top: "pc" }
+layer { name: "norm" type: "Normalize" bottom: "pc" top: "norm"
+  norm_param { across_spatial: false channel_shared: false } }
+layer { name: "param" type: "Parameter" top: "p" parameter_param { shape { dim: 6 } } }
+layer { name: "scale2" type: "Scale" bottom: "norm" bottom: "p" top: "s2"
+  scale_param { bias_term: true } }
+layer { name: "ip_t" type: "InnerProduct" bottom: "s2" top: "ip_t"
+  inner_product_param { num_output: 5 axis: 2 transpose: true } }
+layer { name: "embed" type: "Embed" bottom: "ids" top: "emb"
+  embed_param { num_output: 7 input_dim: 10 } }
+"""
+
+EXPECTED = {
+    "deconv": [(4, 3, 3, 3), (6,)],
+    "dw": [(6, 1, 3, 1)],
+    "bn": [(6,), (6,), (1,)],
+    "bn2": [(1, 6, 1, 1)] * 4,
+    "scale": [(6,), (6,)],
+    "scale_hw": [(11, 13)],
+    "bias": [(6,)],
+    "prelu": [(1,)],
+    "prelu_c": [(6,)],
+    "norm": [(6,)],
+    "param": [(6,)],
+    "scale2": [(6,)],
+    "ip_t": [(11 * 13, 5), (5,)],
+    "embed": [(10, 7), (7,)],
+}
+
+
+def test_blob_shapes_for_every_layer_with_weights(tmp_path: Path) -> None:
+    prototxt = tmp_path / "all.prototxt"
+    prototxt.write_text(EVERY_BLOB_LAYER)
+    made = make_caffe_weights(prototxt, tmp_path / "all.caffemodel", seed=3)
+    assert made.blobs == EXPECTED
+    model = load_caffe(prototxt, made.path)
+    assert {k: [b.shape for b in v] for k, v in model.weights.items()} == EXPECTED
+    _, bn_var, bn_factor = model.weights["bn"]
+    assert (bn_var > 0).all() and bn_factor.tolist() == [1.0]
+    assert (model.weights["bn2"][3] > 0).all()
+
+
+def test_streamed_file_is_a_canonical_caffemodel(tmp_path: Path) -> None:
+    made = make_caffe_weights(CAFFE / "MTCNN-ONet.prototxt", tmp_path / "o.caffemodel", seed=1)
+    data = made.path.read_bytes()
+    assert len(data) == made.bytes_written
+    net = caffe_pb2.NetParameter.FromString(data)
+    assert net.SerializeToString() == data  # field order and lengths as protobuf writes them
+    again = make_caffe_weights(CAFFE / "MTCNN-ONet.prototxt", tmp_path / "o2.caffemodel", seed=1)
+    assert again.path.read_bytes() == data
+    other = make_caffe_weights(CAFFE / "MTCNN-ONet.prototxt", tmp_path / "o3.caffemodel", seed=2)
+    assert other.path.read_bytes() != data
+
+
+def test_opencv_runs_it_and_activations_stay_moderate(tmp_path: Path) -> None:
+    """Random weights must not blow up or vanish through a deep residual net with BatchNorm."""
+    cv2 = pytest.importorskip("cv2")
+    prototxt = CAFFE / "ResNet-50.prototxt"
+    made = make_caffe_weights(prototxt, tmp_path / "r.caffemodel", seed=0)
+    net = cv2.dnn.readNetFromCaffe(str(prototxt), str(made.path))
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    net.setInput(x)
+    logits = net.forward("fc1000")
+    assert 0.1 < float(np.abs(logits).mean()) < 100.0
+
+
+def test_unfollowable_shapes_are_reported_together(tmp_path: Path) -> None:
+    prototxt = tmp_path / "bad.prototxt"
+    prototxt.write_text(
+        'input: "data" input_shape { dim: 1 dim: 3 dim: 4 dim: 4 }\n'
+        'layer { name: "big" type: "Convolution" bottom: "data" top: "a"\n'
+        "  convolution_param { num_output: 2 kernel_size: 9 } }\n"
+        'layer { name: "grp" type: "Convolution" bottom: "data" top: "b"\n'
+        "  convolution_param { num_output: 2 kernel_size: 1 group: 2 } }\n"
+    )
+    with pytest.raises(UnsupportedLayerError) as info:
+        make_caffe_weights(prototxt, tmp_path / "bad.caffemodel")
+    assert len(info.value.layers) == 2
+    assert "layer 'big'" in info.value.layers[0] and "bad.prototxt:2" in info.value.layers[0]
+    assert not (tmp_path / "bad.caffemodel").exists()
+
+
+def test_cli_make_weights(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "lenet.caffemodel"
+    result = cli(
+        "caffe", "make-weights", str(CAFFE / "LeNet.prototxt"), "-o", str(out), "--seed", "0"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "wrote" in result.stdout and "8 random weight blobs for 4 layers" in result.stdout
+    result = cli("caffe", "make-weights", str(CAFFE / "LeNet.prototxt"), "-o", str(out), "--json")
+    report = json.loads(result.stdout)
+    assert report["seed"] == 0 and report["layers"]["ip1"] == [[500, 800], [500]]
+    assert report["bytes"] == out.stat().st_size
