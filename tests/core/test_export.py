@@ -178,16 +178,16 @@ def test_cli_export_failure_leaves_nothing(tmp_path: Path) -> None:
 
 
 def _caffe_models() -> list[tuple[Path, Path | None]]:
-    folders = [REPO / "tests" / "data" / "caffe", REPO.parent / "shared" / "models" / "caffe"]
-    seen, models = set(), []
-    for folder in folders:
-        for proto in sorted(folder.glob("*.prototxt")):
-            if proto.name in seen:
-                continue
-            seen.add(proto.name)
-            weights = folder / "weights" / f"{proto.stem}.caffemodel"
-            models.append((proto, weights if weights.is_file() else None))
+    folder = REPO / "tests" / "data" / "caffe"
+    models = []
+    for proto in sorted(folder.glob("*.prototxt")):
+        weights = folder / "weights" / f"{proto.stem}.caffemodel"
+        models.append((proto, weights if weights.is_file() else None))
     return models
+
+
+#: SSD's DetectionOutput has no ONNX mapping (docs/caffe.md): that net is exported up to its inputs.
+CAFFE_OUTPUTS = {"MobileNet-SSD": ["mbox_loc", "mbox_conf_flatten", "mbox_priorbox"]}
 
 
 @pytest.mark.parametrize(
@@ -201,7 +201,13 @@ def test_caffe_model_round_trip(prototxt: Path, weights: Path | None, tmp_path: 
     from trtimport.core.options import ImportOptions
     from trtimport.core.pipeline import import_model
 
-    with import_model(prototxt, options=ImportOptions(weights=weights)) as imported:
+    from trtimport.importers.caffe.make_weights import make_caffe_weights
+
+    if weights is None:  # seeded random weights for the nets shipped without trained ones
+        weights = tmp_path / f"{prototxt.stem}.caffemodel"
+        make_caffe_weights(prototxt, weights, seed=0)
+    options = ImportOptions(weights=weights, outputs=CAFFE_OUTPUTS.get(prototxt.stem, []))
+    with import_model(prototxt, options=options) as imported:
         assert imported.onnx_path is not None
         source = imported.onnx_path.read_bytes()
         exported = network_to_onnx(imported.network, imported.backend).SerializeToString()

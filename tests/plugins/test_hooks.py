@@ -39,7 +39,7 @@ def test_trtimport_detect_format(tmp_path: Path) -> None:
 
 
 def test_trtimport_register_caffe_layers() -> None:
-    plugins = load_plugins([CaffeLayerPlugin()], entry_points=[])
+    plugins = load_plugins([CaffeLayerPlugin()], entry_points=[], builtins=False)
     registered: dict[str, Any] = {}
     register_caffe_layers(plugins, lambda kind, fn: registered.setdefault(kind, fn))
     assert list(registered) == ["FakeCaffeLayer"]
