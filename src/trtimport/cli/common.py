@@ -68,6 +68,13 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="ONNX opset for formats converted to ONNX (default 17)",
     )
+    g.add_argument(
+        "--inputs-as-nchw",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="TensorFlow: transpose this NHWC input to NCHW in the ONNX model (repeatable)",
+    )
 
 
 def import_options(args: argparse.Namespace) -> ImportOptions:
@@ -84,7 +91,13 @@ def import_options(args: argparse.Namespace) -> ImportOptions:
         outputs=list(args.output),
         opset=args.opset,
         batch=parse_batch(args.batch) if args.batch else None,
+        extra=_extra(args),
     )
+
+
+def _extra(args: argparse.Namespace) -> dict[str, object]:
+    names = [n for spec in getattr(args, "inputs_as_nchw", []) for n in spec.split(",") if n]
+    return {"inputs_as_nchw": names} if names else {}
 
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:

@@ -28,7 +28,7 @@ from trtimport.plugins import hookspecs
 ENTRY_POINT_GROUP = "trtimport"
 
 #: Built-in plugins, registered exactly like third-party ones (importing them is cheap).
-BUILTIN_PLUGINS: tuple[str, ...] = ("trtimport.importers.onnx",)
+BUILTIN_PLUGINS: tuple[str, ...] = ("trtimport.importers.onnx", "trtimport.importers.tensorflow")
 
 
 @dataclass(frozen=True)
