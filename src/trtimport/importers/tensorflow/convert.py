@@ -164,9 +164,8 @@ def saved_model_signature(path: Path) -> str:
             "truncated or corrupt. Export the model again."
         ) from err
     serving = [m for m in saved.meta_graphs if "serve" in m.meta_info_def.tags]
-    keys = [
-        k for m in serving or saved.meta_graphs[:1] for k in m.signature_def if not k.startswith("__")
-    ]
+    graphs = serving or saved.meta_graphs[:1]
+    keys = [k for m in graphs for k in m.signature_def if not k.startswith("__")]
     if not keys:
         raise ModelParseError(
             f"{path}: the SavedModel has no serving signature; export it with one "

@@ -114,7 +114,7 @@ class GraphDefRunner(Runner):
         self, feeds: dict[str, np.ndarray], outputs: list[str] | None = None
     ) -> dict[str, np.ndarray]:
         """Run the session once; ``outputs`` may name any tensor (``name`` or ``name:0``)."""
-        names = self._graph_names(outputs) if outputs else dict(zip(self._outputs, self._outputs))
+        names = self._graph_names(outputs) if outputs else {n: n for n in self._outputs}
         feed_dict = {n: _feed(feeds, n, self.path) for n in self._inputs}
         values = self._session.run(list(names.values()), feed_dict=feed_dict)
         return dict(zip(names, values, strict=True))
@@ -189,9 +189,7 @@ class TFLiteRunner(Runner):
 
     @staticmethod
     def _specs(details: list[dict[str, Any]]) -> list[TensorSpec]:
-        return [
-            _spec(d["name"], d.get("shape_signature", d["shape"]), d["dtype"]) for d in details
-        ]
+        return [_spec(d["name"], d.get("shape_signature", d["shape"]), d["dtype"]) for d in details]
 
     def inputs(self) -> list[TensorSpec]:
         """The interpreter's inputs."""
