@@ -80,17 +80,18 @@ class TensorFlowImporter(OnnxBasedImporter):
         from trtimport.importers.tensorflow import convert
         from trtimport.importers.tensorflow.names import apply_user_names
 
+        options = ctx.options
+        opset = convert.check_opset(options.opset)
         convert.import_tensorflow()
         import tf2onnx
 
-        options = ctx.options
-        opset = convert.check_opset(options.opset)
         nchw = inputs_as_nchw(options)
         request = convert.Request(opset=opset, outputs=list(options.outputs), inputs_as_nchw=nchw)
         with _spinner(ctx.source):
             model = self.convert(self.model_path(ctx.source), request)
         convert.check_supported(model, ctx.source, opset)
         convert.check_nchw_applied(model, nchw, ctx.source)
+        convert.rewrite_nearest_resize(model)
         apply_user_names(model, [*options.input_shapes, *options.outputs])
         with atomic_path(dest) as tmp:
             onnx.save(model, str(tmp))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trtimport.errors import ModelParseError, UnsupportedLayerError, UsageError
-from trtimport.importers.tensorflow.names import spellings, tensor_name
+from trtimport.importers.tensorflow.names import rename_value, spellings, tensor_name
 
 if TYPE_CHECKING:
     import onnx
@@ -125,6 +125,35 @@ def unsupported_ops(model: onnx.ModelProto) -> list[str]:
         for node in model.graph.node
         if not onnx.defs.has(node.op_type, node.domain)
     ]
+
+
+def _attribute(node: Any, name: str) -> Any:
+    return next((a for a in node.attribute if a.name == name), None)
+
+
+def rewrite_nearest_resize(model: onnx.ModelProto) -> int:
+    """Respell TensorFlow's half-pixel nearest-neighbour Resize in a form TensorRT accepts.
+
+    tf2onnx writes ``tf_half_pixel_for_nn`` with ``floor``: source index floor((x + 0.5) / s).
+    TensorRT only takes that mode with ``round_prefer_floor``, but ``half_pixel`` with
+    ``round_prefer_ceil`` selects floor((x + 0.5) / s - 0.5 + 0.5), the same pixel. (tf2onnx's
+    own ``tensorrt`` target uses ``half_pixel`` with ``floor`` instead, which picks different
+    pixels.) Returns how many nodes were changed.
+    """
+    changed = 0
+    for node in model.graph.node:
+        if node.op_type != "Resize":
+            continue
+        transform = _attribute(node, "coordinate_transformation_mode")
+        nearest = _attribute(node, "nearest_mode")
+        if transform is None or transform.s != b"tf_half_pixel_for_nn":
+            continue
+        if nearest is None or nearest.s != b"floor":
+            continue
+        transform.s = b"half_pixel"
+        nearest.s = b"round_prefer_ceil"
+        changed += 1
+    return changed
 
 
 def check_supported(model: onnx.ModelProto, source: Path, opset: int) -> None:
@@ -306,23 +335,22 @@ def keras_io_names(model: Any) -> tuple[list[str], list[str]]:
 
 
 def keras_function(model: Any) -> tuple[Any, list[Any]]:
-    """The model as a tf.function over its input signature, returning outputs by name.
+    """The model as a tf.function over its input signature, returning its outputs in order.
 
     tf2onnx's ``from_keras`` breaks on Keras 3 Sequential models; converting this function
     works for Sequential and functional models alike.
     """
     tf = import_tensorflow()
-    input_names, output_names = keras_io_names(model)
+    input_names, _ = keras_io_names(model)
     signature = [
         tf.TensorSpec(t.shape, t.dtype, name=name)
         for t, name in zip(model.inputs, input_names, strict=True)
     ]
 
     @tf.function(input_signature=signature)
-    def serve(*args: Any) -> dict[str, Any]:
+    def serve(*args: Any) -> list[Any]:
         result = model(list(args) if len(args) > 1 else args[0], training=False)
-        results = result if isinstance(result, (list, tuple)) else [result]
-        return dict(zip(output_names, results, strict=True))
+        return list(result) if isinstance(result, (list, tuple)) else [result]
 
     return serve, signature
 
@@ -340,6 +368,9 @@ def convert_keras(path: Path, request: Request) -> onnx.ModelProto:
             opset=request.opset,
             inputs_as_nchw=_nchw_candidates(request.inputs_as_nchw),
         )
+    _, output_names = keras_io_names(model)
+    for value, name in zip(list(onnx_model.graph.output), output_names, strict=True):
+        rename_value(onnx_model, value.name, name)
     return onnx_model
 
 
