@@ -62,19 +62,19 @@ class SavedModelRunner(Runner):
     def inputs(self) -> list[TensorSpec]:
         """The signature's inputs, by name."""
         specs = self._fn.structured_input_signature[1]
-        return [_spec(k, s.shape, s.dtype.as_numpy_dtype) for k, s in specs.items()]
+        return [_spec(k, s.shape, s.dtype.as_numpy_dtype) for k, s in sorted(specs.items())]
 
     def outputs(self) -> list[TensorSpec]:
         """The signature's outputs, by name."""
         specs = self._fn.structured_outputs
-        return [_spec(k, s.shape, s.dtype.as_numpy_dtype) for k, s in specs.items()]
+        return [_spec(k, s.shape, s.dtype.as_numpy_dtype) for k, s in sorted(specs.items())]
 
     def infer(
         self, feeds: dict[str, np.ndarray], outputs: list[str] | None = None
     ) -> dict[str, np.ndarray]:
         """Call the signature once."""
         args = {s.name: self._tf.constant(_feed(feeds, s.name, self.path)) for s in self.inputs()}
-        results = {k: v.numpy() for k, v in self._fn(**args).items()}
+        results = {k: v.numpy() for k, v in sorted(self._fn(**args).items())}
         return _select(results, outputs, self.path)
 
     def close(self) -> None:
