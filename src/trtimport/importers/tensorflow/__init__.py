@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from trtimport.core.files import atomic_path
 from trtimport.core.options import ImportOptions
@@ -48,7 +48,7 @@ class TensorFlowImporter(OnnxBasedImporter):
 
     name = "tensorflow"
     description = "TensorFlow SavedModel folder or frozen GraphDef, converted to ONNX by tf2onnx"
-    extensions: tuple[str, ...] = (".pb",)
+    extensions: ClassVar[tuple[str, ...]] = (".pb",)
     requires = ("tensorflow", "tf2onnx")
     extra = "tf"
 
