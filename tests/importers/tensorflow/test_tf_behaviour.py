@@ -112,8 +112,14 @@ def test_opset_18_inputs_as_nchw_and_tf_output_names(
     assert [t.name for t in result.outputs] == ["Identity"]
     model = onnx.load(str(onnx_path))
     assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [18]
-    _, actual = run_onnx(onnx_path, saved.x.transpose(0, 3, 1, 2).copy())
+    x_nchw = saved.x.transpose(0, 3, 1, 2).copy()
+    _, actual = run_onnx(onnx_path, x_nchw)
     assert relative_error(actual[0], saved.expected[0]) <= 1e-4
+    importer = load_plugins().importers["tensorflow"].importer
+    with importer.reference_runner(saved.paths["frozen_pb"], options) as runner:
+        assert runner.inputs()[0].shape == (None, 3, 32, 32)
+        reference = runner.infer({"input": x_nchw}, outputs=["Identity"])
+    assert relative_error(actual[0], reference["Identity"]) <= 1e-4
 
 
 def test_unknown_nchw_input_is_usage_error(tf_saved: Callable[[str], SavedFiles]) -> None:

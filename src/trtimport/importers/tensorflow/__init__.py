@@ -99,10 +99,17 @@ class TensorFlowImporter(OnnxBasedImporter):
         return dest
 
     def reference_runner(self, source: Path, options: ImportOptions) -> Runner:
-        """Run the original model in TensorFlow."""
+        """Run the original model in TensorFlow, fed like the converted model."""
+        from trtimport.importers.tensorflow.runner import NchwInputs
+
+        inner = self.make_runner(self.model_path(source))
+        nchw = inputs_as_nchw(options)
+        return NchwInputs(inner, nchw) if nchw else inner
+
+    def make_runner(self, path: Path) -> Runner:
+        """A runner on the model at ``path`` in its own framework."""
         from trtimport.importers.tensorflow import runner
 
-        path = self.model_path(source)
         if path.is_dir():
             return runner.SavedModelRunner(path)
         return runner.GraphDefRunner(path)
@@ -134,11 +141,11 @@ class KerasImporter(TensorFlowImporter):
             )
         return convert.convert_keras(path, request)
 
-    def reference_runner(self, source: Path, options: ImportOptions) -> Runner:
+    def make_runner(self, path: Path) -> Runner:
         """Run the original model in Keras."""
         from trtimport.importers.tensorflow import runner
 
-        return runner.KerasRunner(source)
+        return runner.KerasRunner(path)
 
 
 class TFLiteImporter(TensorFlowImporter):
@@ -162,11 +169,11 @@ class TFLiteImporter(TensorFlowImporter):
 
         return convert.convert_tflite(path, request)
 
-    def reference_runner(self, source: Path, options: ImportOptions) -> Runner:
+    def make_runner(self, path: Path) -> Runner:
         """Run the original model in the TFLite interpreter."""
         from trtimport.importers.tensorflow import runner
 
-        return runner.TFLiteRunner(source)
+        return runner.TFLiteRunner(path)
 
 
 def inputs_as_nchw(options: ImportOptions) -> list[str]:

@@ -219,3 +219,39 @@ class TFLiteRunner(Runner):
     def close(self) -> None:
         """Drop the interpreter."""
         self._interpreter = None
+
+
+class NchwInputs(Runner):
+    """Another runner whose named NHWC inputs are fed NCHW (as ``--inputs-as-nchw`` converts)."""
+
+    def __init__(self, inner: Runner, names: list[str]) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._nchw = {s.name for s in inner.inputs() for n in names if resolve(n, [s.name])}
+
+    def inputs(self) -> list[TensorSpec]:
+        """The inner runner's inputs, the transposed ones in NCHW order."""
+        return [
+            TensorSpec(s.name, (s.shape[0], s.shape[3], s.shape[1], s.shape[2]), s.dtype)
+            if s.name in self._nchw and len(s.shape) == 4
+            else s
+            for s in self.inner.inputs()
+        ]
+
+    def outputs(self) -> list[TensorSpec]:
+        """The inner runner's outputs."""
+        return self.inner.outputs()
+
+    def infer(
+        self, feeds: dict[str, np.ndarray], outputs: list[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Transpose the NCHW feeds back to NHWC and run the inner runner."""
+        nhwc = {}
+        for key, array in feeds.items():
+            found = resolve(key, self._nchw)
+            nhwc[key] = array.transpose(0, 2, 3, 1) if found and array.ndim == 4 else array
+        return self.inner.infer(nhwc, outputs)
+
+    def close(self) -> None:
+        """Close the inner runner."""
+        self.inner.close()
