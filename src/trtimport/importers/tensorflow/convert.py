@@ -15,8 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trtimport.errors import ModelParseError, UnsupportedLayerError, UsageError
-from trtimport.importers.tensorflow.names import rename_value, spellings, tensor_name
+from trtimport.errors import (
+    ModelParseError,
+    OutputMarkingError,
+    UnsupportedLayerError,
+    UsageError,
+)
+from trtimport.importers.tensorflow.names import rename_value, resolve, spellings
 
 if TYPE_CHECKING:
     import onnx
@@ -35,7 +40,7 @@ class Request:
     """What the user asked of the conversion."""
 
     opset: int = DEFAULT_OPSET
-    #: Output names (TensorFlow spelling) that replace the model's own, where tf2onnx can cut.
+    #: Output names (TensorFlow spelling); a frozen graph is cut at them before conversion.
     outputs: list[str] = field(default_factory=list)
     #: Inputs to transpose from NHWC to NCHW (tf2onnx's ``inputs_as_nchw``).
     inputs_as_nchw: list[str] = field(default_factory=list)
@@ -87,7 +92,7 @@ def _tf2onnx_errors(source: Path, what: str) -> Iterator[_Collect]:
             # TensorFlow's deprecation notices (tf.lite.Interpreter, v1 graph utilities).
             warnings.simplefilter("ignore")
             yield collect
-    except (UsageError, ModelParseError, UnsupportedLayerError):
+    except (UsageError, ModelParseError, UnsupportedLayerError, OutputMarkingError):
         raise
     except Exception as err:  # tf2onnx and TensorFlow raise many unrelated types
         raise ModelParseError(
@@ -214,7 +219,7 @@ def convert_saved_model(path: Path, request: Request) -> onnx.ModelProto:
         graph_def, inputs, outputs, tables, renames = tf_loader.from_saved_model(
             str(path),
             None,
-            [tensor_name(n) for n in request.outputs] or None,
+            None,
             signatures=[signature],
             return_initialized_tables=True,
             return_tensors_to_rename=True,
@@ -253,8 +258,18 @@ def read_graphdef(path: Path) -> Any:
     return graph_def
 
 
-def graph_io(graph_def: Any, path: Path) -> tuple[list[str], list[str]]:
-    """A frozen graph's inputs (its Placeholders) and outputs (what nothing consumes)."""
+@dataclass
+class GraphIO:
+    """A frozen graph's inputs (its Placeholders), outputs (what nothing consumes), and every
+    tensor name."""
+
+    inputs: list[str]
+    outputs: list[str]
+    tensors: list[str]
+
+
+def graph_io(graph_def: Any, path: Path) -> GraphIO:
+    """Find a frozen graph's inputs and outputs by importing it into a TensorFlow graph."""
     tf = import_tensorflow()
     graph = tf.Graph()
     try:
@@ -265,23 +280,30 @@ def graph_io(graph_def: Any, path: Path) -> tuple[list[str], list[str]]:
             f"{path}: TensorFlow cannot load this GraphDef: {str(err).splitlines()[0]}. The file "
             "may be truncated, or need ops from a library that is not installed."
         ) from err
-    inputs: list[str] = []
-    outputs: list[str] = []
+    found = GraphIO([], [], [])
     for op in graph.get_operations():
+        found.tensors += [t.name for t in op.outputs]
         if op.type == "Placeholder":
-            inputs.append(op.outputs[0].name)
-        if op.type in _NOT_OUTPUT_OPS:
-            continue
-        outputs += [t.name for t in op.outputs if not t.consumers()]
-    return inputs, outputs
+            found.inputs.append(op.outputs[0].name)
+        if op.type not in _NOT_OUTPUT_OPS:
+            found.outputs += [t.name for t in op.outputs if not t.consumers()]
+    return found
 
 
 def convert_graphdef(path: Path, request: Request) -> onnx.ModelProto:
     """Convert a frozen GraphDef; inputs are its Placeholders, outputs what nothing consumes."""
     graph_def = read_graphdef(path)
-    inputs, outputs = graph_io(graph_def, path)
+    found = graph_io(graph_def, path)
+    inputs, outputs = found.inputs, found.outputs
     if request.outputs:
-        outputs = [tensor_name(n) for n in request.outputs]
+        outputs = [resolve(n, found.tensors) or n for n in request.outputs]
+        missing = [n for n in outputs if n not in found.tensors]
+        if missing:
+            shown = ", ".join(found.tensors[:40]) + (", …" if len(found.tensors) > 40 else "")
+            raise OutputMarkingError(
+                f"{path}: the graph has no tensor {', '.join(repr(n) for n in missing)} "
+                f"(--output). Its tensors include: {shown}"
+            )
     if not inputs or not outputs:
         raise ModelParseError(
             f"{path}: found {len(inputs)} Placeholder input(s) and {len(outputs)} output(s); "

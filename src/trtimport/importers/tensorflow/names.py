@@ -14,12 +14,6 @@ if TYPE_CHECKING:
     import onnx
 
 
-def tensor_name(name: str) -> str:
-    """``input`` -> ``input:0``; a name that already has an output index is kept."""
-    base, sep, index = name.rpartition(":")
-    return name if sep and base and index.isdigit() else f"{name}:0"
-
-
 def spellings(name: str) -> list[str]:
     """The ways a TensorFlow tensor may be named: as given, with ``:0``, and without it."""
     base, sep, index = name.rpartition(":")

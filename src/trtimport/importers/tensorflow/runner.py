@@ -91,7 +91,8 @@ class GraphDefRunner(Runner):
         tf = convert.import_tensorflow()
         self.path = path
         graph_def = convert.read_graphdef(path)
-        self._inputs, self._outputs = convert.graph_io(graph_def, path)
+        found = convert.graph_io(graph_def, path)
+        self._inputs, self._outputs, self._tensors = found.inputs, found.outputs, found.tensors
         self._graph = tf.Graph()
         with self._graph.as_default():
             tf.import_graph_def(graph_def, name="")
@@ -120,10 +121,9 @@ class GraphDefRunner(Runner):
         return dict(zip(names, values, strict=True))
 
     def _graph_names(self, wanted: list[str]) -> dict[str, str]:
-        available = [t.name for op in self._graph.get_operations() for t in op.outputs]
         names: dict[str, str] = {}
         for name in wanted:
-            found = resolve(name, available)
+            found = resolve(name, self._tensors)
             if found is None:
                 raise UsageError(f"{self.path}: the graph has no tensor '{name}'")
             names[name] = found
