@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trtimport import ImportOptions, UnsupportedLayerError, UsageError, convert
+from trtimport import (
+    ImportOptions,
+    OutputMarkingError,
+    UnsupportedLayerError,
+    UsageError,
+    convert,
+)
 from trtimport.cli import main
 from trtimport.plugins.manager import load_plugins
 
@@ -148,3 +154,19 @@ def test_reference_runner_matches_tensorflow(
     expected = saved.expected_outputs(fmt, names)
     for actual, want in zip(results.values(), expected, strict=True):
         assert relative_error(actual, want) <= 1e-5
+
+
+def test_unknown_frozen_graph_output(tf_saved: Callable[[str], SavedFiles]) -> None:
+    options = ImportOptions(input_shapes={"input": (1, 32, 32, 3)}, outputs=["no/such/node"])
+    with pytest.raises(OutputMarkingError, match="no tensor 'no/such/node'"):
+        convert(tf_saved("functional").paths["frozen_pb"], import_options=options, build=False)
+
+
+def test_saved_model_pb_file_means_its_folder(tf_saved: Callable[[str], SavedFiles]) -> None:
+    saved = tf_saved("sequential")
+    options = ImportOptions(input_shapes={"input": saved.x.shape})
+    result = convert(
+        saved.paths["saved_model"] / "saved_model.pb", import_options=options, build=False
+    )
+    assert result.format == "tensorflow"
+    assert [t.name for t in result.outputs] == ["output_0"]

@@ -161,3 +161,15 @@ def test_startup_does_not_import_tensorflow(args: list[str]) -> None:
     assert heavy == []
     if args == ["formats"]:
         assert "trtimport.importers.tensorflow.detect" in imported
+
+
+def test_inputs_as_nchw_flag_goes_to_import_options() -> None:
+    from trtimport.cli import build_parser
+    from trtimport.cli.common import import_options
+
+    args = build_parser().parse_args(
+        ["convert", "m.pb", "--inputs-as-nchw", "a:0,b", "--inputs-as-nchw", "c"]
+    )
+    assert import_options(args).extra == {"inputs_as_nchw": ["a:0", "b", "c"]}
+    plain = build_parser().parse_args(["convert", "m.pb"])
+    assert import_options(plain).extra == {}

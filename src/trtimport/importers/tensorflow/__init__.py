@@ -60,6 +60,10 @@ class TensorFlowImporter(OnnxBasedImporter):
         """The path to load: a SavedModel's folder when its ``saved_model.pb`` was given."""
         return source.parent if is_saved_model_file(source) else source
 
+    def related_files(self, source: Path, options: ImportOptions) -> list[Path]:
+        """Every file of the model (the whole SavedModel folder when its .pb was given)."""
+        return super().related_files(self.model_path(source), options)
+
     def convert(self, path: Path, request: Request) -> onnx.ModelProto:
         """Convert the model at ``path`` to an in-memory ONNX model."""
         from trtimport.importers.tensorflow import convert
