@@ -36,10 +36,17 @@ if TYPE_CHECKING:
 
 @contextlib.contextmanager
 def _spinner(source: Path) -> Iterator[None]:
-    """A transient status line while tf2onnx works (shown on terminals only)."""
+    """A transient status line while tf2onnx works, on terminals only.
+
+    Elsewhere there is nothing to show, and no refresh thread competes with tf2onnx.
+    """
     from trtimport.cli.output import console
 
-    with console(stderr=True).status(f"Converting {source.name} to ONNX with tf2onnx …"):
+    err = console(stderr=True)
+    if not err.is_terminal:
+        yield
+        return
+    with err.status(f"Converting {source.name} to ONNX with tf2onnx …"):
         yield
 
 
