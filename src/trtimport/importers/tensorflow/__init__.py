@@ -103,7 +103,8 @@ class TensorFlowImporter(OnnxBasedImporter):
         convert.check_supported(model, ctx.source, opset)
         convert.check_nchw_applied(model, nchw, ctx.source)
         convert.rewrite_nearest_resize(model)
-        apply_user_names(model, [*options.input_shapes, *options.outputs])
+        profiled = [name for profile in options.profiles for name in profile]
+        apply_user_names(model, [*options.input_shapes, *profiled, *options.outputs])
         with atomic_path(dest) as tmp:
             onnx.save(model, str(tmp))
         ctx.note(f"converted to ONNX opset {opset} with tf2onnx {tf2onnx.__version__}")
