@@ -170,3 +170,22 @@ def test_saved_model_pb_file_means_its_folder(tf_saved: Callable[[str], SavedFil
     )
     assert result.format == "tensorflow"
     assert [t.name for t in result.outputs] == ["output_0"]
+
+
+def test_dynamic_batch_profile_with_tensorflow_name(
+    tf_saved: Callable[[str], SavedFiles], tmp_path: Path
+) -> None:
+    from trtimport import BuildOptions
+    from trtimport.core.options import ShapeRange
+
+    saved = tf_saved("sequential")
+    shape = saved.x.shape[1:]
+    profile = {"input:0": ShapeRange((1, *shape), (2, *shape), (4, *shape))}
+    result = convert(
+        saved.paths["frozen_pb"],
+        tmp_path / "dynamic.engine",
+        import_options=ImportOptions(profiles=[profile]),
+        build_options=BuildOptions(progress=False),
+    )
+    assert [(t.name, t.shape) for t in result.inputs] == [("input:0", (-1, *shape))]
+    assert (tmp_path / "dynamic.engine").stat().st_size > 0
