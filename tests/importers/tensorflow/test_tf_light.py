@@ -173,3 +173,43 @@ def test_inputs_as_nchw_flag_goes_to_import_options() -> None:
     assert import_options(args).extra == {"inputs_as_nchw": ["a:0", "b", "c"]}
     plain = build_parser().parse_args(["convert", "m.pb"])
     assert import_options(plain).extra == {}
+
+
+@pytest.mark.parametrize(("size_in", "size_out"), [(7, 10), (10, 7), (5, 15), (12, 5)])
+def test_nearest_resize_rewrite_picks_the_same_pixels(size_in: int, size_out: int) -> None:
+    """half_pixel + round_prefer_ceil == tf_half_pixel_for_nn + floor, per onnxruntime."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from trtimport.importers.tensorflow.checks import rewrite_nearest_resize
+
+    sizes = helper.make_tensor("sizes", TensorProto.INT64, [4], [1, 1, size_out, size_out + 1])
+    node = helper.make_node(
+        "Resize",
+        ["x", "", "", "sizes"],
+        ["y"],
+        mode="nearest",
+        coordinate_transformation_mode="tf_half_pixel_for_nn",
+        nearest_mode="floor",
+    )
+    graph = helper.make_graph(
+        [node],
+        "resize",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, size_in, size_in])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [sizes],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = np.arange(size_in * size_in, dtype=np.float32).reshape(1, 1, size_in, size_in)
+
+    def run(m: onnx.ModelProto) -> np.ndarray:
+        session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        return session.run(None, {"x": x})[0]
+
+    before = run(model)
+    assert rewrite_nearest_resize(model) == 1
+    modes = {a.name: a.s for a in model.graph.node[0].attribute if a.type == a.STRING}
+    assert modes["coordinate_transformation_mode"] == b"half_pixel"
+    np.testing.assert_array_equal(run(model), before)

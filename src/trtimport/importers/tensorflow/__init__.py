@@ -88,11 +88,11 @@ class TensorFlowImporter(OnnxBasedImporter):
         """Convert with tf2onnx, check every op was converted, and write the ONNX at ``dest``."""
         import onnx
 
-        from trtimport.importers.tensorflow import convert
+        from trtimport.importers.tensorflow import checks, convert
         from trtimport.importers.tensorflow.names import apply_user_names
 
         options = ctx.options
-        opset = convert.check_opset(options.opset)
+        opset = checks.check_opset(options.opset)
         convert.import_tensorflow()
         import tf2onnx
 
@@ -100,9 +100,9 @@ class TensorFlowImporter(OnnxBasedImporter):
         request = convert.Request(opset=opset, outputs=list(options.outputs), inputs_as_nchw=nchw)
         with _spinner(ctx.source):
             model = self.convert(self.model_path(ctx.source), request)
-        convert.check_supported(model, ctx.source, opset)
-        convert.check_nchw_applied(model, nchw, ctx.source)
-        convert.rewrite_nearest_resize(model)
+        checks.check_supported(model, ctx.source, opset)
+        checks.check_nchw_applied(model, nchw, ctx.source)
+        checks.rewrite_nearest_resize(model)
         profiled = [name for profile in options.profiles for name in profile]
         apply_user_names(model, [*options.input_shapes, *profiled, *options.outputs])
         with atomic_path(dest) as tmp:
