@@ -10,9 +10,14 @@ import pytest
 
 from trtimport import BuildOptions, ImportOptions, convert
 
-from .tf_models import FORMATS, INPUT_SHAPES, SavedFiles, relative_error
+from .tf_models import FORMATS, INPUT_SHAPES, REQUIRES_TF, SavedFiles, relative_error
 
-pytestmark = pytest.mark.tf
+pytestmark = [
+    pytest.mark.tf,
+    REQUIRES_TF,
+    # Keras 3.15 converts TensorFlow tensors with np.array(x, copy=False) internally.
+    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
+]
 
 TOLERANCE = 1e-4
 EXPECTED_FORMAT = {

@@ -19,9 +19,14 @@ from trtimport.cli import main
 from trtimport.plugins.manager import load_plugins
 
 from .test_tf_accuracy import EXPECTED_FORMAT, run_onnx
-from .tf_models import FORMATS, SavedFiles, relative_error
+from .tf_models import FORMATS, REQUIRES_TF, SavedFiles, relative_error
 
-pytestmark = pytest.mark.tf
+pytestmark = [
+    pytest.mark.tf,
+    REQUIRES_TF,
+    # Keras 3.15 converts TensorFlow tensors with np.array(x, copy=False) internally.
+    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
+]
 
 
 def cli_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:

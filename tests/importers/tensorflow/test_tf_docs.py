@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.tf
+from .tf_models import REQUIRES_TF
+
+pytestmark = [
+    pytest.mark.tf,
+    REQUIRES_TF,
+    # Keras 3.15 converts TensorFlow tensors with np.array(x, copy=False) internally.
+    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
+]
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "tensorflow.md"
 
@@ -22,8 +29,6 @@ def blocks(language: str) -> list[str]:
 
 
 def test_doc_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("tensorflow")
-    pytest.importorskip("tf2onnx")
     monkeypatch.chdir(tmp_path)
     python, console = blocks("python"), blocks("console")
     assert python and console

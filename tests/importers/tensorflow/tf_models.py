@@ -6,12 +6,19 @@ Each model is built once per test session; its expected outputs come from Tensor
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
+#: Skips a test module where TensorFlow or tf2onnx is not installed (CI installs both).
+REQUIRES_TF = pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in ("tensorflow", "tf2onnx")),
+    reason="needs `pip install trtimport[tf]`",
+)
 FORMATS = ("saved_model", "frozen_pb", "keras", "h5", "tflite")
 #: Model name -> input (height, width, channels).
 INPUT_SHAPES = {
