@@ -87,6 +87,13 @@ def add_import_arguments(parser: argparse.ArgumentParser, *, input_files: bool =
         metavar="N",
         help="ONNX opset for formats converted to ONNX (default 17)",
     )
+    g.add_argument(
+        "--inputs-as-nchw",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="TensorFlow: transpose this NHWC input to NCHW in the ONNX model (repeatable)",
+    )
     add_precision_arguments(parser)
 
 
@@ -213,7 +220,13 @@ def import_options(args: argparse.Namespace) -> ImportOptions:
         batch=batches[0] if batches else None,
         more_batches=batches[1:],
         precision=precision_options(args),
+        extra=_extra(args),
     )
+
+
+def _extra(args: argparse.Namespace) -> dict[str, object]:
+    names = [n for spec in getattr(args, "inputs_as_nchw", []) for n in spec.split(",") if n]
+    return {"inputs_as_nchw": names} if names else {}
 
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:

@@ -38,6 +38,7 @@ ENTRY_POINT_GROUP = "trtimport"
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "trtimport.importers.onnx",
     "trtimport.importers.caffe",
+    "trtimport.importers.tensorflow",
     "trtimport.importers.script",
 )
 
