@@ -82,7 +82,7 @@ def test_unknown_format(cli, out: Path) -> None:
     model.write_bytes(b"this is not a model at all")
     model.rename(out / "model.xyz")
     (out / "model.xyz").rename(model)  # keep the name the checker ignores
-    _fails_cleanly(cli, [str(model), "--format", "tflite"], out, "unknown format 'tflite'")
+    _fails_cleanly(cli, [str(model), "--format", "mxnet"], out, "unknown format 'mxnet'")
 
 
 def test_undetectable_file(cli, out: Path) -> None:

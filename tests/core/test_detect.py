@@ -85,8 +85,8 @@ def test_unknown_format_names_known_formats(tmp_path: Path, plugins) -> None:
 
 
 def test_unknown_explicit_format(tmp_path: Path, plugins) -> None:
-    with pytest.raises(UnknownFormatError, match="unknown format 'tflite'"):
-        detect_format(tmp_path, plugins, "tflite")
+    with pytest.raises(UnknownFormatError, match="unknown format 'mxnet'"):
+        detect_format(tmp_path, plugins, "mxnet")
 
 
 def test_missing_file(tmp_path: Path, plugins) -> None:
