@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import gzip
 import io
+import struct
 import sys
 import zipfile
 import zlib
 from pathlib import Path
-import struct
 
 import numpy as np
 

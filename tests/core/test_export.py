@@ -200,7 +200,6 @@ def test_caffe_model_round_trip(prototxt: Path, weights: Path | None, tmp_path: 
     from trtimport.core.export import network_to_onnx
     from trtimport.core.options import ImportOptions
     from trtimport.core.pipeline import import_model
-
     from trtimport.importers.caffe.make_weights import make_caffe_weights
 
     if weights is None:  # seeded random weights for the nets shipped without trained ones
