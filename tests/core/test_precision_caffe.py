@@ -6,7 +6,6 @@ same code paths are tested on ONNX nets in test_precision.py / test_quantize.py.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +21,9 @@ from trtimport.core.options import BuildOptions, ImportOptions, PrecisionOptions
 REPO = Path(__file__).resolve().parents[2]
 CAFFE = REPO / "tests" / "data" / "caffe"
 MNIST = REPO / "examples" / "mnist"
-#: Models with 7-25 M random weights: they run in every test run, marked slow.
-LARGE = {"ResNet-50", "Inception-v3", "GoogLeNet"}
-#: VGG16 (138 M weights, ~70 s here) and AlexNet in both formats (61 M, ~20-45 s each) would
-#: break the time budget of these tests; they run with TRTIMPORT_PRECISION_BIG=1 (figures
-#: measured that way are in docs/precision.md).
-BIG = {"VGG16", "AlexNet", "AlexNet-V1-2014"}
+#: Models with 7-138 M random weights (VGG16 ~70 s, AlexNet ~20-45 s each): they run in every
+#: test run, marked slow, so every shared Caffe model is checked.
+LARGE = {"ResNet-50", "Inception-v3", "GoogLeNet", "VGG16", "AlexNet", "AlexNet-V1-2014"}
 RTOL = 1e-2
 #: SSD's DetectionOutput has no ONNX mapping: that net is checked up to the layer's inputs.
 OUTPUTS = {"MobileNet-SSD": ["mbox_loc", "mbox_conf_flatten", "mbox_priorbox"]}
@@ -36,14 +32,7 @@ OUTPUTS = {"MobileNet-SSD": ["mbox_loc", "mbox_conf_flatten", "mbox_priorbox"]}
 def _models() -> list[object]:
     params = []
     for path in sorted(CAFFE.glob("*.prototxt")):
-        marks = [pytest.mark.slow] if path.stem in LARGE | BIG else []
-        if path.stem in BIG:
-            marks.append(
-                pytest.mark.skipif(
-                    not os.environ.get("TRTIMPORT_PRECISION_BIG"),
-                    reason="set TRTIMPORT_PRECISION_BIG=1 to check the biggest Caffe models",
-                )
-            )
+        marks = [pytest.mark.slow] if path.stem in LARGE else []
         params.append(pytest.param(path, id=path.stem, marks=marks))
     return params
 
