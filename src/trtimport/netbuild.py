@@ -131,23 +131,19 @@ class NetBuilder:
         name: str,
     ) -> Any:
         """Convolution; ``kernel`` has shape (out, in/groups, *kernel_size)."""
-        rank = len(x.shape) - 2
-        ksize = _pair(kernel_size, rank)
-        in_channels = int(x.shape[1])
-        w = self.weight(kernel, (out_channels, in_channels // groups, *ksize), x)
-        b = self.weight(bias, (out_channels,), x) if bias else None
-        layer = self.network.add_convolution_nd(
+        return self._convolution(
+            False,
             x,
             out_channels,
-            ksize,
-            self._trt_weights(w),
-            self._trt_weights(b) if b is not None else self.trt.Weights(x.dtype),
+            kernel_size,
+            kernel,
+            bias,
+            stride,
+            padding,
+            groups,
+            dilation,
+            name,
         )
-        layer.stride_nd = _pair(stride, rank)
-        layer.padding_nd = _pair(padding, rank)
-        layer.dilation_nd = _pair(dilation, rank)
-        layer.num_groups = groups
-        return self._named(layer, name)
 
     def deconv(
         self,
@@ -164,12 +160,46 @@ class NetBuilder:
         name: str,
     ) -> Any:
         """Transposed convolution; ``kernel`` has shape (in, out/groups, *kernel_size)."""
+        return self._convolution(
+            True,
+            x,
+            out_channels,
+            kernel_size,
+            kernel,
+            bias,
+            stride,
+            padding,
+            groups,
+            dilation,
+            name,
+        )
+
+    def _convolution(
+        self,
+        transposed: bool,
+        x: Any,
+        out_channels: int,
+        kernel_size: IntOrSeq,
+        kernel: str,
+        bias: str | None,
+        stride: IntOrSeq,
+        padding: IntOrSeq,
+        groups: int,
+        dilation: IntOrSeq,
+        name: str,
+    ) -> Any:
         rank = len(x.shape) - 2
         ksize = _pair(kernel_size, rank)
         in_channels = int(x.shape[1])
-        w = self.weight(kernel, (in_channels, out_channels // groups, *ksize), x)
+        if transposed:
+            w_shape = (in_channels, out_channels // groups, *ksize)
+            add = self.network.add_deconvolution_nd
+        else:
+            w_shape = (out_channels, in_channels // groups, *ksize)
+            add = self.network.add_convolution_nd
+        w = self.weight(kernel, w_shape, x)
         b = self.weight(bias, (out_channels,), x) if bias else None
-        layer = self.network.add_deconvolution_nd(
+        layer = add(
             x,
             out_channels,
             ksize,
