@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import mmap
 import os
 import shutil
 import tempfile
@@ -19,13 +20,20 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(dest: Path) -> Iterator[Path]:
+def atomic_path(dest: Path, *, drop_existing: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; rename it to ``dest`` only if the block succeeds.
 
-    A failure, an exception or Ctrl-C removes the temporary file and leaves ``dest`` untouched.
+    A failure, an exception or Ctrl-C removes the temporary file and leaves ``dest`` untouched;
+    with ``drop_existing`` an existing ``dest`` is deleted first, so a failure leaves no file.
+    That is for large outputs that are rebuilt anyway (engines): writing 100 MB while the old
+    100 MB file still exists, then renaming over it, cost 0.1-0.5 s of system time per run on
+    ext4 (measured, docs/performance.md); freeing the old file first costs nothing extra.
+    Either way ``dest`` is never a partial file.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    if drop_existing and dest.is_file():
+        dest.unlink()
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -50,13 +58,17 @@ def copy_atomic(src: Path, dest: Path) -> None:
         shutil.copyfile(src, tmp)
 
 
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file.
+
+    The file is mapped, not read: one hash call over the page cache, without copying 100 MB
+    models through Python buffers (whose page faults cost more system time than the copy).
+    """
     with path.open("rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+        if os.fstat(f.fileno()).st_size == 0:
+            return hashlib.sha256().hexdigest()
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            return hashlib.sha256(view).hexdigest()
 
 
 FileHashes = list[tuple[Path, str]]

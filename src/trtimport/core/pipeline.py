@@ -26,7 +26,7 @@ from trtimport.core.options import BuildOptions, ImportOptions
 from trtimport.core.trtlog import make_logger
 from trtimport.errors import OutputMarkingError, ShapeError, UsageError
 from trtimport.importers.base import ImportContext, Importer
-from trtimport.plugins.manager import Plugins, load_plugins
+from trtimport.plugins.manager import ImporterEntry, Plugins, load_plugins
 
 _DTYPE_NAMES = {
     "FLOAT": "float32",
@@ -222,6 +222,18 @@ def import_model(
     source = Path(model)
     plugins = plugins or load_plugins()
     entry = detect_format(source, plugins, options.format)
+    return _import_detected(entry, source, options, plugins, backend, verbosity)
+
+
+def _import_detected(
+    entry: ImporterEntry,
+    source: Path,
+    options: ImportOptions,
+    plugins: Plugins,
+    backend: Backend | str | None,
+    verbosity: int,
+) -> ImportedNetwork:
+    """:func:`import_model` once the importer is known."""
     importer = entry.importer
     missing = importer.missing_requirements()
     if missing:
@@ -421,14 +433,12 @@ def convert(
             ),
         )
     plugins = plugins or load_plugins()
+    entry = detect_format(source, plugins, import_options.format)
     hashes = None
     if build:
         # Hash the source files for the sidecar while the model is parsed and built.
-        importer = detect_format(source, plugins, import_options.format).importer
-        hashes = BackgroundHashes(importer.related_files(source, import_options))
-    with import_model(
-        source, options=import_options, plugins=plugins, backend=backend, verbosity=verbosity
-    ) as imported:
+        hashes = BackgroundHashes(entry.importer.related_files(source, import_options))
+    with _import_detected(entry, source, import_options, plugins, backend, verbosity) as imported:
         import_options = imported.context.options
         be = imported.backend
         targets = resolved_targets(be, build_options)
