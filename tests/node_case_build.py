@@ -21,12 +21,14 @@ Shapes = dict[str, tuple[int, ...]]
 
 @dataclass(frozen=True)
 class CaseJob:
-    """A saved node case and the shapes a user would pass with ``--input``."""
+    """A saved node case, the shapes a user would pass with ``--input``, and the values of its
+    small integer inputs (for those TensorRT makes shape tensors, ``--input-values``)."""
 
     name: str
     path: str
     input_shapes: tuple[tuple[str, tuple[int, ...]], ...]
     targets: tuple[str, ...]
+    input_values: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,21 @@ def dynamic_input_shapes(model: onnx.ModelProto, inputs: tuple[Any, ...]) -> Sha
     return shapes
 
 
+def integer_input_values(model: onnx.ModelProto, inputs: tuple[Any, ...]) -> Shapes:
+    """The case's values of every int32/int64 input of rank 0 or 1 (shape-tensor candidates)."""
+    initializers = {t.name for t in model.graph.initializer}
+    graph_inputs = [i for i in model.graph.input if i.name not in initializers]
+    values: Shapes = {}
+    for info, value in zip(graph_inputs, inputs, strict=False):
+        if (
+            isinstance(value, np.ndarray)
+            and value.dtype in (np.int32, np.int64)
+            and value.ndim <= 1
+        ):
+            values[info.name] = tuple(int(v) for v in value.reshape(-1))
+    return values
+
+
 def silence_output() -> None:
     """Worker initializer: TensorRT's parser prints to the process's stdout/stderr directly."""
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -81,27 +98,42 @@ def _plugins() -> Any:
     return load_plugins()
 
 
-def build_bare(path: str, shapes: Shapes, targets: tuple[str, ...]) -> bool:
-    """The minimal script a TensorRT user writes: parse the file, fix shapes, build."""
+def build_bare(
+    path: str, shapes: Shapes, values: Shapes, targets: tuple[str, ...]
+) -> tuple[bool, list[str]]:
+    """The minimal script a TensorRT user writes: parse the file, fix shapes, give shape-tensor
+    inputs their values in a profile, build. Returns (built, names of shape-tensor inputs)."""
     trt = _trt()
     logger = trt.Logger(trt.Logger.INTERNAL_ERROR)
     builder = trt.Builder(logger)
     network = builder.create_network(0)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(path):
-        return False
+        return False, []
+    shape_inputs = []
     for i in range(network.num_inputs):
         tensor = network.get_input(i)
         if tensor.name in shapes:
             tensor.shape = shapes[tensor.name]
+        if tensor.is_shape_tensor:
+            shape_inputs.append(tensor.name)
     config = builder.create_builder_config()
+    if shape_inputs:
+        if any(n not in values for n in shape_inputs):
+            return False, shape_inputs
+        profile = builder.create_optimization_profile()
+        for name in shape_inputs:
+            profile.set_shape_input(name, values[name], values[name], values[name])
+        config.add_optimization_profile(profile)
     config.num_compute_capabilities = len(targets)
     for i, target in enumerate(targets):
         config.set_compute_capability(getattr(trt.ComputeCapability, target.upper()), i)
-    return builder.build_serialized_network(network, config) is not None
+    return builder.build_serialized_network(network, config) is not None, shape_inputs
 
 
-def build_trtimport(path: str, shapes: Shapes, targets: tuple[str, ...]) -> str | None:
+def build_trtimport(
+    path: str, shapes: Shapes, values: Shapes, targets: tuple[str, ...]
+) -> str | None:
     """Build through ``trtimport.convert``; None on success, else the error message."""
     from trtimport import BuildOptions, ImportOptions, TrtImportError, convert
 
@@ -110,7 +142,7 @@ def build_trtimport(path: str, shapes: Shapes, targets: tuple[str, ...]) -> str 
             convert(
                 path,
                 Path(out) / "case.engine",
-                import_options=ImportOptions(input_shapes=dict(shapes)),
+                import_options=ImportOptions(input_shapes=dict(shapes), input_values=values),
                 build_options=BuildOptions(targets=list(targets), progress=False),
                 plugins=_plugins(),
             )
@@ -122,6 +154,9 @@ def build_trtimport(path: str, shapes: Shapes, targets: tuple[str, ...]) -> str 
 def run_case(job: CaseJob) -> CaseOutcome:
     """Build ``job`` both ways."""
     shapes = dict(job.input_shapes)
-    bare = build_bare(job.path, shapes, job.targets)
-    error = build_trtimport(job.path, shapes, job.targets)
+    candidates = dict(job.input_values)
+    bare, shape_inputs = build_bare(job.path, shapes, candidates, job.targets)
+    # What a user passes with --input-values: the values of the shape-tensor inputs only.
+    values = {n: candidates[n] for n in shape_inputs if n in candidates}
+    error = build_trtimport(job.path, shapes, values, job.targets)
     return CaseOutcome(job.name, bare, error is None, error or "")

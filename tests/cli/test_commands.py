@@ -51,9 +51,31 @@ def test_input_flag_from_the_cli(cli, tmp_path: Path) -> None:
     assert json.loads(proc.stdout)["outputs"][0]["shape"] == [1, 4, 30, 30]
 
 
+def test_input_values_flag_from_the_cli(cli, tmp_path: Path) -> None:
+    pytest.importorskip("tensorrt_rtx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"])],
+        "reshape",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4]),
+            helper.make_tensor_value_info("shape", TensorProto.INT64, [2]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    model = save(helper.make_model(graph), tmp_path / "r.onnx")
+    proc = cli(str(model), "--input-values", "shape:4,-1", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    sidecar = json.loads((tmp_path / "r.engine.json").read_text())
+    assert sidecar["import_options"]["input_values"] == {"shape": [4, -1]}
+
+
 def test_bad_flag_values_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(EXAMPLE), "--input", "image:1xAx28"]) == 1
     assert "invalid shape for input 'image' '1xAx28'" in capsys.readouterr().err
+    assert main([str(EXAMPLE), "--input-values", "shape:2,x"]) == 1
+    assert "invalid --input-values 'shape:2,x'" in capsys.readouterr().err
     assert main([str(EXAMPLE), "--workspace", "lots"]) == 1
     assert "invalid size 'lots'" in capsys.readouterr().err
 

@@ -6,7 +6,9 @@ import hashlib
 import json
 from pathlib import Path
 
+import onnx
 import pytest
+from onnx import TensorProto, helper
 from onnx_models import conv_relu, save
 
 from trtimport import (
@@ -173,3 +175,68 @@ def test_batch_and_shapes_together_are_refused(tmp_path: Path) -> None:
     profile = {"x": ShapeRange((1, 3, 8, 8), (1, 3, 8, 8), (2, 3, 8, 8))}
     with pytest.raises(UsageError, match="cannot be combined with --shapes"):
         import_model(model, options=ImportOptions(batch=(1, 1, 2), profiles=[profile]))
+
+
+def _shape_input_model(op: str, second: str) -> onnx.ModelProto:
+    """x[2,3,4] -> OP(x, SECOND) -> y, where SECOND is an int64[2] or int64[3] graph input."""
+    n = 2 if op == "Reshape" else 3
+    graph = helper.make_graph(
+        [helper.make_node(op, ["x", second], ["y"])],
+        op.lower(),
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4]),
+            helper.make_tensor_value_info(second, TensorProto.INT64, [n]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_shape_tensor_input_needs_values_and_names_both_flags(tmp_path: Path) -> None:
+    model = save(_shape_input_model("Reshape", "shape"), tmp_path / "r.onnx")
+    with pytest.raises(UsageError, match=r"'shape'.*--input-values shape:.*--shapes shape:"):
+        convert(model, tmp_path / "r.engine", build_options=QUIET)
+    assert not (tmp_path / "r.engine").exists()
+
+
+def test_input_values_build_and_are_recorded_in_the_sidecar(tmp_path: Path) -> None:
+    model = save(_shape_input_model("Reshape", "shape"), tmp_path / "r.onnx")
+    engine = tmp_path / "r.engine"
+    convert(
+        model,
+        engine,
+        import_options=ImportOptions(input_values={"shape": (4, -1)}),
+        build_options=QUIET,
+    )
+    sidecar = json.loads(engine.with_name("r.engine.json").read_text())
+    assert sidecar["shape_tensor_inputs"] == ["shape"]
+    assert sidecar["import_options"]["input_values"] == {"shape": [4, -1]}
+    assert sidecar["profiles"] == [{"shape": {"min": [4, -1], "opt": [4, -1], "max": [4, -1]}}]
+
+
+def test_shapes_give_a_shape_tensor_input_a_value_range(tmp_path: Path) -> None:
+    model = save(_shape_input_model("Tile", "repeats"), tmp_path / "t.onnx")
+    values = ShapeRange((1, 1, 1), (2, 2, 2), (4, 4, 4))
+    result = convert(
+        model,
+        tmp_path / "t.engine",
+        import_options=ImportOptions(profiles=[{"repeats": values}]),
+        build_options=QUIET,
+    )
+    assert result.engine_bytes
+
+
+@pytest.mark.parametrize(
+    ("values", "error", "match"),
+    [
+        ({"x": (4,)}, UsageError, "'x' is not a shape tensor.*--input x:SHAPE"),
+        ({"shape": (4, -1, 1)}, ShapeError, "holding 2 value"),
+        ({"nope": (1,)}, UsageError, "--input-values names 'nope'"),
+    ],
+)
+def test_wrong_input_values_are_clear_errors(
+    tmp_path: Path, values: dict[str, tuple[int, ...]], error: type[Exception], match: str
+) -> None:
+    model = save(_shape_input_model("Reshape", "shape"), tmp_path / "r.onnx")
+    with pytest.raises(error, match=match):
+        import_model(model, options=ImportOptions(input_values=values))

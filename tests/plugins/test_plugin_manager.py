@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from plugin_fakes import DuplicatePlugin, FakeDistribution, FakePlugin
 
 from trtimport.errors import PluginLoadError
-from trtimport.plugins.manager import load_plugins
+from trtimport.plugins.manager import _may_declare_group, load_plugins
 
 GOOD = FakeDistribution("trtimport-fake", "1.2.3", {"fakefmt": "fake_plugin_module"})
 BROKEN = FakeDistribution("trtimport-broken", "0.1", {"broken": "fake_broken_plugin"})
@@ -115,3 +118,33 @@ def test_each_call_gets_a_fresh_manager() -> None:
     assert with_fake.importer("fake") is not None
     assert without.importer("fake") is None
     assert with_fake.manager is not without.manager
+
+
+def _dist_info(folder: Path, group: str) -> None:
+    info = folder / "trtimport_ondisk-2.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: trtimport-ondisk\nVersion: 2.0\n")
+    (info / "entry_points.txt").write_text(f"[{group}]\nfakefmt = fake_plugin_module\n")
+
+
+def test_installed_distribution_is_discovered_from_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _dist_info(tmp_path, "trtimport")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugins = load_plugins()
+    entry = plugins.importer("fake")
+    assert entry is not None
+    assert (entry.distribution, entry.version) == ("trtimport-ondisk", "2.0")
+
+
+def test_quick_scan_skips_metadata_only_when_no_distribution_declares_the_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _dist_info(tmp_path, "console_scripts")
+    monkeypatch.setattr(sys, "path", [str(tmp_path)])
+    assert not _may_declare_group()
+    zipped = tmp_path / "plugins.zip"
+    zipped.write_bytes(b"PK\x05\x06" + bytes(18))
+    monkeypatch.setattr(sys, "path", [str(tmp_path), str(zipped)])
+    assert _may_declare_group()

@@ -39,8 +39,12 @@ def _command_module(name: str) -> ModuleType:
     return importlib.import_module(f"trtimport.cli.{COMMANDS[name]}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser with every subcommand."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every subcommand, or with just ``only``.
+
+    Running one command needs only its own parser; importing every command module for it cost
+    ~40 ms of CPU per run (docs/performance.md).
+    """
     parser = argparse.ArgumentParser(
         prog="trtimport",
         description=DESCRIPTION,
@@ -48,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"trtimport {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in [only] if only in COMMANDS else COMMANDS:
         module = _command_module(name)
         cmd = sub.add_parser(
             name,
@@ -73,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from trtimport.errors import TrtImportError
 
     args_list = _normalize(list(sys.argv[1:] if argv is None else argv))
-    parser = build_parser()
+    parser = build_parser(args_list[0] if args_list else None)
     if not args_list:
         parser.print_help()
         return 0

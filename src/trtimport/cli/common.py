@@ -12,6 +12,7 @@ from trtimport.core.options import (
     PrecisionOptions,
     parse_batch,
     parse_input_spec,
+    parse_input_values_spec,
     parse_profile,
     parse_shapes_spec,
     parse_size,
@@ -57,7 +58,16 @@ def add_import_arguments(parser: argparse.ArgumentParser, *, input_files: bool =
         action="append",
         default=[],
         metavar="NAME:MIN/OPT/MAX",
-        help="shape range of a dynamic input for the first profile (repeatable)",
+        help="shape range of a dynamic input for the first profile; for a shape-tensor input, "
+        "the range of its values, e.g. shape:1x2/4x8/8x16 (repeatable)",
+    )
+    g.add_argument(
+        "--input-values",
+        action="append",
+        default=[],
+        metavar="NAME:V1,V2,…",
+        help="fixed values of a shape-tensor input (one that sets other tensors' shapes, "
+        "such as Reshape's shape), in every profile, e.g. shape:2,-1 (repeatable)",
     )
     g.add_argument(
         "--profile",
@@ -215,6 +225,7 @@ def import_options(args: argparse.Namespace) -> ImportOptions:
         format=args.format,
         input_shapes=dict(parse_input_spec(s) for s in args.input),
         profiles=profiles,
+        input_values=dict(parse_input_values_spec(s) for s in args.input_values),
         outputs=list(args.output),
         opset=args.opset,
         batch=batches[0] if batches else None,

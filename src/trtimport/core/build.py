@@ -19,6 +19,21 @@ if TYPE_CHECKING:
     from trtimport.plugins.manager import Plugins
 
 
+def shape_tensor_inputs(network: Any) -> dict[str, int]:
+    """The network's shape-tensor inputs (their values set shapes) -> how many values each holds.
+
+    TensorRT needs their values, not their shapes, in every optimization profile
+    (``IOptimizationProfile.set_shape_input``).
+    """
+    found = {}
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        if getattr(tensor, "is_shape_tensor", False):
+            shape = tuple(tensor.shape)
+            found[tensor.name] = int(shape[0]) if shape else 1
+    return found
+
+
 def make_config(
     backend: Backend,
     builder: Any,
@@ -55,10 +70,14 @@ def make_config(
             )
         config.profiling_verbosity = getattr(trt.ProfilingVerbosity, key)
     cache = _attach_cache(backend, config, options.cache)
+    shape_inputs = shape_tensor_inputs(network) if profiles else {}
     for profile in profiles:
         trt_profile = builder.create_optimization_profile()
         for name, rng in profile.items():
-            trt_profile.set_shape(name, rng.min, rng.opt, rng.max)
+            if name in shape_inputs:
+                trt_profile.set_shape_input(name, rng.min, rng.opt, rng.max)
+            else:
+                trt_profile.set_shape(name, rng.min, rng.opt, rng.max)
         config.add_optimization_profile(trt_profile)
     if plugins is not None:
         plugins.hook.trtimport_configure_builder(config=config, options=options, backend=backend)

@@ -83,8 +83,11 @@ class ImportOptions:
     format: str | None = None
     #: Fixed input shapes that replace the model's (``--input NAME:1x3x224x224``).
     input_shapes: dict[str, Shape] = field(default_factory=dict)
-    #: Optimization profiles for dynamic inputs (``--shapes``/``--profile``).
+    #: Optimization profiles for dynamic inputs (``--shapes``/``--profile``). For a shape-tensor
+    #: input (``ITensor.is_shape_tensor``) a range holds the tensor's values, not its shape.
     profiles: list[Profile] = field(default_factory=list)
+    #: Fixed values of shape-tensor inputs (``--input-values NAME:2,-1``), in every profile.
+    input_values: dict[str, Shape] = field(default_factory=dict)
     #: Tensor names to mark as outputs, replacing the model's own outputs.
     outputs: list[str] = field(default_factory=list)
     #: ONNX opset for importers that convert to ONNX.
@@ -152,6 +155,19 @@ def parse_input_spec(spec: str) -> tuple[str, Shape]:
     """``NAME:1x3x224x224`` -> (name, shape). Names may contain colons (``input:0``)."""
     name, rest = _split_name(spec, "--input", "1x3x224x224")
     return name, parse_shape(rest, what=f"shape for input '{name}'")
+
+
+def parse_input_values_spec(spec: str) -> tuple[str, Shape]:
+    """``NAME:2,-1`` (or ``2x-1``) -> (name, values) for a shape-tensor input; ``NAME:`` is none."""
+    name, rest = _split_name(spec, "--input-values", "2,-1")
+    text = rest.strip().strip("[]()")
+    try:
+        return name, tuple(int(v) for v in _DIM_SEP.split(text)) if text else ()
+    except ValueError as err:
+        raise UsageError(
+            f"invalid --input-values '{spec}': write the values as integers separated by "
+            "commas, e.g. shape:2,-1"
+        ) from err
 
 
 def parse_shapes_spec(spec: str) -> tuple[str, ShapeRange]:

@@ -17,16 +17,17 @@ from trtimport.core.build import (
     make_config,
     resolved_targets,
     save_timing_cache,
+    shape_tensor_inputs,
 )
 from trtimport.core.detect import detect_format
 from trtimport.core.dynamic import batch_profiles, check_batch_options
 from trtimport.core.engine import TensorInfo, write_engine
 from trtimport.core.files import BackgroundHashes, atomic_path
-from trtimport.core.options import BuildOptions, ImportOptions
+from trtimport.core.options import BuildOptions, ImportOptions, ShapeRange
 from trtimport.core.trtlog import make_logger
 from trtimport.errors import OutputMarkingError, ShapeError, UsageError
 from trtimport.importers.base import ImportContext, Importer
-from trtimport.plugins.manager import Plugins, load_plugins
+from trtimport.plugins.manager import ImporterEntry, Plugins, load_plugins
 
 _DTYPE_NAMES = {
     "FLOAT": "float32",
@@ -167,9 +168,37 @@ def apply_input_shapes(network: Any, shapes: dict[str, tuple[int, ...]], source:
         tensor.shape = shape
 
 
+def apply_input_values(network: Any, options: ImportOptions, source: Path) -> ImportOptions:
+    """Put ``--input-values`` (fixed values of shape-tensor inputs) into every profile."""
+    if not options.input_values:
+        return options
+    names = [network.get_input(i).name for i in range(network.num_inputs)]
+    shape_inputs = shape_tensor_inputs(network)
+    for name in options.input_values:
+        if name not in names:
+            raise UsageError(
+                f"{source}: --input-values names '{name}', but the network's inputs are "
+                f"{', '.join(names) or '(none)'}"
+            )
+        if name not in shape_inputs:
+            raise UsageError(
+                f"{source}: input '{name}' is not a shape tensor, so it takes no "
+                f"--input-values; fix its shape with --input {name}:SHAPE instead"
+            )
+        if any(name in profile for profile in options.profiles):
+            raise UsageError(
+                f"{source}: input '{name}' has both --input-values and a --shapes/--profile "
+                "range; give one of them"
+            )
+    fixed = {name: ShapeRange(v, v, v) for name, v in options.input_values.items()}
+    profiles = [{**profile, **fixed} for profile in options.profiles] or [fixed]
+    return replace(options, profiles=profiles)
+
+
 def check_dynamic_inputs(network: Any, options: ImportOptions, source: Path) -> None:
-    """Every dynamic input must be covered by every profile, with matching ranks."""
+    """Every dynamic or shape-tensor input must be covered by every profile, consistently."""
     inputs = [network.get_input(i) for i in range(network.num_inputs)]
+    shape_inputs = shape_tensor_inputs(network)
     dynamic = {t.name: tuple(t.shape) for t in inputs if any(d < 0 for d in t.shape)}
     names = {t.name: tuple(t.shape) for t in inputs}
     for k, profile in enumerate(options.profiles):
@@ -179,6 +208,14 @@ def check_dynamic_inputs(network: Any, options: ImportOptions, source: Path) -> 
                     f"{source}: --shapes names '{name}', but the network's inputs are "
                     f"{', '.join(names) or '(none)'}"
                 )
+            if name in shape_inputs:
+                if len(rng.min) != shape_inputs[name]:
+                    raise ShapeError(
+                        f"{source}: input '{name}' is a shape tensor holding "
+                        f"{shape_inputs[name]} value(s); the range given for it has "
+                        f"{len(rng.min)}"
+                    )
+                continue
             shape = names[name]
             if len(rng.min) != len(shape):
                 raise ShapeError(
@@ -191,12 +228,17 @@ def check_dynamic_inputs(network: Any, options: ImportOptions, source: Path) -> 
                         f"{source}: input '{name}' has shape {list(shape)}; --shapes may only "
                         "vary its dynamic (-1) dimensions"
                     )
-        uncovered = [n for n in dynamic if n not in profile]
+        uncovered = [n for n in dynamic if n not in profile and n not in shape_inputs]
         if uncovered:
             raise UsageError(
                 f"{source}: profile {k + 1} gives no shapes for dynamic input(s) "
                 + ", ".join(f"'{n}' {list(dynamic[n])}" for n in uncovered)
             )
+        no_values = [n for n in shape_inputs if n not in profile]
+        if no_values:
+            raise UsageError(_shape_input_hint(source, no_values, f"profile {k + 1}"))
+    if shape_inputs and not options.profiles:
+        raise UsageError(_shape_input_hint(source, list(shape_inputs), "the build"))
     if dynamic and not options.profiles:
         lines = [f"'{n}' {list(s)}" for n, s in dynamic.items()]
         example = next(iter(dynamic))
@@ -204,6 +246,16 @@ def check_dynamic_inputs(network: Any, options: ImportOptions, source: Path) -> 
             f"{source}: the network has dynamic input(s) {', '.join(lines)}. Give fixed shapes "
             f"with --input {example}:1x… or ranges with --shapes {example}:MIN/OPT/MAX."
         )
+
+
+def _shape_input_hint(source: Path, names: list[str], where: str) -> str:
+    example = names[0]
+    return (
+        f"{source}: {where} needs the values of shape-tensor input(s) "
+        f"{', '.join(repr(n) for n in names)} (their values set other tensors' shapes). Give "
+        f"them with --input-values {example}:V1,V2,… or a range with --shapes "
+        f"{example}:MIN/OPT/MAX (values, not a shape)."
+    )
 
 
 def import_model(
@@ -222,6 +274,18 @@ def import_model(
     source = Path(model)
     plugins = plugins or load_plugins()
     entry = detect_format(source, plugins, options.format)
+    return _import_detected(entry, source, options, plugins, backend, verbosity)
+
+
+def _import_detected(
+    entry: ImporterEntry,
+    source: Path,
+    options: ImportOptions,
+    plugins: Plugins,
+    backend: Backend | str | None,
+    verbosity: int,
+) -> ImportedNetwork:
+    """:func:`import_model` once the importer is known."""
     importer = entry.importer
     missing = importer.missing_requirements()
     if missing:
@@ -264,6 +328,7 @@ def import_model(
                 f"available tensors: {_available(list(all_tensors(network)))}"
             )
         apply_input_shapes(network, options.input_shapes, source)
+        ctx.options = apply_input_values(network, ctx.options, source)
         check_dynamic_inputs(network, ctx.options, source)
     except BaseException:
         imported.close()
@@ -342,6 +407,7 @@ def _sidecar(
         },
         "import_options": {
             "input_shapes": {k: list(v) for k, v in import_options.input_shapes.items()},
+            "input_values": {k: list(v) for k, v in import_options.input_values.items()},
             "outputs": list(import_options.outputs),
             "opset": import_options.opset,
             "batch": list(import_options.batch) if import_options.batch else None,
@@ -367,6 +433,8 @@ def _sidecar(
             {name: rng.as_dict() for name, rng in profile.items()}
             for profile in import_options.profiles
         ],
+        # Their ranges in "profiles" are values, not shapes.
+        "shape_tensor_inputs": sorted(shape_tensor_inputs(imported.network)),
         "inputs": [t.as_dict() for t in imported.inputs],
         "outputs": [t.as_dict() for t in imported.outputs],
         "layers": imported.num_layers,
@@ -423,14 +491,12 @@ def convert(
             ),
         )
     plugins = plugins or load_plugins()
+    entry = detect_format(source, plugins, import_options.format)
     hashes = None
     if build:
         # Hash the source files for the sidecar while the model is parsed and built.
-        importer = detect_format(source, plugins, import_options.format).importer
-        hashes = BackgroundHashes(importer.related_files(source, import_options))
-    with import_model(
-        source, options=import_options, plugins=plugins, backend=backend, verbosity=verbosity
-    ) as imported:
+        hashes = BackgroundHashes(entry.importer.related_files(source, import_options))
+    with _import_detected(entry, source, import_options, plugins, backend, verbosity) as imported:
         import_options = imported.context.options
         be = imported.backend
         targets = resolved_targets(be, build_options)

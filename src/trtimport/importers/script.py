@@ -7,11 +7,9 @@ function, which is checked by parsing (``ast``), never by running it.
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 import itertools
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType, TracebackType
@@ -22,6 +20,8 @@ from trtimport.importers.base import ImportContext, Importer
 from trtimport.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    import ast
+
     from trtimport.core.weights import Weights
 
 ENTRY_POINT = "build_network"
@@ -43,6 +43,8 @@ class ScriptOutputError(OutputMarkingError):
 
 def parse_script(path: Path) -> ast.Module:
     """Parse (never run) a script; a syntax error names ``file:line:col``."""
+    import ast
+
     try:
         source = path.read_bytes()
     except OSError as err:
@@ -57,6 +59,8 @@ def parse_script(path: Path) -> ast.Module:
 
 def defines_build_network(tree: ast.Module) -> bool:
     """True if the module defines a top-level ``build_network`` function."""
+    import ast
+
     return any(
         isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == ENTRY_POINT
         for node in tree.body
@@ -65,6 +69,8 @@ def defines_build_network(tree: ast.Module) -> bool:
 
 def _innermost_frame_in(path: Path, tb: TracebackType | None) -> tuple[int, str] | None:
     """(line, code) of the deepest traceback frame that belongs to the script."""
+    import traceback
+
     target = str(path.resolve())
     found = None
     for frame in traceback.extract_tb(tb):

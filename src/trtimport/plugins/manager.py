@@ -19,18 +19,23 @@ Registering a format name twice is always an error naming both plugins.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import os
+import re
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from trtimport.errors import PluginLoadError
 from trtimport.importers.base import Importer
 from trtimport.plugins import hookspecs
+
+if TYPE_CHECKING:
+    import importlib.metadata
 
 ENTRY_POINT_GROUP = "trtimport"
 
@@ -141,6 +146,49 @@ def _load_entry_points(
         )
 
 
+_GROUP_HEADER = re.compile(rf"^\s*\[\s*{ENTRY_POINT_GROUP}\s*\]", re.MULTILINE)
+
+
+def _may_declare_group() -> bool:
+    """False only when certainly no installed distribution declares a ``trtimport`` entry point.
+
+    ``importlib.metadata`` costs ~35 ms of CPU to import (email, zipfile, csv…) on every run,
+    a tenth of the time TensorRT itself takes to load; this scan of the ``entry_points.txt``
+    files on ``sys.path`` costs a few ms. Anything it cannot read as a plain folder (a zip on
+    the path) counts as "maybe", and then ``importlib.metadata`` decides.
+    """
+    for entry in sys.path:
+        folder = Path(entry or ".")
+        if not folder.is_dir():
+            if folder.exists():
+                return True
+            continue
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return True
+        for name in names:
+            if not name.endswith((".dist-info", ".egg-info")):
+                continue
+            try:
+                text = (folder / name / "entry_points.txt").read_text(errors="replace")
+            except FileNotFoundError:
+                continue
+            except OSError:
+                return True
+            if _GROUP_HEADER.search(text):
+                return True
+    return False
+
+
+def _discovered_entry_points() -> Iterable[importlib.metadata.EntryPoint]:
+    if not _may_declare_group():
+        return ()
+    import importlib.metadata
+
+    return importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+
 def load_plugins(
     extra_plugins: Iterable[object] = (),
     *,
@@ -158,11 +206,7 @@ def load_plugins(
         for module_name in BUILTIN_PLUGINS:
             module: ModuleType = importlib.import_module(module_name)
             manager.register(module, name=module_name)
-    eps = (
-        importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-        if entry_points is None
-        else entry_points
-    )
+    eps = _discovered_entry_points() if entry_points is None else entry_points
     distributions: dict[str, tuple[str, str]] = {}
     _load_entry_points(manager, eps, errors, distributions)
     for plugin in extra_plugins:
