@@ -149,18 +149,40 @@ def _value_info(g: GraphWriter, tensor: Any) -> onnx.ValueInfoProto:
     return g.onnx.helper.make_tensor_value_info(tensor.name, g.onnx_dtype(tensor.dtype), shape)
 
 
+def _choose_opset(typed: list[tuple[str, Any]], opset: int | None) -> tuple[int, list[str]]:
+    """(the opset to write, the layers that need more than an explicitly requested one).
+
+    Without a request the opset is :data:`DEFAULT_OPSET`, raised to what the layers need.
+    """
+    from trtimport.core.export_layers import needed_opset
+
+    needs = [(needed_opset(kind, layer), kind, layer) for kind, layer in typed]
+    if opset is None:
+        return max([DEFAULT_OPSET, *(n for n, _, _ in needs)]), []
+    too_low = [
+        f"{kind} layer '{layer.name}': needs ONNX opset >= {n} (requested {opset})"
+        for n, kind, layer in needs
+        if n > opset
+    ]
+    return opset, too_low
+
+
 def network_to_onnx(
-    network: Any, backend: Backend, opset: int = DEFAULT_OPSET, name: str = "network"
+    network: Any, backend: Backend, opset: int | None = None, name: str = "network"
 ) -> onnx.ModelProto:
-    """The network as an in-memory ONNX model (see the module docstring)."""
+    """The network as an in-memory ONNX model (see the module docstring).
+
+    ``opset`` None picks the lowest opset from :data:`DEFAULT_OPSET` up that every layer needs.
+    """
     import onnx
 
     from trtimport.core.export_layers import CONVERTERS, collect_conditions
 
     trt = backend.trt
-    g = GraphWriter(trt, opset)
     layers = [network.get_layer(i) for i in range(network.num_layers)]
     typed = [_cast_layer(trt, layer) for layer in layers]
+    opset, unsupported = _choose_opset(typed, opset)
+    g = GraphWriter(trt, opset)
     g.conditions = collect_conditions(typed)
     inputs = [network.get_input(i) for i in range(network.num_inputs)]
     for t in inputs:
@@ -170,7 +192,6 @@ def network_to_onnx(
             out = layer.get_output(j)
             if out is not None:
                 g.reserve(out.name)
-    unsupported = []
     for kind, layer in typed:
         g.kind = kind
         convert = CONVERTERS.get(kind)
@@ -183,8 +204,8 @@ def network_to_onnx(
             unsupported.append(f"{kind} layer '{layer.name}': {err}")
     if unsupported:
         raise UnsupportedLayerError(
-            f"cannot export the network as ONNX: {len(unsupported)} layer(s) have no ONNX "
-            "equivalent in trtimport's exporter",
+            f"cannot export the network as ONNX: {len(unsupported)} layer(s) cannot be "
+            "expressed by trtimport's exporter",
             unsupported,
         )
 
@@ -229,9 +250,12 @@ def _topological(nodes: list[onnx.NodeProto], inputs: list[str]) -> list[onnx.No
 
 
 def export_network_onnx(
-    network: Any, dest: str | Path, backend: Backend, opset: int = DEFAULT_OPSET
+    network: Any, dest: str | Path, backend: Backend, opset: int | None = None
 ) -> Path:
-    """Write the populated network as ONNX at ``dest`` (atomically); returns ``dest``."""
+    """Write the populated network as ONNX at ``dest`` (atomically); returns ``dest``.
+
+    ``opset`` None picks the opset automatically (see :func:`network_to_onnx`).
+    """
     import onnx
 
     dest = Path(dest)

@@ -583,18 +583,65 @@ def scatter(g: GraphWriter, layer: Any) -> None:
         g.node("ScatterND", ins, [out(layer)], name=layer.name)
 
 
+#: Opset that introduced the quantized element types (8-bit integers: any).
+_QUANT_TYPE_OPSETS = {"FP8": 19, "INT4": 21, "FP4": 23}
+
+
+def needed_opset(kind: str, layer: Any) -> int:
+    """The lowest ONNX opset that can express ``layer`` (1 when any will do)."""
+    if kind in ("QUANTIZE", "DEQUANTIZE"):
+        quantized = layer.get_output(0) if kind == "QUANTIZE" else layer.get_input(0)
+        return _QUANT_TYPE_OPSETS.get(str(quantized.dtype.name), 1)
+    return 1
+
+
+def _fill_shape(g: GraphWriter, layer: Any) -> str:
+    """The fill's output shape as an int64 tensor (from input 0, else the static shape)."""
+    if inp(layer, 0) is not None:
+        return in_int64(g, layer, 0)
+    return g.ints(shape_of(layer.get_output(0)), f"{layer.name}/shape")
+
+
+def _random_fill(g: GraphWriter, layer: Any) -> None:
+    """Random IFillLayer -> RandomUniformLike/RandomNormalLike of a tensor of the fill's shape.
+
+    alpha/beta are (min, max) or (mean, standard deviation); when they are tensors the sample
+    is drawn from the standard distribution and scaled.
+    """
+    name = layer.name
+    uniform = layer.operation.name == "RANDOM_UNIFORM"
+    op = "RandomUniformLike" if uniform else "RandomNormalLike"
+    onnx_dtype = g.onnx_dtype(layer.get_output(0).dtype)
+    (like,) = g.node("ConstantOfShape", [_fill_shape(g, layer)], 1, name=f"{name}/like")
+    a_in, b_in = inp(layer, 1), inp(layer, 2)
+    if a_in is None and b_in is None:
+        a, b = float(layer.alpha), float(layer.beta)
+        params = {"low": a, "high": b} if uniform else {"mean": a, "scale": b}
+        g.node(op, [like], [out(layer)], name=name, dtype=onnx_dtype, **params)
+        return
+    dtype = dtype_np(g, layer.get_output(0).dtype)
+    a, b = (
+        g.cast(t, onnx_dtype, f"{name}/{hint}") if t else g.const(np.asarray(v, dtype), hint)
+        for t, v, hint in ((a_in, layer.alpha, "alpha"), (b_in, layer.beta, "beta"))
+    )
+    (sample,) = g.node(op, [like], 1, name=name, dtype=onnx_dtype)
+    if uniform:  # low + u * (high - low)
+        (b,) = g.node("Sub", [b, a], 1, name=f"{name}/range")
+    (scaled,) = g.node("Mul", [sample, b], 1, name=f"{name}/scale")
+    g.node("Add", [scaled, a], [out(layer)], name=f"{name}/shift")
+
+
 @converts("FILL")
 def fill(g: GraphWriter, layer: Any) -> None:
-    """IFillLayer (LINSPACE) -> alpha + sum_k beta[k] * index_k, expanded to the shape."""
+    """IFillLayer: random fills -> RandomUniformLike/RandomNormalLike; LINSPACE ->
+    alpha + sum_k beta[k] * index_k, expanded to the shape."""
     name = layer.name
     if layer.operation.name != "LINSPACE":
-        raise unsupported(f"random fill ({layer.operation.name}) cannot be reproduced")
+        _random_fill(g, layer)
+        return
     dtype = dtype_np(g, layer.get_output(0).dtype)
     rank = len(shape_of(layer.get_output(0)))
-    shape = in_int64(g, layer, 0) if inp(layer, 0) is not None else None
-    out_shape = shape_of(layer.get_output(0))
-    if shape is None:
-        shape = g.ints(out_shape, f"{name}/shape")
+    shape = _fill_shape(g, layer)
     onnx_dtype = g.onnx_dtype(layer.get_output(0).dtype)
     if inp(layer, 1) is not None:
         alpha = g.cast(str(inp(layer, 1)), onnx_dtype, f"{name}/alpha")
@@ -1052,6 +1099,17 @@ def resize(g: GraphWriter, layer: Any) -> None:
 # -- quantization ---------------------------------------------------------------------------
 
 
+def _zero_point(g: GraphWriter, layer: Any) -> str:
+    """A zero zero-point of the quantized type, shaped like the scale (float8/4-bit too)."""
+    zp_shape = shape_of(layer.get_input(1))
+    to = g.onnx_dtype(layer.get_output(0).dtype)
+    tensor = g.onnx.helper.make_tensor(
+        g.fresh(f"{layer.name}/zero_point"), to, zp_shape, [0] * math.prod(zp_shape)
+    )
+    (zp,) = g.node("Constant", [], [tensor.name], name=f"{layer.name}/zero_point", value=tensor)
+    return zp
+
+
 @converts("QUANTIZE", "DEQUANTIZE")
 def quantize(g: GraphWriter, layer: Any) -> None:
     """IQuantizeLayer/IDequantizeLayer -> QuantizeLinear/DequantizeLinear."""
@@ -1067,9 +1125,7 @@ def quantize(g: GraphWriter, layer: Any) -> None:
     x, s, zp = inp(layer, 0), inp(layer, 1), inp(layer, 2)
     if quant and zp is None:
         # ONNX infers the quantized type from the zero point (uint8 without one).
-        target = dtype_np(g, layer.get_output(0).dtype)
-        zp_shape = shape_of(layer.get_input(1))
-        zp = g.const(np.zeros(zp_shape, dtype=target), f"{name}/zero_point")
+        zp = _zero_point(g, layer)
     scale_rank = len(shape_of(layer.get_input(1)))
     axis = int(layer.axis) if scale_rank else None
     op = "QuantizeLinear" if quant else "DequantizeLinear"
