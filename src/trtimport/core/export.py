@@ -57,6 +57,8 @@ class GraphWriter:
         self._counter = itertools.count()
         #: IIfConditional name -> condition tensor name (filled before conversion).
         self.conditions: dict[str, str] = {}
+        #: ILoop name -> its body's iteration-number tensor (see export_loops).
+        self.loop_iters: dict[str, str] = {}
         #: The LayerType name of the layer being converted (subclasses shadow ``type``).
         self.kind = ""
 
@@ -177,6 +179,7 @@ def network_to_onnx(
     import onnx
 
     from trtimport.core.export_layers import CONVERTERS, collect_conditions
+    from trtimport.core.export_loops import assemble_loops
 
     trt = backend.trt
     layers = [network.get_layer(i) for i in range(network.num_layers)]
@@ -192,8 +195,10 @@ def network_to_onnx(
             out = layer.get_output(j)
             if out is not None:
                 g.reserve(out.name)
-    for kind, layer in typed:
+    spans: dict[int, tuple[int, int]] = {}  # layer index -> its nodes in g.nodes
+    for index, (kind, layer) in enumerate(typed):
         g.kind = kind
+        start = len(g.nodes)
         convert = CONVERTERS.get(kind)
         if convert is None:
             unsupported.append(f"{kind} layer '{layer.name}'")
@@ -202,6 +207,12 @@ def network_to_onnx(
             convert(g, layer)
         except UnsupportedLayerError as err:
             unsupported.append(f"{kind} layer '{layer.name}': {err}")
+        spans[index] = (start, len(g.nodes))
+    if not unsupported:
+        try:
+            unsupported += assemble_loops(g, typed, spans)
+        except UnsupportedLayerError as err:
+            unsupported.append(str(err))
     if unsupported:
         raise UnsupportedLayerError(
             f"cannot export the network as ONNX: {len(unsupported)} layer(s) cannot be "
@@ -210,7 +221,7 @@ def network_to_onnx(
         )
 
     graph = onnx.helper.make_graph(
-        _topological(g.nodes, [t.name for t in inputs]),
+        topological(g.nodes, [t.name for t in inputs]),
         name,
         [_value_info(g, t) for t in inputs],
         [_value_info(g, network.get_output(i)) for i in range(network.num_outputs)],
@@ -226,7 +237,16 @@ def network_to_onnx(
     return model
 
 
-def _topological(nodes: list[onnx.NodeProto], inputs: list[str]) -> list[onnx.NodeProto]:
+def _reads(node: onnx.NodeProto) -> list[str]:
+    """Tensors a node reads, including those its subgraphs (Loop/If bodies) take from outside."""
+    names = list(node.input)
+    for attr in node.attribute:
+        if attr.HasField("g"):
+            names += [name for inner in attr.g.node for name in _reads(inner)]
+    return names
+
+
+def topological(nodes: list[onnx.NodeProto], inputs: list[str]) -> list[onnx.NodeProto]:
     """Order nodes so every input is produced first (TensorRT may wire inputs afterwards)."""
     producer = {o: i for i, n in enumerate(nodes) for o in n.output}
     done: set[int] = set()
@@ -242,7 +262,7 @@ def _topological(nodes: list[onnx.NodeProto], inputs: list[str]) -> list[onnx.No
                 order.append(nodes[i])
                 continue
             stack.append((i, True))
-            for name in nodes[i].input:
+            for name in _reads(nodes[i]):
                 j = producer.get(name)
                 if j is not None and j not in done:
                     stack.append((j, False))
