@@ -37,11 +37,13 @@ class LoopParts:
     """One TensorRT loop: its boundary layers and the indices of its body layers."""
 
     name: str
-    trip: Any = None
+    trips: list[Any] = field(default_factory=list)
     iterators: list[Any] = field(default_factory=list)
     recurrences: list[Any] = field(default_factory=list)
     outputs: list[Any] = field(default_factory=list)
     body: list[int] = field(default_factory=list)
+    #: Tensors computed inside the loop.
+    internal: set[str] = field(default_factory=set)
 
 
 def find_loops(typed: Sequence[tuple[str, Any]]) -> dict[str, LoopParts]:
@@ -54,7 +56,7 @@ def find_loops(typed: Sequence[tuple[str, Any]]) -> dict[str, LoopParts]:
             continue
         parts = loops.setdefault(str(layer.loop.name), LoopParts(str(layer.loop.name)))
         if kind == "TRIP_LIMIT":
-            parts.trip = layer
+            parts.trips.append(layer)
         elif kind == "LOOP_OUTPUT":
             parts.outputs.append(layer)
         else:
@@ -80,6 +82,8 @@ def find_loops(typed: Sequence[tuple[str, Any]]) -> dict[str, LoopParts]:
             changed = True
             for j in range(layer.num_outputs):
                 internal[out(layer, j)] = owner
+    for tensor, owner in internal.items():
+        loops[owner].internal.add(tensor)
     return loops
 
 
@@ -127,7 +131,7 @@ def assemble_loops(
             new_nodes += _loop_node(g, parts, [g.nodes[k] for k in body_ids])
             moved.update(body_ids)
         except UnsupportedLayerError as err:
-            refused.append(f"LOOP '{parts.name}': {err}")
+            refused.append(str(err))
     g.nodes = [n for k, n in enumerate(g.nodes) if k not in moved] + new_nodes
     return refused
 
@@ -144,12 +148,27 @@ def _loop_node(
 
     helper = g.onnx.helper
     tp = g.onnx.TensorProto
-    trip = parts.trip
-    if trip is None or trip.kind.name != "COUNT":
-        raise unsupported("only loops with a COUNT trip limit can be exported")
+    counts = [t for t in parts.trips if t.kind.name == "COUNT"]
+    whiles = [t for t in parts.trips if t.kind.name == "WHILE"]
+    if not parts.trips or len(counts) > 1 or len(whiles) > 1:
+        raise unsupported(f"loop '{parts.name}' needs one COUNT and/or one WHILE trip limit")
+    # A WHILE condition is tested before each iteration; ONNX Loop takes the first test as an
+    # input and the next ones from the body: fine when the condition is a recurrence's value
+    # (the parser's form) or computed outside the loop.
+    cond, cond_next = "", ""
+    if whiles:
+        cond = cond_next = str(inp(whiles[0], 0))
+        carried = {out(r): r for r in parts.recurrences}
+        if cond in carried:
+            cond, cond_next = str(inp(carried[cond], 0)), str(inp(carried[cond], 1))
+        elif cond in parts.internal:
+            raise unsupported(
+                f"TRIP_LIMIT layer '{whiles[0].name}': its WHILE condition is computed inside "
+                "the loop from more than one recurrence's value"
+            )
     start = len(g.nodes)
-    name = str(trip.name)
-    count = g.cast(str(inp(trip, 0)), tp.INT64, f"{name}/count")
+    name = str(parts.trips[0].name)
+    count = g.cast(str(inp(counts[0], 0)), tp.INT64, f"{name}/count") if counts else ""
     iter_num = iteration(g, parts.name)
     cond_in, cond_out = g.fresh(f"{name}/cond_in"), g.fresh(f"{name}/cond_out")
     body_inputs = [
@@ -157,9 +176,11 @@ def _loop_node(
         helper.make_tensor_value_info(cond_in, tp.BOOL, []),
     ]
     body = list(body)
-    body.append(helper.make_node("Identity", [cond_in], [cond_out], name=f"{name}/cond"))
+    body.append(
+        helper.make_node("Identity", [cond_next or cond_in], [cond_out], name=f"{name}/cond")
+    )
     body_outputs = [helper.make_tensor_value_info(cond_out, tp.BOOL, [])]
-    loop_inputs = [count, ""]
+    loop_inputs = [count, cond]
     loop_outputs: list[str] = []
     finals: dict[str, str] = {}  # recurrence output -> the Loop's final value
     for rec in parts.recurrences:
