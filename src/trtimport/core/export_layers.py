@@ -490,8 +490,6 @@ def slice_(g: GraphWriter, layer: Any) -> None:
         raise unsupported(f"slice mode {mode} with strides other than 1")
     if mode not in _PAD_MODES:
         raise unsupported(f"slice mode {mode}")
-    if mode == "WRAP" and g.opset < 19:
-        raise unsupported("wrap padding needs ONNX opset 19 (export with opset=19)")
     pads = _pad_amounts(g, layer, rank)
     fill = inp(layer, 4)
     if mode == "FILL" and fill is None:
@@ -596,6 +594,8 @@ def needed_opset(kind: str, layer: Any) -> int:
     if kind in ("QUANTIZE", "DEQUANTIZE"):
         quantized = layer.get_output(0) if kind == "QUANTIZE" else layer.get_input(0)
         return _QUANT_TYPE_OPSETS.get(str(quantized.dtype.name), 1)
+    if kind == "SLICE" and layer.mode.name == "WRAP":
+        return 19  # Pad's wrap mode
     return 1
 
 
