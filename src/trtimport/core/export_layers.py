@@ -41,6 +41,7 @@ LAYER_CLASSES: dict[str, str] = {
     "GATHER": "IGatherLayer",
     "GRID_SAMPLE": "IGridSampleLayer",
     "IDENTITY": "IIdentityLayer",
+    "KV_CACHE_UPDATE": "IKVCacheUpdateLayer",
     "ITERATOR": "IIteratorLayer",
     "LOOP_OUTPUT": "ILoopOutputLayer",
     "LRN": "ILRNLayer",
@@ -55,6 +56,7 @@ LAYER_CLASSES: dict[str, str] = {
     "RECURRENCE": "IRecurrenceLayer",
     "REDUCE": "IReduceLayer",
     "RESIZE": "IResizeLayer",
+    "ROTARY_EMBEDDING": "IRotaryEmbeddingLayer",
     "REVERSE_SEQUENCE": "IReverseSequenceLayer",
     "SCALE": "IScaleLayer",
     "SCATTER": "IScatterLayer",
@@ -589,11 +591,17 @@ def scatter(g: GraphWriter, layer: Any) -> None:
 _QUANT_TYPE_OPSETS = {"FP8": 19, "INT4": 21, "FP4": 23}
 
 
+#: Layer types whose ONNX op is newer than opset 17.
+_LAYER_OPSETS = {"ROTARY_EMBEDDING": 23, "KV_CACHE_UPDATE": 24}
+
+
 def needed_opset(kind: str, layer: Any) -> int:
     """The lowest ONNX opset that can express ``layer`` (1 when any will do)."""
     if kind in ("QUANTIZE", "DEQUANTIZE"):
         quantized = layer.get_output(0) if kind == "QUANTIZE" else layer.get_input(0)
         return _QUANT_TYPE_OPSETS.get(str(quantized.dtype.name), 1)
+    if kind in _LAYER_OPSETS:
+        return _LAYER_OPSETS[kind]
     if kind == "SLICE" and layer.mode.name == "WRAP":
         return 19  # Pad's wrap mode
     return 1
@@ -1184,4 +1192,38 @@ def conditional_output(g: GraphWriter, layer: Any) -> None:
         name=layer.name,
         then_branch=branches[0],
         else_branch=branches[1],
+    )
+
+
+# -- attention building blocks (opset 23/24 ops) --------------------------------------------
+
+
+@converts("ROTARY_EMBEDDING")
+def rotary_embedding(g: GraphWriter, layer: Any) -> None:
+    """IRotaryEmbeddingLayer (input [batch, heads, sequence, head size]) -> RotaryEmbedding-23."""
+    ins = [inp(layer, i) for i in range(layer.num_inputs)]
+    g.node(
+        "RotaryEmbedding",
+        ins,
+        [out(layer)],
+        name=layer.name,
+        interleaved=int(layer.interleaved),
+        rotary_embedding_dim=int(layer.rotary_embedding_dim) or None,
+    )
+
+
+@converts("KV_CACHE_UPDATE")
+def kv_cache_update(g: GraphWriter, layer: Any) -> None:
+    """IKVCacheUpdateLayer (BHND cache, update written along the sequence axis) ->
+    TensorScatter-24 with int64 write indices."""
+    if layer.update_form.name != "PADDED_BHND":
+        raise unsupported(f"KV cache update form {layer.update_form.name}")
+    indices = in_int64(g, layer, 2) if inp(layer, 2) is not None else None
+    g.node(
+        "TensorScatter",
+        [inp(layer, 0), inp(layer, 1), indices],
+        [out(layer)],
+        name=layer.name,
+        axis=-2,
+        mode=str(layer.cache_mode.name).lower(),
     )
