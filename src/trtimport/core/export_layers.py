@@ -25,6 +25,8 @@ Converter = Callable[["GraphWriter", Any], None]
 LAYER_CLASSES: dict[str, str] = {
     "ACTIVATION": "IActivationLayer",
     "ASSERTION": "IAssertionLayer",
+    "ATTENTION_INPUT": "IAttentionInputLayer",
+    "ATTENTION_OUTPUT": "IAttentionOutputLayer",
     "CAST": "ICastLayer",
     "CONCATENATION": "IConcatenationLayer",
     "CONDITION": "IConditionLayer",
@@ -592,7 +594,12 @@ _QUANT_TYPE_OPSETS = {"FP8": 19, "INT4": 21, "FP4": 23}
 
 
 #: Layer types whose ONNX op is newer than opset 17.
-_LAYER_OPSETS = {"ROTARY_EMBEDDING": 23, "KV_CACHE_UPDATE": 24}
+_LAYER_OPSETS = {
+    "ATTENTION_INPUT": 23,
+    "ATTENTION_OUTPUT": 23,
+    "ROTARY_EMBEDDING": 23,
+    "KV_CACHE_UPDATE": 24,
+}
 
 
 def needed_opset(kind: str, layer: Any) -> int:
@@ -1227,3 +1234,41 @@ def kv_cache_update(g: GraphWriter, layer: Any) -> None:
         axis=-2,
         mode=str(layer.cache_mode.name).lower(),
     )
+
+
+@converts("ATTENTION_INPUT")
+def attention(g: GraphWriter, layer: Any) -> None:
+    """IAttention (its input layer) -> Attention-23 on BHND query/key/value, scale 1.
+
+    TensorRT's attention applies no scale of its own (the parser scales Q and K before it);
+    causal masks are upper-left aligned in both.
+    """
+    att = layer.attention
+    problems = []
+    if att.norm_op.name != "SOFTMAX":
+        problems.append(f"normalization {att.norm_op.name}")
+    if att.query_form.name != "PADDED_BHND" or att.key_value_form.name != "PADDED_BHND":
+        problems.append(f"layouts {att.query_form.name}/{att.key_value_form.name}")
+    if att.causal and att.causal_kind.name != "UPPER_LEFT":
+        problems.append(f"causal mask {att.causal_kind.name}")
+    if att.normalization_quantize_scale is not None:
+        problems.append("quantized normalization")
+    if att.query_lengths is not None or att.key_value_lengths is not None:
+        problems.append("sequence lengths")
+    if problems:
+        raise unsupported(f"attention with {', '.join(problems)}")
+    mask = None if att.mask is None else str(att.mask.name)
+    g.node(
+        "Attention",
+        [inp(layer, 0), inp(layer, 1), inp(layer, 2), mask],
+        [out(layer)],
+        name=layer.name,
+        is_causal=int(bool(att.causal)),
+        scale=1.0,
+    )
+
+
+@converts("ATTENTION_OUTPUT")
+def attention_output(g: GraphWriter, layer: Any) -> None:
+    """IAttentionOutputLayer -> Identity of the Attention node's result."""
+    g.node("Identity", [inp(layer, 0)], [out(layer)], name=layer.name)
