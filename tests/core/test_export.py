@@ -261,3 +261,35 @@ def test_while_loop_round_trips(tmp_path: Path, condition: str) -> None:
     (got,) = ort.InferenceSession(exported.SerializeToString()).run(None, x)
     np.testing.assert_array_equal(got, want)
     assert want.tolist() == ([4.0, 5.0] if condition == "carried" else [3.0, 4.0])
+
+
+@pytest.mark.parametrize("parameters", ["attributes", "tensors"])
+def test_random_normal_fill_exports_its_distribution(parameters: str) -> None:
+    """A RANDOM_NORMAL fill (mean 3, deviation 0.5, as attributes or as tensors) exports as
+    RandomNormalLike whose samples have that mean and deviation."""
+    import onnx
+    import onnxruntime as ort
+
+    from trtimport.core.backend import get_backend
+    from trtimport.core.export import network_to_onnx
+
+    backend = get_backend()
+    trt = backend.trt
+    network = trt.Builder(trt.Logger()).create_network(0)
+    x = network.add_input("x", trt.float32, (1,))
+    fill = network.add_fill((4000,), trt.FillOperation.RANDOM_NORMAL, trt.float32)
+    if parameters == "tensors":
+        for i, value in ((1, 3.0), (2, 0.5)):
+            fill.set_input(i, network.add_constant((), np.array(value, np.float32)).get_output(0))
+    else:
+        fill.alpha, fill.beta = 3.0, 0.5
+    total = network.add_elementwise(fill.get_output(0), x, trt.ElementWiseOperation.SUM)
+    total.get_output(0).name = "y"
+    network.mark_output(total.get_output(0))
+    model = network_to_onnx(network, backend)
+    onnx.checker.check_model(model, full_check=True)
+    assert "RandomNormalLike" in [n.op_type for n in model.graph.node]
+    (y,) = ort.InferenceSession(model.SerializeToString()).run(None, {"x": np.zeros(1, np.float32)})
+    assert y.shape == (4000,) and y.dtype == np.float32
+    assert abs(float(y.mean()) - 3.0) < 6 * 0.5 / np.sqrt(y.size)
+    assert abs(float(y.std()) - 0.5) < 0.05

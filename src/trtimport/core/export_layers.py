@@ -634,14 +634,16 @@ def _random_fill(g: GraphWriter, layer: Any) -> None:
     (like,) = g.node("ConstantOfShape", [_fill_shape(g, layer)], 1, name=f"{name}/like")
     a_in, b_in = inp(layer, 1), inp(layer, 2)
     if a_in is None and b_in is None:
-        a, b = float(layer.alpha), float(layer.beta)
-        params = {"low": a, "high": b} if uniform else {"mean": a, "scale": b}
+        alpha, beta = float(layer.alpha), float(layer.beta)
+        params = {"low": alpha, "high": beta} if uniform else {"mean": alpha, "scale": beta}
         g.node(op, [like], [out(layer)], name=name, dtype=onnx_dtype, **params)
         return
     dtype = dtype_np(g, layer.get_output(0).dtype)
     a, b = (
-        g.cast(t, onnx_dtype, f"{name}/{hint}") if t else g.const(np.asarray(v, dtype), hint)
-        for t, v, hint in ((a_in, layer.alpha, "alpha"), (b_in, layer.beta, "beta"))
+        g.cast(t, onnx_dtype, f"{name}/{h}")
+        if t
+        else g.const(np.asarray(getattr(layer, h), dtype), f"{name}/{h}")
+        for t, h in ((a_in, "alpha"), (b_in, "beta"))
     )
     (sample,) = g.node(op, [like], 1, name=name, dtype=onnx_dtype)
     if uniform:  # low + u * (high - low)
