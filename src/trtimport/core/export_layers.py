@@ -611,6 +611,11 @@ def needed_opset(kind: str, layer: Any) -> int:
         return _LAYER_OPSETS[kind]
     if kind == "SLICE" and layer.mode.name == "WRAP":
         return 19  # Pad's wrap mode
+    if kind == "UNARY" and layer.op.name in ("ISINF", "ISNAN"):
+        dtype = layer.get_input(0).dtype.name
+        if dtype == "BF16" or (dtype == "HALF" and layer.op.name == "ISINF"):
+            return 20  # the opset that gave IsInf float16 and both bfloat16
+
     return 1
 
 
@@ -1065,7 +1070,8 @@ def grid_sample(g: GraphWriter, layer: Any) -> None:
         [inp(layer, 0), inp(layer, 1)],
         [out(layer)],
         name=layer.name,
-        mode=_GRID_MODES[mode],
+        # Opset 20 renamed bilinear/bicubic to linear/cubic (and dropped the old names).
+        mode=_GRID_MODES[mode] if g.opset < 20 else _GRID_MODES[mode].removeprefix("bi"),
         padding_mode=_GRID_PADDING[pad],
         align_corners=int(layer.align_corners),
     )
