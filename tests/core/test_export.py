@@ -134,44 +134,30 @@ def test_cli_export_failure_leaves_nothing(tmp_path: Path) -> None:
     import onnx
     from onnx import helper
 
-    # TensorRT's parser turns ONNX Loop into loop layers, which ONNX export does not express.
-    body = helper.make_graph(
-        [
-            helper.make_node("Add", ["acc_in", "one"], ["acc_out"]),
-            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
-        ],
-        "body",
-        [
-            helper.make_tensor_value_info("i", onnx.TensorProto.INT64, []),
-            helper.make_tensor_value_info("cond_in", onnx.TensorProto.BOOL, []),
-            helper.make_tensor_value_info("acc_in", onnx.TensorProto.FLOAT, [2]),
-        ],
-        [
-            helper.make_tensor_value_info("cond_out", onnx.TensorProto.BOOL, []),
-            helper.make_tensor_value_info("acc_out", onnx.TensorProto.FLOAT, [2]),
-        ],
-        [onnx.numpy_helper.from_array(np.ones(2, np.float32), "one")],
-    )
+    # TensorRT's parser turns NonMaxSuppression into an NMS layer, which the exporter refuses.
     graph = helper.make_graph(
-        [helper.make_node("Loop", ["trip", "cond", "x"], ["y"], body=body)],
-        "loop",
-        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2])],
-        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2])],
+        [helper.make_node("NonMaxSuppression", ["boxes", "scores", "max_out", "iou"], ["sel"])],
+        "nms",
         [
-            onnx.numpy_helper.from_array(np.array(3, np.int64), "trip"),
-            onnx.numpy_helper.from_array(np.array(True), "cond"),
+            helper.make_tensor_value_info("boxes", onnx.TensorProto.FLOAT, [1, 6, 4]),
+            helper.make_tensor_value_info("scores", onnx.TensorProto.FLOAT, [1, 1, 6]),
+        ],
+        [helper.make_tensor_value_info("sel", onnx.TensorProto.INT64, [None, 3])],
+        [
+            onnx.numpy_helper.from_array(np.array([3], np.int64), "max_out"),
+            onnx.numpy_helper.from_array(np.array([0.5], np.float32), "iou"),
         ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    onnx.save(model, str(tmp_path / "loop.onnx"))
+    onnx.save(model, str(tmp_path / "nms.onnx"))
     out = tmp_path / "net.onnx"
     proc = run_cli(
-        str(tmp_path / "loop.onnx"), "--save-network-onnx", str(out), cwd=tmp_path, env=SRC_ENV
+        str(tmp_path / "nms.onnx"), "--save-network-onnx", str(out), cwd=tmp_path, env=SRC_ENV
     )
     assert proc.returncode == 1, proc.stdout
     assert "cannot export the network as ONNX" in proc.stderr
-    assert "TRIP_LIMIT layer" in proc.stderr and "Traceback" not in proc.stderr
+    assert "NMS layer 'node_of_sel" in proc.stderr and "Traceback" not in proc.stderr
     assert (
         not out.exists() and not list(tmp_path.glob("*.engine*")) and not list(tmp_path.glob(".*"))
     )
@@ -217,3 +203,93 @@ def test_caffe_model_round_trip(prototxt: Path, weights: Path | None, tmp_path: 
     want = ort.InferenceSession(source, providers=["CPUExecutionProvider"]).run(None, feeds)
     for g, w in zip(got, want, strict=True):
         assert np.max(np.abs(g - w)) / max(np.max(np.abs(w)), 1e-30) <= 1e-5
+
+
+@pytest.mark.parametrize("condition", ["carried", "from_state"])
+def test_while_loop_round_trips(tmp_path: Path, condition: str) -> None:
+    """ONNX Loop with a trip count and a condition (passed through, or computed from the
+    iteration number: the parser makes both WHILE trip limits on a recurrence) -> TensorRT
+    loop -> exported ONNX Loop gives onnxruntime's numbers."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper
+
+    from trtimport.core.export import network_to_onnx
+    from trtimport.core.pipeline import import_model
+
+    if condition == "carried":
+        cond_node = helper.make_node("Identity", ["cond_in"], ["cond_out"])
+    else:
+        cond_node = helper.make_node("Less", ["i", "limit"], ["cond_out"])
+    f32, i64, b = onnx.TensorProto.FLOAT, onnx.TensorProto.INT64, onnx.TensorProto.BOOL
+    body = helper.make_graph(
+        [helper.make_node("Add", ["acc_in", "one"], ["acc_out"]), cond_node],
+        "body",
+        [
+            helper.make_tensor_value_info("i", i64, []),
+            helper.make_tensor_value_info("cond_in", b, []),
+            helper.make_tensor_value_info("acc_in", f32, [2]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", b, []),
+            helper.make_tensor_value_info("acc_out", f32, [2]),
+        ],
+        [
+            numpy_helper.from_array(np.ones(2, np.float32), "one"),
+            numpy_helper.from_array(np.array(1, np.int64), "limit"),
+        ],
+    )
+    graph = helper.make_graph(
+        [helper.make_node("Loop", ["trip", "cond", "x"], ["y"], body=body)],
+        "loop",
+        [helper.make_tensor_value_info("x", f32, [2])],
+        [helper.make_tensor_value_info("y", f32, [2])],
+        [
+            numpy_helper.from_array(np.array(3, np.int64), "trip"),
+            numpy_helper.from_array(np.array(True), "cond"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "loop.onnx"))
+    with import_model(tmp_path / "loop.onnx") as imported:
+        exported = network_to_onnx(imported.network, imported.backend)
+    onnx.checker.check_model(exported, full_check=True)
+    assert [n.op_type for n in exported.graph.node].count("Loop") == 1
+    x = {"x": np.array([1.0, 2.0], np.float32)}
+    (want,) = ort.InferenceSession(model.SerializeToString()).run(None, x)
+    (got,) = ort.InferenceSession(exported.SerializeToString()).run(None, x)
+    np.testing.assert_array_equal(got, want)
+    assert want.tolist() == ([4.0, 5.0] if condition == "carried" else [3.0, 4.0])
+
+
+@pytest.mark.parametrize("parameters", ["attributes", "tensors"])
+def test_random_normal_fill_exports_its_distribution(parameters: str) -> None:
+    """A RANDOM_NORMAL fill (mean 3, deviation 0.5, as attributes or as tensors) exports as
+    RandomNormalLike whose samples have that mean and deviation."""
+    import onnx
+    import onnxruntime as ort
+
+    from trtimport.core.backend import get_backend
+    from trtimport.core.export import network_to_onnx
+
+    backend = get_backend()
+    trt = backend.trt
+    network = trt.Builder(trt.Logger()).create_network(0)
+    x = network.add_input("x", trt.float32, (1,))
+    fill = network.add_fill((4000,), trt.FillOperation.RANDOM_NORMAL, trt.float32)
+    if parameters == "tensors":
+        for i, value in ((1, 3.0), (2, 0.5)):
+            fill.set_input(i, network.add_constant((), np.array(value, np.float32)).get_output(0))
+    else:
+        fill.alpha, fill.beta = 3.0, 0.5
+    total = network.add_elementwise(fill.get_output(0), x, trt.ElementWiseOperation.SUM)
+    total.get_output(0).name = "y"
+    network.mark_output(total.get_output(0))
+    model = network_to_onnx(network, backend)
+    onnx.checker.check_model(model, full_check=True)
+    assert "RandomNormalLike" in [n.op_type for n in model.graph.node]
+    (y,) = ort.InferenceSession(model.SerializeToString()).run(None, {"x": np.zeros(1, np.float32)})
+    assert y.shape == (4000,) and y.dtype == np.float32
+    assert abs(float(y.mean()) - 3.0) < 6 * 0.5 / np.sqrt(y.size)
+    assert abs(float(y.std()) - 0.5) < 0.05

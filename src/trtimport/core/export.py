@@ -57,6 +57,8 @@ class GraphWriter:
         self._counter = itertools.count()
         #: IIfConditional name -> condition tensor name (filled before conversion).
         self.conditions: dict[str, str] = {}
+        #: ILoop name -> its body's iteration-number tensor (see export_loops).
+        self.loop_iters: dict[str, str] = {}
         #: The LayerType name of the layer being converted (subclasses shadow ``type``).
         self.kind = ""
 
@@ -149,18 +151,41 @@ def _value_info(g: GraphWriter, tensor: Any) -> onnx.ValueInfoProto:
     return g.onnx.helper.make_tensor_value_info(tensor.name, g.onnx_dtype(tensor.dtype), shape)
 
 
+def _choose_opset(typed: list[tuple[str, Any]], opset: int | None) -> tuple[int, list[str]]:
+    """(the opset to write, the layers that need more than an explicitly requested one).
+
+    Without a request the opset is :data:`DEFAULT_OPSET`, raised to what the layers need.
+    """
+    from trtimport.core.export_layers import needed_opset
+
+    needs = [(needed_opset(kind, layer), kind, layer) for kind, layer in typed]
+    if opset is None:
+        return max([DEFAULT_OPSET, *(n for n, _, _ in needs)]), []
+    too_low = [
+        f"{kind} layer '{layer.name}': needs ONNX opset >= {n} (requested {opset})"
+        for n, kind, layer in needs
+        if n > opset
+    ]
+    return opset, too_low
+
+
 def network_to_onnx(
-    network: Any, backend: Backend, opset: int = DEFAULT_OPSET, name: str = "network"
+    network: Any, backend: Backend, opset: int | None = None, name: str = "network"
 ) -> onnx.ModelProto:
-    """The network as an in-memory ONNX model (see the module docstring)."""
+    """The network as an in-memory ONNX model (see the module docstring).
+
+    ``opset`` None picks the lowest opset from :data:`DEFAULT_OPSET` up that every layer needs.
+    """
     import onnx
 
     from trtimport.core.export_layers import CONVERTERS, collect_conditions
+    from trtimport.core.export_loops import assemble_loops
 
     trt = backend.trt
-    g = GraphWriter(trt, opset)
     layers = [network.get_layer(i) for i in range(network.num_layers)]
     typed = [_cast_layer(trt, layer) for layer in layers]
+    opset, unsupported = _choose_opset(typed, opset)
+    g = GraphWriter(trt, opset)
     g.conditions = collect_conditions(typed)
     inputs = [network.get_input(i) for i in range(network.num_inputs)]
     for t in inputs:
@@ -170,9 +195,10 @@ def network_to_onnx(
             out = layer.get_output(j)
             if out is not None:
                 g.reserve(out.name)
-    unsupported = []
-    for kind, layer in typed:
+    spans: dict[int, tuple[int, int]] = {}  # layer index -> its nodes in g.nodes
+    for index, (kind, layer) in enumerate(typed):
         g.kind = kind
+        start = len(g.nodes)
         convert = CONVERTERS.get(kind)
         if convert is None:
             unsupported.append(f"{kind} layer '{layer.name}'")
@@ -181,15 +207,21 @@ def network_to_onnx(
             convert(g, layer)
         except UnsupportedLayerError as err:
             unsupported.append(f"{kind} layer '{layer.name}': {err}")
+        spans[index] = (start, len(g.nodes))
+    if not unsupported:
+        try:
+            unsupported += assemble_loops(g, typed, spans)
+        except UnsupportedLayerError as err:
+            unsupported.append(str(err))
     if unsupported:
         raise UnsupportedLayerError(
-            f"cannot export the network as ONNX: {len(unsupported)} layer(s) have no ONNX "
-            "equivalent in trtimport's exporter",
+            f"cannot export the network as ONNX: {len(unsupported)} layer(s) cannot be "
+            "expressed by trtimport's exporter",
             unsupported,
         )
 
     graph = onnx.helper.make_graph(
-        _topological(g.nodes, [t.name for t in inputs]),
+        topological(g.nodes, [t.name for t in inputs]),
         name,
         [_value_info(g, t) for t in inputs],
         [_value_info(g, network.get_output(i)) for i in range(network.num_outputs)],
@@ -205,7 +237,16 @@ def network_to_onnx(
     return model
 
 
-def _topological(nodes: list[onnx.NodeProto], inputs: list[str]) -> list[onnx.NodeProto]:
+def _reads(node: onnx.NodeProto) -> list[str]:
+    """Tensors a node reads, including those its subgraphs (Loop/If bodies) take from outside."""
+    names = list(node.input)
+    for attr in node.attribute:
+        if attr.HasField("g"):
+            names += [name for inner in attr.g.node for name in _reads(inner)]
+    return names
+
+
+def topological(nodes: list[onnx.NodeProto], inputs: list[str]) -> list[onnx.NodeProto]:
     """Order nodes so every input is produced first (TensorRT may wire inputs afterwards)."""
     producer = {o: i for i, n in enumerate(nodes) for o in n.output}
     done: set[int] = set()
@@ -221,7 +262,7 @@ def _topological(nodes: list[onnx.NodeProto], inputs: list[str]) -> list[onnx.No
                 order.append(nodes[i])
                 continue
             stack.append((i, True))
-            for name in nodes[i].input:
+            for name in _reads(nodes[i]):
                 j = producer.get(name)
                 if j is not None and j not in done:
                     stack.append((j, False))
@@ -229,9 +270,12 @@ def _topological(nodes: list[onnx.NodeProto], inputs: list[str]) -> list[onnx.No
 
 
 def export_network_onnx(
-    network: Any, dest: str | Path, backend: Backend, opset: int = DEFAULT_OPSET
+    network: Any, dest: str | Path, backend: Backend, opset: int | None = None
 ) -> Path:
-    """Write the populated network as ONNX at ``dest`` (atomically); returns ``dest``."""
+    """Write the populated network as ONNX at ``dest`` (atomically); returns ``dest``.
+
+    ``opset`` None picks the opset automatically (see :func:`network_to_onnx`).
+    """
     import onnx
 
     dest = Path(dest)

@@ -25,6 +25,8 @@ Converter = Callable[["GraphWriter", Any], None]
 LAYER_CLASSES: dict[str, str] = {
     "ACTIVATION": "IActivationLayer",
     "ASSERTION": "IAssertionLayer",
+    "ATTENTION_INPUT": "IAttentionInputLayer",
+    "ATTENTION_OUTPUT": "IAttentionOutputLayer",
     "CAST": "ICastLayer",
     "CONCATENATION": "IConcatenationLayer",
     "CONDITION": "IConditionLayer",
@@ -41,6 +43,9 @@ LAYER_CLASSES: dict[str, str] = {
     "GATHER": "IGatherLayer",
     "GRID_SAMPLE": "IGridSampleLayer",
     "IDENTITY": "IIdentityLayer",
+    "KV_CACHE_UPDATE": "IKVCacheUpdateLayer",
+    "ITERATOR": "IIteratorLayer",
+    "LOOP_OUTPUT": "ILoopOutputLayer",
     "LRN": "ILRNLayer",
     "MATRIX_MULTIPLY": "IMatrixMultiplyLayer",
     "NON_ZERO": "INonZeroLayer",
@@ -50,8 +55,10 @@ LAYER_CLASSES: dict[str, str] = {
     "PARAMETRIC_RELU": "IParametricReLULayer",
     "POOLING": "IPoolingLayer",
     "QUANTIZE": "IQuantizeLayer",
+    "RECURRENCE": "IRecurrenceLayer",
     "REDUCE": "IReduceLayer",
     "RESIZE": "IResizeLayer",
+    "ROTARY_EMBEDDING": "IRotaryEmbeddingLayer",
     "REVERSE_SEQUENCE": "IReverseSequenceLayer",
     "SCALE": "IScaleLayer",
     "SCATTER": "IScatterLayer",
@@ -62,6 +69,7 @@ LAYER_CLASSES: dict[str, str] = {
     "SOFTMAX": "ISoftMaxLayer",
     "SQUEEZE": "ISqueezeLayer",
     "TOPK": "ITopKLayer",
+    "TRIP_LIMIT": "ITripLimitLayer",
     "UNARY": "IUnaryLayer",
     "UNSQUEEZE": "IUnsqueezeLayer",
 }
@@ -486,8 +494,6 @@ def slice_(g: GraphWriter, layer: Any) -> None:
         raise unsupported(f"slice mode {mode} with strides other than 1")
     if mode not in _PAD_MODES:
         raise unsupported(f"slice mode {mode}")
-    if mode == "WRAP" and g.opset < 19:
-        raise unsupported("wrap padding needs ONNX opset 19 (export with opset=19)")
     pads = _pad_amounts(g, layer, rank)
     fill = inp(layer, 4)
     if mode == "FILL" and fill is None:
@@ -583,18 +589,85 @@ def scatter(g: GraphWriter, layer: Any) -> None:
         g.node("ScatterND", ins, [out(layer)], name=layer.name)
 
 
+#: Opset that introduced the quantized element types (8-bit integers: any).
+_QUANT_TYPE_OPSETS = {"FP8": 19, "INT4": 21, "FP4": 23}
+
+
+#: Layer types whose ONNX op is newer than opset 17.
+_LAYER_OPSETS = {
+    "ATTENTION_INPUT": 23,
+    "ATTENTION_OUTPUT": 23,
+    "ROTARY_EMBEDDING": 23,
+    "KV_CACHE_UPDATE": 24,
+}
+
+
+def needed_opset(kind: str, layer: Any) -> int:
+    """The lowest ONNX opset that can express ``layer`` (1 when any will do)."""
+    if kind in ("QUANTIZE", "DEQUANTIZE"):
+        quantized = layer.get_output(0) if kind == "QUANTIZE" else layer.get_input(0)
+        return _QUANT_TYPE_OPSETS.get(str(quantized.dtype.name), 1)
+    if kind in _LAYER_OPSETS:
+        return _LAYER_OPSETS[kind]
+    if kind == "SLICE" and layer.mode.name == "WRAP":
+        return 19  # Pad's wrap mode
+    if kind == "UNARY" and layer.op.name in ("ISINF", "ISNAN"):
+        dtype = layer.get_input(0).dtype.name
+        if dtype == "BF16" or (dtype == "HALF" and layer.op.name == "ISINF"):
+            return 20  # the opset that gave IsInf float16 and both bfloat16
+
+    return 1
+
+
+def _fill_shape(g: GraphWriter, layer: Any) -> str:
+    """The fill's output shape as an int64 tensor (from input 0, else the static shape)."""
+    if inp(layer, 0) is not None:
+        return in_int64(g, layer, 0)
+    return g.ints(shape_of(layer.get_output(0)), f"{layer.name}/shape")
+
+
+def _random_fill(g: GraphWriter, layer: Any) -> None:
+    """Random IFillLayer -> RandomUniformLike/RandomNormalLike of a tensor of the fill's shape.
+
+    alpha/beta are (min, max) or (mean, standard deviation); when they are tensors the sample
+    is drawn from the standard distribution and scaled.
+    """
+    name = layer.name
+    uniform = layer.operation.name == "RANDOM_UNIFORM"
+    op = "RandomUniformLike" if uniform else "RandomNormalLike"
+    onnx_dtype = g.onnx_dtype(layer.get_output(0).dtype)
+    (like,) = g.node("ConstantOfShape", [_fill_shape(g, layer)], 1, name=f"{name}/like")
+    a_in, b_in = inp(layer, 1), inp(layer, 2)
+    if a_in is None and b_in is None:
+        alpha, beta = float(layer.alpha), float(layer.beta)
+        params = {"low": alpha, "high": beta} if uniform else {"mean": alpha, "scale": beta}
+        g.node(op, [like], [out(layer)], name=name, dtype=onnx_dtype, **params)
+        return
+    dtype = dtype_np(g, layer.get_output(0).dtype)
+    a, b = (
+        g.cast(t, onnx_dtype, f"{name}/{h}")
+        if t
+        else g.const(np.asarray(getattr(layer, h), dtype), f"{name}/{h}")
+        for t, h in ((a_in, "alpha"), (b_in, "beta"))
+    )
+    (sample,) = g.node(op, [like], 1, name=name, dtype=onnx_dtype)
+    if uniform:  # low + u * (high - low)
+        (b,) = g.node("Sub", [b, a], 1, name=f"{name}/range")
+    (scaled,) = g.node("Mul", [sample, b], 1, name=f"{name}/scale")
+    g.node("Add", [scaled, a], [out(layer)], name=f"{name}/shift")
+
+
 @converts("FILL")
 def fill(g: GraphWriter, layer: Any) -> None:
-    """IFillLayer (LINSPACE) -> alpha + sum_k beta[k] * index_k, expanded to the shape."""
+    """IFillLayer: random fills -> RandomUniformLike/RandomNormalLike; LINSPACE ->
+    alpha + sum_k beta[k] * index_k, expanded to the shape."""
     name = layer.name
     if layer.operation.name != "LINSPACE":
-        raise unsupported(f"random fill ({layer.operation.name}) cannot be reproduced")
+        _random_fill(g, layer)
+        return
     dtype = dtype_np(g, layer.get_output(0).dtype)
     rank = len(shape_of(layer.get_output(0)))
-    shape = in_int64(g, layer, 0) if inp(layer, 0) is not None else None
-    out_shape = shape_of(layer.get_output(0))
-    if shape is None:
-        shape = g.ints(out_shape, f"{name}/shape")
+    shape = _fill_shape(g, layer)
     onnx_dtype = g.onnx_dtype(layer.get_output(0).dtype)
     if inp(layer, 1) is not None:
         alpha = g.cast(str(inp(layer, 1)), onnx_dtype, f"{name}/alpha")
@@ -997,7 +1070,8 @@ def grid_sample(g: GraphWriter, layer: Any) -> None:
         [inp(layer, 0), inp(layer, 1)],
         [out(layer)],
         name=layer.name,
-        mode=_GRID_MODES[mode],
+        # Opset 20 renamed bilinear/bicubic to linear/cubic (and dropped the old names).
+        mode=_GRID_MODES[mode] if g.opset < 20 else _GRID_MODES[mode].removeprefix("bi"),
         padding_mode=_GRID_PADDING[pad],
         align_corners=int(layer.align_corners),
     )
@@ -1052,6 +1126,17 @@ def resize(g: GraphWriter, layer: Any) -> None:
 # -- quantization ---------------------------------------------------------------------------
 
 
+def _zero_point(g: GraphWriter, layer: Any) -> str:
+    """A zero zero-point of the quantized type, shaped like the scale (float8/4-bit too)."""
+    zp_shape = shape_of(layer.get_input(1))
+    to = g.onnx_dtype(layer.get_output(0).dtype)
+    tensor = g.onnx.helper.make_tensor(
+        g.fresh(f"{layer.name}/zero_point"), to, zp_shape, [0] * math.prod(zp_shape)
+    )
+    (zp,) = g.node("Constant", [], [tensor.name], name=f"{layer.name}/zero_point", value=tensor)
+    return zp
+
+
 @converts("QUANTIZE", "DEQUANTIZE")
 def quantize(g: GraphWriter, layer: Any) -> None:
     """IQuantizeLayer/IDequantizeLayer -> QuantizeLinear/DequantizeLinear."""
@@ -1067,9 +1152,7 @@ def quantize(g: GraphWriter, layer: Any) -> None:
     x, s, zp = inp(layer, 0), inp(layer, 1), inp(layer, 2)
     if quant and zp is None:
         # ONNX infers the quantized type from the zero point (uint8 without one).
-        target = dtype_np(g, layer.get_output(0).dtype)
-        zp_shape = shape_of(layer.get_input(1))
-        zp = g.const(np.zeros(zp_shape, dtype=target), f"{name}/zero_point")
+        zp = _zero_point(g, layer)
     scale_rank = len(shape_of(layer.get_input(1)))
     axis = int(layer.axis) if scale_rank else None
     op = "QuantizeLinear" if quant else "DequantizeLinear"
@@ -1125,3 +1208,75 @@ def conditional_output(g: GraphWriter, layer: Any) -> None:
         then_branch=branches[0],
         else_branch=branches[1],
     )
+
+
+# -- attention building blocks (opset 23/24 ops) --------------------------------------------
+
+
+@converts("ROTARY_EMBEDDING")
+def rotary_embedding(g: GraphWriter, layer: Any) -> None:
+    """IRotaryEmbeddingLayer (input [batch, heads, sequence, head size]) -> RotaryEmbedding-23."""
+    ins = [inp(layer, i) for i in range(layer.num_inputs)]
+    g.node(
+        "RotaryEmbedding",
+        ins,
+        [out(layer)],
+        name=layer.name,
+        interleaved=int(layer.interleaved),
+        rotary_embedding_dim=int(layer.rotary_embedding_dim) or None,
+    )
+
+
+@converts("KV_CACHE_UPDATE")
+def kv_cache_update(g: GraphWriter, layer: Any) -> None:
+    """IKVCacheUpdateLayer (BHND cache, update written along the sequence axis) ->
+    TensorScatter-24 with int64 write indices."""
+    if layer.update_form.name != "PADDED_BHND":
+        raise unsupported(f"KV cache update form {layer.update_form.name}")
+    indices = in_int64(g, layer, 2) if inp(layer, 2) is not None else None
+    g.node(
+        "TensorScatter",
+        [inp(layer, 0), inp(layer, 1), indices],
+        [out(layer)],
+        name=layer.name,
+        axis=-2,
+        mode=str(layer.cache_mode.name).lower(),
+    )
+
+
+@converts("ATTENTION_INPUT")
+def attention(g: GraphWriter, layer: Any) -> None:
+    """IAttention (its input layer) -> Attention-23 on BHND query/key/value, scale 1.
+
+    TensorRT's attention applies no scale of its own (the parser scales Q and K before it);
+    causal masks are upper-left aligned in both.
+    """
+    att = layer.attention
+    problems = []
+    if att.norm_op.name != "SOFTMAX":
+        problems.append(f"normalization {att.norm_op.name}")
+    if att.query_form.name != "PADDED_BHND" or att.key_value_form.name != "PADDED_BHND":
+        problems.append(f"layouts {att.query_form.name}/{att.key_value_form.name}")
+    if att.causal and att.causal_kind.name != "UPPER_LEFT":
+        problems.append(f"causal mask {att.causal_kind.name}")
+    if att.normalization_quantize_scale is not None:
+        problems.append("quantized normalization")
+    if att.query_lengths is not None or att.key_value_lengths is not None:
+        problems.append("sequence lengths")
+    if problems:
+        raise unsupported(f"attention with {', '.join(problems)}")
+    mask = None if att.mask is None else str(att.mask.name)
+    g.node(
+        "Attention",
+        [inp(layer, 0), inp(layer, 1), inp(layer, 2), mask],
+        [out(layer)],
+        name=layer.name,
+        is_causal=int(bool(att.causal)),
+        scale=1.0,
+    )
+
+
+@converts("ATTENTION_OUTPUT")
+def attention_output(g: GraphWriter, layer: Any) -> None:
+    """IAttentionOutputLayer -> Identity of the Attention node's result."""
+    g.node("Identity", [inp(layer, 0)], [out(layer)], name=layer.name)
