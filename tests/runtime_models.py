@@ -128,3 +128,19 @@ def copy_engine(dest: Path) -> Path:
     data["source"]["model"] = str(dest / "cnn.onnx")
     side.write_text(json.dumps(data))
     return dest / "cnn.engine"
+
+
+def copy_refittable_engine(dest: Path) -> Path:
+    """:func:`copy_engine`, with the sidecar saying the engine was built ``--refittable``.
+
+    A ``--refittable`` build fails without a GPU, so the CPU tests of the refit mapping use a
+    normal build whose sidecar is marked refittable.
+    """
+    import json
+
+    engine = copy_engine(dest)
+    side = Path(str(engine) + ".json")
+    data = json.loads(side.read_text())
+    data["build_options"]["refittable"] = True
+    side.write_text(json.dumps(data))
+    return engine

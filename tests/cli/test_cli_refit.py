@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
-from runtime_models import cnn_weights, copy_engine
+from runtime_models import cnn_weights, copy_refittable_engine
 
 from trtimport.cli import main
 from trtimport.core.backend import get_backend
 
 
-def refittable(folder: Path) -> Path:
-    engine = copy_engine(folder)
-    side = Path(str(engine) + ".json")
-    data = json.loads(side.read_text())
-    data["build_options"]["refittable"] = True
-    side.write_text(json.dumps(data))
-    return engine
-
-
 def test_mismatches_listed(tmp_path, capsys):
-    engine = refittable(tmp_path)
+    engine = copy_refittable_engine(tmp_path)
     weights = cnn_weights()
     weights["fc.w"] = weights["fc.w"][:10]
     weights["conv1.w"] = weights["conv1.w"][:2]
@@ -39,7 +27,7 @@ def test_mismatches_listed(tmp_path, capsys):
 def test_good_mapping_then_no_gpu(tmp_path, capsys):
     if get_backend().gpu_support_problem() is None:
         pytest.skip("a usable GPU is present")
-    engine = refittable(tmp_path)
+    engine = copy_refittable_engine(tmp_path)
     np.savez(tmp_path / "new.npz", **cnn_weights(seed=9))
     assert main(["refit", str(engine), "--weights", str(tmp_path / "new.npz")]) == 1
     err = capsys.readouterr().err

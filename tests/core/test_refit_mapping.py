@@ -6,30 +6,18 @@ refittable: everything up to deserializing the engine (which needs a GPU) runs f
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import onnx
 import pytest
-from runtime_models import cnn_weights, copy_engine, make_cnn
+from runtime_models import cnn_weights, copy_engine, copy_refittable_engine, make_cnn
 
 from trtimport.core.backend import get_backend
 from trtimport.core.refit import plan_refit, refit_engine
 from trtimport.errors import NoGpuError, ShapeError, UsageError
 
 
-def refittable_engine(folder: Path) -> Path:
-    engine = copy_engine(folder)
-    side = Path(str(engine) + ".json")
-    data = json.loads(side.read_text())
-    data["build_options"]["refittable"] = True
-    side.write_text(json.dumps(data))
-    return engine
-
-
 def test_all_problems_listed_at_once(tmp_path):
-    engine = refittable_engine(tmp_path)
+    engine = copy_refittable_engine(tmp_path)
     weights = cnn_weights(seed=2)
     weights["conv2.w"] = weights["conv2.w"][:, :3]  # wrong shape
     weights["conv1.b"] = weights["conv1.b"].astype(np.float16)  # wrong dtype
@@ -45,7 +33,7 @@ def test_all_problems_listed_at_once(tmp_path):
 
 
 def test_onnx_weights_missing_and_changed_graph(tmp_path):
-    engine = refittable_engine(tmp_path)
+    engine = copy_refittable_engine(tmp_path)
     other = make_cnn(tmp_path / "other.onnx", cnn_weights(seed=5))
     model = onnx.load(str(other))
     kept = [t for t in model.graph.initializer if t.name != "fc.w"]
@@ -63,7 +51,7 @@ def test_onnx_weights_missing_and_changed_graph(tmp_path):
 
 
 def test_good_weights_then_no_gpu(tmp_path):
-    engine = refittable_engine(tmp_path)
+    engine = copy_refittable_engine(tmp_path)
     before = engine.read_bytes()
     np.savez(tmp_path / "new.npz", **{"conv2.w": cnn_weights(seed=7)["conv2.w"]})
     make_cnn(tmp_path / "new.onnx", cnn_weights(seed=7))
@@ -83,7 +71,7 @@ def test_not_refittable_and_moved_source(tmp_path):
     np.savez(tmp_path / "new.npz", **cnn_weights())
     with pytest.raises(UsageError, match="rebuild it with --refittable"):
         plan_refit(engine, tmp_path / "new.npz")
-    engine = refittable_engine(tmp_path)
+    engine = copy_refittable_engine(tmp_path)
     (tmp_path / "cnn.onnx").rename(tmp_path / "moved.onnx")
     with pytest.raises(UsageError, match="--model"):
         plan_refit(engine, tmp_path / "new.npz")

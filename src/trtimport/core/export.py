@@ -70,17 +70,16 @@ class GraphWriter:
 
     def fresh(self, hint: str) -> str:
         """A tensor name no other tensor uses, derived from ``hint``."""
-        name = hint
-        while name in self._names:
-            name = f"{hint}_{next(self._counter)}"
-        self._names.add(name)
-        return name
+        return self._unique(hint, self._names)
 
     def _node_name(self, hint: str) -> str:
+        return self._unique(hint, self._node_names)
+
+    def _unique(self, hint: str, taken: set[str]) -> str:
         name = hint
-        while name in self._node_names:
+        while name in taken:
             name = f"{hint}_{next(self._counter)}"
-        self._node_names.add(name)
+        taken.add(name)
         return name
 
     # -- tensors and nodes ------------------------------------------------------------------
