@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 import pytest
 
-from trtimport.core.files import BackgroundHashes, atomic_path, sha256_file
+from trtimport.core.files import BackgroundHashes, _exchange, atomic_path, sha256_file
 
 
 @pytest.mark.parametrize("content", [b"", b"x" * 5_000_001])
@@ -27,4 +28,60 @@ def test_atomic_path_keeps_the_old_file_when_the_block_fails(tmp_path: Path) -> 
         tmp.write_bytes(b"partial")
         raise KeyboardInterrupt
     assert dest.read_bytes() == b"old"
+    assert list(tmp_path.iterdir()) == [dest]
+
+
+def test_atomic_path_over_an_existing_file_swaps_it_in_whole(tmp_path: Path) -> None:
+    dest = tmp_path / "out.bin"
+    dest.write_bytes(b"old" * 1000)
+    dest.chmod(0o600)
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(b"new")
+    assert dest.read_bytes() == b"new"
+    # The previous file (swapped to the temporary name) is gone, and the new file has the
+    # permissions of a fresh output, not the old file's.
+    assert list(tmp_path.iterdir()) == [dest]
+    assert dest.stat().st_mode & 0o777 != 0o600
+
+
+def test_atomic_path_replaces_a_symlink_not_its_target(tmp_path: Path) -> None:
+    target = tmp_path / "target.bin"
+    target.write_bytes(b"target")
+    link = tmp_path / "out.bin"
+    link.symlink_to(target)
+    with atomic_path(link) as tmp:
+        tmp.write_bytes(b"new")
+    assert not link.is_symlink() and link.read_bytes() == b"new"
+    assert target.read_bytes() == b"target"
+
+
+def test_atomic_path_onto_a_folder_fails_and_keeps_the_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "out.bin"
+    folder.mkdir()
+    (folder / "kept").write_bytes(b"x")
+    with pytest.raises(OSError), atomic_path(folder) as tmp:
+        tmp.write_bytes(b"new")
+    assert (folder / "kept").read_bytes() == b"x"
+    assert list(tmp_path.iterdir()) == [folder]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="renameat2 is Linux's")
+def test_exchange_swaps_two_files_and_declines_what_it_cannot_swap(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(b"A")
+    b.write_bytes(b"B")
+    assert _exchange(a, b)
+    assert (a.read_bytes(), b.read_bytes()) == (b"B", b"A")
+    assert not _exchange(a, tmp_path / "absent")
+    (tmp_path / "folder").mkdir()
+    assert not _exchange(a, tmp_path / "folder")
+    assert a.read_bytes() == b"B"
+
+
+def test_atomic_path_gives_an_empty_file_for_a_block_that_writes_nothing(tmp_path: Path) -> None:
+    dest = tmp_path / "out.bin"
+    with atomic_path(dest) as tmp:
+        assert tmp.name == "out.bin" and not tmp.exists()
+        (tmp.parent / "scratch").write_bytes(b"left by a tool")
+    assert dest.read_bytes() == b""
     assert list(tmp_path.iterdir()) == [dest]

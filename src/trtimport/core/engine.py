@@ -36,8 +36,8 @@ def write_engine(engine: Path, data: Any, sidecar: dict[str, Any]) -> int:
     """Write the engine and its sidecar atomically; returns the engine's size in bytes.
 
     The sidecar is renamed into place first, then the engine, so an engine file never exists
-    without its description. An existing engine at ``engine`` is deleted before the new one is
-    written (see :func:`~trtimport.core.files.atomic_path`); a failed write leaves none.
+    without its description. Until then, an existing engine at ``engine`` stays as it was, and a
+    failed write leaves no file behind (see :func:`~trtimport.core.files.atomic_path`).
     """
     side = sidecar_path(engine)
     with atomic_path(engine) as tmp_engine:

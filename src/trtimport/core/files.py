@@ -3,41 +3,89 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import mmap
 import os
 import shutil
+import stat
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+from typing import Any
 
 
 @contextlib.contextmanager
 def atomic_path(dest: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``dest``; rename it to ``dest`` only if the block succeeds.
+    """Yield a temporary path beside ``dest``; move it to ``dest`` only if the block succeeds.
 
     A failure, an exception or Ctrl-C removes the temporary file and leaves ``dest`` (an older
     output, say) untouched, so ``dest`` is never a partial file and nothing is lost.
+
+    The temporary path is ``dest``'s name inside a private folder (mode 0700) created beside
+    ``dest``, and the block creates the file itself. That keeps the name's extension for tools
+    that look at it, gives the file the permissions of any new file, and keeps ext4 from
+    flushing it to disk on close, as it does for a file opened with truncation (a pre-made
+    empty file, say; 30-50 ms for a 100 MB engine). A block that writes nothing gives an empty
+    file.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_umask())
+    folder = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    tmp = folder / dest.name
     try:
         yield tmp
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        if not os.path.lexists(tmp):
+            tmp.touch()
+        if _exchange(tmp, dest):
+            tmp.unlink()  # now the previous output
+        else:
+            os.replace(tmp, dest)
+    finally:
+        try:
+            os.rmdir(folder)
+        except OSError:  # the block failed, or left other files beside its own
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def _exchange(new: Path, dest: Path) -> bool:
+    """Swap ``new`` and an existing regular file ``dest`` in one step (Linux ``renameat2``).
+
+    Why not just ``os.replace``: renaming over an existing file makes ext4 (``auto_da_alloc``)
+    start writing the new file back to disk inside the rename, which costs a 100 MB engine
+    0.05-0.5 s of system time. An exchange is just as atomic (``dest`` is at every moment the
+    old or the new complete file) and leaves the write-back to the kernel's usual schedule.
+    False, and nothing done, where ``dest`` is not a regular file or the system or file system
+    cannot exchange; the caller then renames.
+    """
+    try:
+        if not stat.S_ISREG(os.lstat(dest).st_mode):
+            return False
+    except OSError:
+        return False
+    renameat2 = _renameat2()
+    if renameat2 is None:
+        return False
+    return (
+        renameat2(_AT_FDCWD, os.fsencode(new), _AT_FDCWD, os.fsencode(dest), _RENAME_EXCHANGE) == 0
+    )
+
+
+@functools.cache
+def _renameat2() -> Any:
+    if sys.platform != "linux":
+        return None
+    import ctypes
+
+    try:
+        return getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    except OSError:
+        return None
 
 
 def write_atomic(dest: Path, data: bytes | memoryview) -> None:

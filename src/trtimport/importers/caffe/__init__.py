@@ -30,7 +30,7 @@ ROI_POOLING_HINT = (
 
 def _kind(path: Path) -> str:
     from trtimport.core.detect import read_head
-    from trtimport.importers.caffe.parse import detect_caffe
+    from trtimport.importers.caffe.sniff import detect_caffe
 
     kind = detect_caffe(path, read_head(path))
     if kind is None:
@@ -69,7 +69,7 @@ class CaffeImporter(OnnxBasedImporter):
 
     def detect(self, path: Path, head: bytes) -> bool:
         """Claim prototxt text and binary NetParameter files."""
-        from trtimport.importers.caffe.parse import detect_caffe
+        from trtimport.importers.caffe.sniff import detect_caffe
 
         return path.is_file() and detect_caffe(path, head) is not None
 

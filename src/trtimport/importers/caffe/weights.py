@@ -11,7 +11,6 @@ place in the file (:func:`file_region`), so the ONNX writer can copy them withou
 from __future__ import annotations
 
 import mmap
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,87 +18,38 @@ import numpy as np
 
 from trtimport.errors import ModelParseError
 from trtimport.importers.caffe.proto import caffe_pb2
-
-# Wire types.
-VARINT, I64, LEN, I32 = 0, 1, 2, 5
-
-# Field numbers (caffe.proto).
-NET_LAYER, NET_LAYERS = 100, 2
-LAYER_NAME, LAYER_BLOBS = 1, 7
-V1_NAME, V1_BLOBS, V1_V0 = 4, 6, 1
-V0_NAME, V0_BLOBS = 1, 50
-BLOB_NUM, BLOB_CHANNELS, BLOB_HEIGHT, BLOB_WIDTH = 1, 2, 3, 4
-BLOB_DATA, BLOB_SHAPE, BLOB_DOUBLE_DATA = 5, 7, 8
-SHAPE_DIM = 1
+from trtimport.importers.caffe.wire import (  # noqa: F401 (re-exported)
+    BLOB_CHANNELS,
+    BLOB_DATA,
+    BLOB_DOUBLE_DATA,
+    BLOB_HEIGHT,
+    BLOB_NUM,
+    BLOB_SHAPE,
+    BLOB_WIDTH,
+    I32,
+    I64,
+    LAYER_BLOBS,
+    LAYER_NAME,
+    LEN,
+    NET_LAYER,
+    NET_LAYERS,
+    SHAPE_DIM,
+    V0_BLOBS,
+    V0_NAME,
+    V1_BLOBS,
+    V1_NAME,
+    V1_V0,
+    VARINT,
+    WireError,
+    encode_varint,
+    iter_fields,
+    next_field,
+    read_varint,
+    split_at_field,
+)
 
 _FLOAT_LE = np.dtype("<f4")
 _DOUBLE_LE = np.dtype("<f8")
-
-
-class WireError(Exception):
-    """The bytes are not a well-formed protobuf message (offset into the file)."""
-
-    def __init__(self, offset: int, what: str) -> None:
-        super().__init__(f"at byte {offset}: {what}")
-        self.offset = offset
-
-
-def read_varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
-    """Decode one base-128 varint at ``pos``; returns (value, position after it)."""
-    result = 0
-    shift = 0
-    start = pos
-    while True:
-        if pos >= end:
-            raise WireError(start, "the data ends inside a number (the file is truncated)")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-        if shift >= 70:
-            raise WireError(start, "a number is longer than 10 bytes")
-
-
-def next_field(buf: memoryview, pos: int, end: int) -> tuple[int, int, int, int]:
-    """Decode the field at ``pos``: ``(field_number, wire_type, value, field_end)``.
-
-    ``value`` is the integer for varints, and the payload start for the other wire types (the
-    payload is ``[value, field_end)``).
-    """
-    key, at = read_varint(buf, pos, end)
-    number, wire = key >> 3, key & 7
-    if number == 0:
-        raise WireError(pos, "field number 0 (not a protobuf message)")
-    if wire == VARINT:
-        value, at = read_varint(buf, at, end)
-        return number, wire, value, at
-    if wire == LEN:
-        length, at = read_varint(buf, at, end)
-        payload_end = at + length
-    elif wire == I32:
-        payload_end = at + 4
-    elif wire == I64:
-        payload_end = at + 8
-    else:
-        raise WireError(pos, f"unsupported wire type {wire} for field {number}")
-    if payload_end > end:
-        raise WireError(
-            pos,
-            f"field {number} needs {payload_end - at} bytes but only {end - at} remain "
-            "(the file is truncated)",
-        )
-    return number, wire, at, payload_end
-
-
-def iter_fields(buf: memoryview, start: int, end: int) -> Iterator[tuple[int, int, int, int, int]]:
-    """Yield ``(field_number, wire_type, value, field_start, field_end)`` for each field."""
-    pos = start
-    while pos < end:
-        number, wire, value, field_end = next_field(buf, pos, end)
-        yield number, wire, value, pos, field_end
-        pos = field_end
 
 
 @dataclass
@@ -244,32 +194,6 @@ def _strip(
         else:
             kept.append(bytes(buf[field_start:field_end]))
     return b"".join(kept), blobs
-
-
-def split_at_field(message: bytes, number: int) -> tuple[bytes, bytes]:
-    """A serialized message cut before its first field numbered above ``number``.
-
-    Serializers emit fields in number order, so inserting fields numbered ``number`` between
-    the two parts gives the same bytes as serializing the message with them.
-    """
-    view = memoryview(message)
-    for field_number, _, _, start, _ in iter_fields(view, 0, len(message)):
-        if field_number > number:
-            return message[:start], message[start:]
-    return message, b""
-
-
-def encode_varint(value: int) -> bytes:
-    """The base-128 varint encoding of a non-negative integer."""
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
 
 
 @dataclass
