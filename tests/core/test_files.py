@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from trtimport.core.files import BackgroundHashes, _exchange, atomic_path, sha256_file
+from trtimport.core.files import (
+    BackgroundHashes,
+    WorkFolder,
+    _exchange,
+    atomic_path,
+    private_folder,
+    sha256_file,
+)
 
 
 @pytest.mark.parametrize("content", [b"", b"x" * 5_000_001])
@@ -85,3 +92,16 @@ def test_atomic_path_gives_an_empty_file_for_a_block_that_writes_nothing(tmp_pat
         (tmp.parent / "scratch").write_bytes(b"left by a tool")
     assert dest.read_bytes() == b""
     assert list(tmp_path.iterdir()) == [dest]
+
+
+def test_work_folder_is_private_made_on_first_use_and_removed(tmp_path: Path) -> None:
+    work = WorkFolder()
+    assert not work.made
+    folder = work.path
+    assert work.made and work.path == folder and folder.stat().st_mode & 0o777 == 0o700
+    (folder / "sub").mkdir()
+    (folder / "sub" / "file").write_bytes(b"x")
+    work.close()
+    assert not folder.exists() and not work.made
+    work.close()  # twice is fine
+    assert private_folder(tmp_path, "p.") != private_folder(tmp_path, "p.")

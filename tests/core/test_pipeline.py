@@ -240,3 +240,18 @@ def test_wrong_input_values_are_clear_errors(
     model = save(_shape_input_model("Reshape", "shape"), tmp_path / "r.onnx")
     with pytest.raises(error, match=match):
         import_model(model, options=ImportOptions(input_values=values))
+
+
+def test_a_work_folder_is_made_only_when_an_importer_needs_one(tmp_path: Path) -> None:
+    model = save(conv_relu(), tmp_path / "m.onnx")
+    # An ONNX file is parsed as it is: no temporary folder at all.
+    with import_model(model) as imported:
+        assert imported.onnx_path == model
+        assert not imported.context.work.made
+    # A rewrite (here the batch dimension) goes through the work folder, removed on close.
+    with import_model(model, options=ImportOptions(batch=(1, 2, 4))) as imported:
+        assert imported.context.work.made
+        folder = imported.context.workdir
+        assert imported.onnx_path is not None and imported.onnx_path.parent == folder
+        assert folder.stat().st_mode & 0o777 == 0o700
+    assert not folder.exists()

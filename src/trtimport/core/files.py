@@ -7,11 +7,10 @@ import functools
 import hashlib
 import mmap
 import os
-import shutil
 import stat
 import sys
-import tempfile
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ def atomic_path(dest: Path) -> Iterator[Path]:
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    folder = private_folder(dest.parent, f".{dest.name}.")
     tmp = folder / dest.name
     try:
         yield tmp
@@ -44,10 +43,69 @@ def atomic_path(dest: Path) -> Iterator[Path]:
         else:
             os.replace(tmp, dest)
     finally:
+        remove_folder(folder)
+
+
+def private_folder(parent: Path, prefix: str) -> Path:
+    """Make a new folder in ``parent`` that only this user can enter: ``PREFIX<random>.tmp``.
+
+    Like ``tempfile.mkdtemp``, which is not used because importing ``tempfile`` (with
+    ``shutil`` and ``random``) costs ~6 ms on every run (docs/performance.md).
+    """
+    for _ in range(100):
+        folder = Path(parent) / f"{prefix}{os.urandom(5).hex()}.tmp"
         try:
-            os.rmdir(folder)
-        except OSError:  # the block failed, or left other files beside its own
-            shutil.rmtree(folder, ignore_errors=True)
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            continue
+        return folder
+    raise FileExistsError(f"{parent}: could not make a private folder named {prefix}*.tmp")
+
+
+def remove_folder(folder: Path) -> None:
+    """Remove ``folder`` and whatever is left in it; errors are ignored."""
+    try:
+        os.rmdir(folder)
+    except FileNotFoundError:
+        return
+    except OSError:  # not empty: a failed block, or files a tool left beside its own
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class WorkFolder:
+    """A private temporary folder for intermediate files, made on first use.
+
+    Importers that parse a model file as it is never ask for one, so most ONNX builds make
+    none. :meth:`close` removes it; so does the garbage collector or the end of the process.
+    """
+
+    def __init__(self, prefix: str = "trtimport-") -> None:
+        self._prefix = prefix
+        self._path: Path | None = None
+        self._finalizer: weakref.finalize | None = None
+
+    @property
+    def path(self) -> Path:
+        """The folder (made now if it was not yet)."""
+        if self._path is None:
+            import tempfile
+
+            self._path = private_folder(Path(tempfile.gettempdir()), self._prefix)
+            self._finalizer = weakref.finalize(self, remove_folder, self._path)
+        return self._path
+
+    @property
+    def made(self) -> bool:
+        """Whether the folder exists (was asked for and not yet removed)."""
+        return self._path is not None
+
+    def close(self) -> None:
+        """Remove the folder and everything in it."""
+        if self._finalizer is not None:
+            self._finalizer()
+        self._path = self._finalizer = None
 
 
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
@@ -96,6 +154,8 @@ def write_atomic(dest: Path, data: bytes | memoryview) -> None:
 
 def copy_atomic(src: Path, dest: Path) -> None:
     """Copy ``src`` to ``dest`` atomically."""
+    import shutil
+
     with atomic_path(dest) as tmp:
         shutil.copyfile(src, tmp)
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,7 +20,7 @@ from trtimport.core.build import (
 from trtimport.core.detect import detect_format
 from trtimport.core.dynamic import batch_profiles, check_batch_options
 from trtimport.core.engine import TensorInfo, write_engine
-from trtimport.core.files import BackgroundHashes, atomic_path
+from trtimport.core.files import BackgroundHashes, WorkFolder, atomic_path, copy_atomic
 from trtimport.core.options import BuildOptions, ImportOptions, ShapeRange
 from trtimport.core.trtlog import make_logger
 from trtimport.errors import OutputMarkingError, ShapeError, UsageError
@@ -67,7 +65,6 @@ class ImportedNetwork:
     logger: Any
     context: ImportContext
     plugins: Plugins
-    _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
     @property
     def onnx_path(self) -> Path | None:
@@ -97,9 +94,7 @@ class ImportedNetwork:
 
     def close(self) -> None:
         """Remove intermediate files."""
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        self.context.work.close()
 
     def __enter__(self) -> ImportedNetwork:
         return self
@@ -301,12 +296,11 @@ def _import_detected(
     logger = make_logger(be, verbosity)
     builder = be.trt.Builder(logger)
     network = builder.create_network(be.network_flags)
-    tmp = tempfile.TemporaryDirectory(prefix="trtimport-")
     ctx = ImportContext(
-        source, options, be, builder, network, logger, Path(tmp.name), plugins=plugins
+        source, options, be, builder, network, logger, WorkFolder(), plugins=plugins
     )
     imported = ImportedNetwork(
-        source, importer.name, importer, be, builder, network, logger, ctx, plugins, tmp
+        source, importer.name, importer, be, builder, network, logger, ctx, plugins
     )
     try:
         importer.populate(ctx)
@@ -454,8 +448,7 @@ def _require_onnx(imported: ImportedNetwork) -> Path:
 def save_onnx(imported: ImportedNetwork, dest: Path) -> Path:
     """Save the ONNX model the network was parsed from (atomically)."""
     onnx_path = _require_onnx(imported)
-    with atomic_path(dest) as tmp:
-        shutil.copyfile(onnx_path, tmp)
+    copy_atomic(onnx_path, dest)
     return dest
 
 
@@ -516,6 +509,8 @@ def convert(
             onnx_tmp: Path | None = None
             if save_onnx_to is not None:
                 src = _require_onnx(imported)
+                import shutil
+
                 onnx_tmp = stack.enter_context(atomic_path(Path(save_onnx_to)))
                 shutil.copyfile(src, onnx_tmp)
             if save_network_onnx_to is not None:

@@ -149,13 +149,13 @@ def _imported_initializers(
         arrays = onnx_initializers(imported.onnx_path)
         kept = None
         if keep_in is not None:
-            workdir = imported.context.workdir
-            shutil.copytree(workdir, keep_in, dirs_exist_ok=True)
             onnx_path = imported.onnx_path.resolve()
-            if onnx_path.is_relative_to(workdir.resolve()):
-                kept = keep_in / onnx_path.relative_to(workdir.resolve())
-            else:
-                kept = onnx_path
+            kept = onnx_path
+            work = imported.context.work
+            if work.made:
+                shutil.copytree(work.path, keep_in, dirs_exist_ok=True)
+                if onnx_path.is_relative_to(work.path.resolve()):
+                    kept = keep_in / onnx_path.relative_to(work.path.resolve())
         return arrays, kept
 
 

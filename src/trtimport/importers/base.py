@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from trtimport.core.files import WorkFolder
 from trtimport.core.options import ImportOptions
 
 if TYPE_CHECKING:
@@ -24,8 +25,8 @@ class ImportContext:
     builder: Any
     network: Any
     logger: Any
-    #: A private temporary folder for intermediate files; removed after the build.
-    workdir: Path
+    #: Where :attr:`workdir` is made when an importer first asks for it.
+    work: WorkFolder
     #: The ONNX file the network was parsed from (set by ONNX-based importers).
     onnx_path: Path | None = None
     #: Objects that must live as long as the network (parsers, weight buffers).
@@ -34,6 +35,11 @@ class ImportContext:
     notes: list[str] = field(default_factory=list)
     #: The loaded plugins (``trtimport.plugins.manager.Plugins``), for importers with sub-hooks.
     plugins: Any = None
+
+    @property
+    def workdir(self) -> Path:
+        """A private temporary folder for intermediate files, removed after the build."""
+        return self.work.path
 
     def note(self, message: str) -> None:
         """Tell the user something about the import (printed unless ``-q``)."""
@@ -96,9 +102,12 @@ class OnnxBasedImporter(Importer):
 
     def populate(self, ctx: ImportContext) -> None:
         """Convert to ONNX, prepare it, and parse it into the network."""
+        self.parse_onnx(ctx, self.to_onnx(ctx, ctx.workdir / f"{ctx.source.stem or 'model'}.onnx"))
+
+    @staticmethod
+    def parse_onnx(ctx: ImportContext, onnx_path: Path) -> None:
+        """Check and rewrite ``onnx_path`` as the options ask, then parse it into the network."""
         from trtimport.core.onnx_parse import parse_onnx_into, prepare_onnx
 
-        onnx_path = self.to_onnx(ctx, ctx.workdir / f"{ctx.source.stem or 'model'}.onnx")
-        onnx_path = prepare_onnx(ctx, onnx_path)
-        ctx.onnx_path = onnx_path
-        parse_onnx_into(ctx, onnx_path)
+        ctx.onnx_path = prepare_onnx(ctx, onnx_path)
+        parse_onnx_into(ctx, ctx.onnx_path)

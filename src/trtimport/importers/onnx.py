@@ -39,6 +39,10 @@ class OnnxImporter(OnnxBasedImporter):
         """The model already is ONNX."""
         return ctx.source
 
+    def populate(self, ctx: ImportContext) -> None:
+        """Parse the file itself: with nothing to convert, no work folder is made."""
+        self.parse_onnx(ctx, ctx.source)
+
     def reference_runner(self, source: Path, options: ImportOptions) -> Runner | None:
         """ONNX Runtime (CPU) on the model file itself."""
         from trtimport.core.runtime.onnxruntime import OnnxRuntimeRunner

@@ -80,9 +80,10 @@ def intermediate_onnx_runner(imported: ImportedNetwork) -> OnnxRuntimeRunner:
     onnx_path = imported.onnx_path
     if onnx_path is None:
         return exported_onnx_runner(imported)
-    workdir = imported.context.workdir.resolve()
-    if not onnx_path.resolve().is_relative_to(workdir):
+    work = imported.context.work
+    if not work.made or not onnx_path.resolve().is_relative_to(work.path.resolve()):
         return OnnxRuntimeRunner(onnx_path)
+    workdir = work.path.resolve()
     label = f"the intermediate ONNX of {imported.source.name} on onnxruntime"
     # The importer's folder goes away with the ImportedNetwork; keep a copy we own.
     owned = Path(tempfile.mkdtemp(prefix="trtimport-run-"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import zipfile
 from pathlib import Path
 
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
@@ -83,6 +82,8 @@ def looks_like_keras_zip(path: Path, head: bytes) -> bool:
     """A ``.keras`` file is a zip archive with ``config.json`` and ``metadata.json``."""
     if not path.is_file() or not head.startswith(b"PK\x03\x04"):
         return False
+    import zipfile  # only for zip files: detection runs for every model
+
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
