@@ -52,7 +52,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"trtimport {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in [only] if only in COMMANDS else COMMANDS:
+    names = [only] if only in COMMANDS else [] if only == "--version" else list(COMMANDS)
+    for name in names:
         module = _command_module(name)
         cmd = sub.add_parser(
             name,
