@@ -48,13 +48,23 @@ def _is_dynamic(value_info: onnx.ValueInfoProto) -> bool:
     return any(not d.HasField("dim_value") for d in tensor_type.shape.dim)
 
 
+def _as_array(value: Any) -> np.ndarray | None:
+    """A case's datum as an array; ONNX's cases give scalars as numpy scalars (``np.int32(10)``)."""
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, np.generic):
+        return np.asarray(value)
+    return None
+
+
 def dynamic_input_shapes(model: onnx.ModelProto, inputs: tuple[Any, ...]) -> Shapes:
     """Concrete shapes (from the case's data) for every input the model leaves dynamic."""
     initializers = {t.name for t in model.graph.initializer}
     graph_inputs = [i for i in model.graph.input if i.name not in initializers]
     shapes: Shapes = {}
-    for info, value in zip(graph_inputs, inputs, strict=False):
-        if not info.type.HasField("tensor_type") or not isinstance(value, np.ndarray):
+    for info, datum in zip(graph_inputs, inputs, strict=False):
+        value = _as_array(datum)
+        if not info.type.HasField("tensor_type") or value is None:
             continue
         if _is_dynamic(info):
             shapes[info.name] = tuple(int(d) for d in value.shape)
@@ -66,12 +76,9 @@ def integer_input_values(model: onnx.ModelProto, inputs: tuple[Any, ...]) -> Sha
     initializers = {t.name for t in model.graph.initializer}
     graph_inputs = [i for i in model.graph.input if i.name not in initializers]
     values: Shapes = {}
-    for info, value in zip(graph_inputs, inputs, strict=False):
-        if (
-            isinstance(value, np.ndarray)
-            and value.dtype in (np.int32, np.int64)
-            and value.ndim <= 1
-        ):
+    for info, datum in zip(graph_inputs, inputs, strict=False):
+        value = _as_array(datum)
+        if value is not None and value.dtype in (np.int32, np.int64) and value.ndim <= 1:
             values[info.name] = tuple(int(v) for v in value.reshape(-1))
     return values
 
