@@ -48,13 +48,23 @@ def _is_dynamic(value_info: onnx.ValueInfoProto) -> bool:
     return any(not d.HasField("dim_value") for d in tensor_type.shape.dim)
 
 
+def _as_array(value: Any) -> np.ndarray | None:
+    """A case's datum as an array; ONNX's cases give scalars as numpy scalars (``np.int32(10)``)."""
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, np.generic):
+        return np.asarray(value)
+    return None
+
+
 def dynamic_input_shapes(model: onnx.ModelProto, inputs: tuple[Any, ...]) -> Shapes:
     """Concrete shapes (from the case's data) for every input the model leaves dynamic."""
     initializers = {t.name for t in model.graph.initializer}
     graph_inputs = [i for i in model.graph.input if i.name not in initializers]
     shapes: Shapes = {}
-    for info, value in zip(graph_inputs, inputs, strict=False):
-        if not info.type.HasField("tensor_type") or not isinstance(value, np.ndarray):
+    for info, datum in zip(graph_inputs, inputs, strict=False):
+        value = _as_array(datum)
+        if not info.type.HasField("tensor_type") or value is None:
             continue
         if _is_dynamic(info):
             shapes[info.name] = tuple(int(d) for d in value.shape)
@@ -66,12 +76,9 @@ def integer_input_values(model: onnx.ModelProto, inputs: tuple[Any, ...]) -> Sha
     initializers = {t.name for t in model.graph.initializer}
     graph_inputs = [i for i in model.graph.input if i.name not in initializers]
     values: Shapes = {}
-    for info, value in zip(graph_inputs, inputs, strict=False):
-        if (
-            isinstance(value, np.ndarray)
-            and value.dtype in (np.int32, np.int64)
-            and value.ndim <= 1
-        ):
+    for info, datum in zip(graph_inputs, inputs, strict=False):
+        value = _as_array(datum)
+        if value is not None and value.dtype in (np.int32, np.int64) and value.ndim <= 1:
             values[info.name] = tuple(int(v) for v in value.reshape(-1))
     return values
 
@@ -98,18 +105,34 @@ def _plugins() -> Any:
     return load_plugins()
 
 
+@dataclass(frozen=True)
+class BareBuild:
+    """What the bare script made of a case."""
+
+    built: bool
+    #: The network's shape-tensor inputs (empty when the parse failed).
+    shape_inputs: tuple[str, ...] = ()
+    #: What stopped it: ``parse``, ``values`` (a shape-tensor input without values) or ``build``.
+    failed_at: str = ""
+    #: The parser's errors, as ``node N (name, Op): message``.
+    parser_errors: tuple[str, ...] = ()
+
+
 def build_bare(
-    path: str, shapes: Shapes, values: Shapes, targets: tuple[str, ...]
-) -> tuple[bool, list[str]]:
+    path: str, shapes: Shapes, values: Shapes, targets: tuple[str, ...], logger: Any = None
+) -> BareBuild:
     """The minimal script a TensorRT user writes: parse the file, fix shapes, give shape-tensor
-    inputs their values in a profile, build. Returns (built, names of shape-tensor inputs)."""
+    inputs their values in a profile, build. ``logger`` defaults to one that drops all but
+    internal errors (a Python logger is called for every message, which slows the build)."""
+    from trtimport.core.onnx_parse import parser_errors
+
     trt = _trt()
-    logger = trt.Logger(trt.Logger.INTERNAL_ERROR)
+    logger = logger or trt.Logger(trt.Logger.INTERNAL_ERROR)
     builder = trt.Builder(logger)
     network = builder.create_network(0)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(path):
-        return False, []
+        return BareBuild(False, failed_at="parse", parser_errors=tuple(parser_errors(parser)))
     shape_inputs = []
     for i in range(network.num_inputs):
         tensor = network.get_input(i)
@@ -120,7 +143,7 @@ def build_bare(
     config = builder.create_builder_config()
     if shape_inputs:
         if any(n not in values for n in shape_inputs):
-            return False, shape_inputs
+            return BareBuild(False, tuple(shape_inputs), "values")
         profile = builder.create_optimization_profile()
         for name in shape_inputs:
             profile.set_shape_input(name, values[name], values[name], values[name])
@@ -128,7 +151,8 @@ def build_bare(
     config.num_compute_capabilities = len(targets)
     for i, target in enumerate(targets):
         config.set_compute_capability(getattr(trt.ComputeCapability, target.upper()), i)
-    return builder.build_serialized_network(network, config) is not None, shape_inputs
+    built = builder.build_serialized_network(network, config) is not None
+    return BareBuild(built, tuple(shape_inputs), "" if built else "build")
 
 
 def build_trtimport(
@@ -155,8 +179,8 @@ def run_case(job: CaseJob) -> CaseOutcome:
     """Build ``job`` both ways."""
     shapes = dict(job.input_shapes)
     candidates = dict(job.input_values)
-    bare, shape_inputs = build_bare(job.path, shapes, candidates, job.targets)
+    bare = build_bare(job.path, shapes, candidates, job.targets)
     # What a user passes with --input-values: the values of the shape-tensor inputs only.
-    values = {n: candidates[n] for n in shape_inputs if n in candidates}
+    values = {n: candidates[n] for n in bare.shape_inputs if n in candidates}
     error = build_trtimport(job.path, shapes, values, job.targets)
-    return CaseOutcome(job.name, bare, error is None, error or "")
+    return CaseOutcome(job.name, bare.built, error is None, error or "")

@@ -13,6 +13,7 @@ from onnx_models import conv_relu, save
 
 from trtimport import (
     BuildOptions,
+    EngineBuildError,
     ImportOptions,
     OutputMarkingError,
     ShapeError,
@@ -59,6 +60,33 @@ def test_targets_reach_the_builder_config_and_sidecar(tmp_path: Path) -> None:
     assert result.targets == ["sm86"]
     side = json.loads((tmp_path / "m.engine.json").read_text())
     assert side["targets"] == ["sm86"]
+
+
+def _fp8_dequantize() -> onnx.ModelProto:
+    """x: float8e4m3fn[4] -> DequantizeLinear(scale 2) -> y: float[4]."""
+    graph = helper.make_graph(
+        [helper.make_node("DequantizeLinear", ["x", "scale"], ["y"])],
+        "fp8",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT8E4M3FN, [4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])],
+        [helper.make_tensor("scale", TensorProto.FLOAT, [], [2.0])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+
+
+def test_portable_targets_the_build_left_out_are_not_claimed(tmp_path: Path) -> None:
+    # sm86 has no FP8: the portable build quietly drops it, an explicit --target sm86 fails.
+    model = save(_fp8_dequantize(), tmp_path / "q.onnx")
+    result = convert(model, tmp_path / "q.engine", build_options=QUIET)
+    assert result.targets == ["sm89", "sm120"]
+    assert json.loads((tmp_path / "q.engine.json").read_text())["targets"] == ["sm89", "sm120"]
+    assert any("left sm80, sm86 out" in n and "fp8_e4m3" in n for n in result.notes)
+    with pytest.raises(EngineBuildError, match="sm86"):
+        convert(
+            model,
+            tmp_path / "q86.engine",
+            build_options=BuildOptions(targets=["sm86"], progress=False),
+        )
 
 
 def test_runtime_cache_path_is_recorded_for_rtx(tmp_path: Path) -> None:

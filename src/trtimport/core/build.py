@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import sys
 import threading
@@ -120,6 +121,25 @@ def save_timing_cache(cache: Any, path: Path | None) -> None:
     from trtimport.core.files import write_atomic
 
     write_atomic(path, memoryview(cache.serialize()))
+
+
+_LEFT_OUT = re.compile(r"run on target\(s\): ([\w, ]+?), because (.+?)\.?$")
+
+
+def targets_left_out(logger: Any) -> dict[str, str]:
+    """Targets a portable TensorRT-RTX build left out (target -> why), from its log.
+
+    TensorRT-RTX's default targets hold only "if the model precisions are supported on the
+    target architecture": a model with FP8 tensors builds, but not for sm86, and the builder
+    says so only in a VERBOSE message.
+    """
+    left_out: dict[str, str] = {}
+    for message in getattr(logger, "targets_left_out", []):
+        match = _LEFT_OUT.search(message)
+        if match:
+            for target in match.group(1).split(","):
+                left_out.setdefault(target.strip(), match.group(2))
+    return left_out
 
 
 def resolved_targets(backend: Backend, options: BuildOptions) -> list[str]:

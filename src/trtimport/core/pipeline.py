@@ -16,6 +16,7 @@ from trtimport.core.build import (
     resolved_targets,
     save_timing_cache,
     shape_tensor_inputs,
+    targets_left_out,
 )
 from trtimport.core.detect import detect_format
 from trtimport.core.dynamic import batch_profiles, check_batch_options
@@ -436,6 +437,20 @@ def _sidecar(
     }
 
 
+def _targets_built(imported: ImportedNetwork, targets: list[str], notes: list[str]) -> list[str]:
+    """``targets`` without those the (portable) build left out; a note says which and why."""
+    left_out = targets_left_out(imported.logger)
+    kept = [t for t in targets if t not in left_out]
+    if left_out:
+        reasons = sorted(set(left_out.values()))
+        notes.append(
+            f"{imported.backend.name} left {', '.join(sorted(left_out))} out of the portable "
+            f"targets ({'; '.join(reasons)}): the engine runs on {', '.join(kept) or 'none'} "
+            "only"
+        )
+    return kept
+
+
 def _require_onnx(imported: ImportedNetwork) -> Path:
     if imported.onnx_path is None:
         raise UsageError(
@@ -536,6 +551,8 @@ def convert(
                     show_progress=build_options.progress,
                     logger=imported.logger,
                 )
+                targets = _targets_built(imported, targets, result.notes)
+                result.targets = targets
                 sidecar = _sidecar(
                     imported, import_options, build_options, targets, seconds, hashes.result()
                 )

@@ -7,6 +7,9 @@ from typing import Any
 
 from trtimport.core.backend import Backend
 
+#: How TensorRT-RTX says (at VERBOSE level only) that a portable build leaves out some targets.
+TARGETS_LEFT_OUT = "will not be able to run on target(s): "
+
 
 def make_logger(backend: Backend, verbosity: int = 0) -> Any:
     """A ``trt.ILogger`` that records errors; ``-v`` prints warnings, more ``-v`` prints more."""
@@ -28,8 +31,12 @@ def make_logger(backend: Backend, verbosity: int = 0) -> Any:
             trt.ILogger.__init__(self)
             self.errors: list[str] = []
             self.warnings: list[str] = []
+            #: TensorRT-RTX's messages about targets a portable build left out.
+            self.targets_left_out: list[str] = []
 
         def log(self, level: Any, msg: str) -> None:
+            if TARGETS_LEFT_OUT in msg:
+                self.targets_left_out.append(msg)
             if level in quiet:
                 return
             if level in errors:
