@@ -1,9 +1,11 @@
 """trtimport vs a bare tensorrt_rtx parse+build script on the same ResNet-50-size ONNX model.
 
 Both run as fresh processes, alternating, several repetitions; the ratio of the median wall
-times is trtimport's overhead (target: <= 1.05). Run from the repository root:
+times is trtimport's overhead (target: <= 1.05). Single runs scatter by +-20% (page cache
+write-back, other jobs), so the script also prints a 95% bootstrap interval of that ratio and
+the median of the ratios of adjacent pairs. Run from the repository root:
 
-    python benchmarks/bench_overhead.py [--reps 7]
+    python benchmarks/bench_overhead.py [--reps 21]
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import random
 import resource
 import statistics
 import subprocess
@@ -51,10 +54,29 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return seconds, cpu
 
 
+def bootstrap_interval(
+    ours: list[float], bare: list[float], rounds: int = 4000
+) -> tuple[float, float]:
+    """95% interval of median(ours) / median(bare), resampling each list with replacement."""
+    rng = random.Random(0)
+    ratios = sorted(
+        statistics.median(rng.choices(ours, k=len(ours)))
+        / statistics.median(rng.choices(bare, k=len(bare)))
+        for _ in range(rounds)
+    )
+    return ratios[int(0.025 * rounds)], ratios[int(0.975 * rounds) - 1]
+
+
 def main() -> None:
     """Run the comparison and print a markdown summary."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--reps", type=int, default=21)
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="delete both engines (and trtimport's sidecar) before every run: first builds, "
+        "with no engine to replace and no recorded source digest to reuse",
+    )
     args = parser.parse_args()
     import onnx
 
@@ -75,6 +97,9 @@ def main() -> None:
         for i in range(args.reps):
             order = [("bare", bare), ("trtimport", ours)]
             for name, cmd in order if i % 2 == 0 else reversed(order):
+                if args.fresh:
+                    for leftover in ("bare.engine", "ours.engine", "ours.engine.json"):
+                        (folder / leftover).unlink(missing_ok=True)
                 wall, used = timed(cmd, env)
                 times[name].append(wall)
                 cpu[name].append(used)
@@ -93,6 +118,11 @@ def main() -> None:
         f"tensorrt_rtx {tensorrt_rtx.__version__}, {time.strftime('%Y-%m-%d')}"
     )
     print(f"repetitions: {args.reps} each, alternating, fresh processes")
+    print(
+        "outputs: deleted before every run (first builds)"
+        if args.fresh
+        else "outputs: each run rebuilds over its previous engine"
+    )
     print(f"load average before: {load[0]:.1f}, after: {os.getloadavg()[0]:.1f}")
     print("| path | median wall s | median CPU s | wall runs (s) |")
     print("|---|---|---|---|")
@@ -104,7 +134,11 @@ def main() -> None:
         )
     ratio = ours_med / bare_med
     cpu_ratio = statistics.median(cpu["trtimport"]) / statistics.median(cpu["bare"])
+    low, high = bootstrap_interval(times["trtimport"], times["bare"])
+    pairs = statistics.median(o / b for o, b in zip(times["trtimport"], times["bare"], strict=True))
     print(f"overhead ratio (trtimport / bare, median wall): {ratio:.3f} (target <= 1.05)")
+    print(f"  95% bootstrap interval of that ratio: {low:.3f} - {high:.3f}")
+    print(f"  median of the adjacent-pair ratios: {pairs:.3f}")
     print(f"CPU-time ratio (trtimport / bare, median user+sys): {cpu_ratio:.3f}")
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
 from trtimport.core.files import (
+    SETTLED_NS,
     BackgroundHashes,
     WorkFolder,
     _exchange,
@@ -23,9 +25,9 @@ def test_sha256_file_matches_hashlib(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "model.bin"
     path.write_bytes(content)
     assert sha256_file(path) == hashlib.sha256(content).hexdigest()
-    assert BackgroundHashes([path, tmp_path / "absent"]).result() == [
-        (path, hashlib.sha256(content).hexdigest())
-    ]
+    [(hashed, digest, stamp)] = BackgroundHashes([path, tmp_path / "absent"]).result()
+    assert (hashed, digest) == (path, hashlib.sha256(content).hexdigest())
+    assert stamp["bytes"] == len(content) and stamp["mtime_ns"] == path.stat().st_mtime_ns
 
 
 def test_atomic_path_keeps_the_old_file_when_the_block_fails(tmp_path: Path) -> None:
@@ -105,3 +107,40 @@ def test_work_folder_is_private_made_on_first_use_and_removed(tmp_path: Path) ->
     assert not folder.exists() and not work.made
     work.close()  # twice is fine
     assert private_folder(tmp_path, "p.") != private_folder(tmp_path, "p.")
+
+
+def _settled(path: Path, content: bytes) -> dict[str, object]:
+    """A sidecar entry for ``path`` as a build long after its last change would record it."""
+    path.write_bytes(content)
+    info = path.stat()
+    return {
+        "path": str(path),
+        "sha256": "0" * 64,  # not the real digest: reuse must show up as this value
+        "bytes": info.st_size,
+        "mtime_ns": info.st_mtime_ns,
+        "ctime_ns": info.st_ctime_ns,
+        "hashed_at_ns": info.st_ctime_ns + SETTLED_NS,
+    }
+
+
+def test_a_recorded_digest_is_reused_only_for_an_unchanged_settled_file(tmp_path: Path) -> None:
+    path = tmp_path / "model.onnx"
+    entry = _settled(path, b"weights")
+    [(_, digest, stamp)] = BackgroundHashes([path], {str(path): entry}).result()
+    assert digest == "0" * 64 and stamp["hashed_at_ns"] == entry["hashed_at_ns"]
+    real = hashlib.sha256(b"weights").hexdigest()
+    stale = [
+        {**entry, "bytes": 8},  # another size
+        {**entry, "mtime_ns": entry["mtime_ns"] - 1},  # touched back or edited
+        {**entry, "ctime_ns": entry["ctime_ns"] - 1},
+        {**entry, "hashed_at_ns": entry["ctime_ns"] + SETTLED_NS - 1},  # hashed too soon
+        {**entry, "path": str(tmp_path / "other.onnx")},
+        {k: v for k, v in entry.items() if k != "hashed_at_ns"},  # an older sidecar
+    ]
+    for recorded in stale:
+        [(_, digest, _)] = BackgroundHashes([path], {str(path): recorded}).result()
+        assert digest == real, recorded
+    # Rewriting the file, even with the same size and modification time, changes its ctime.
+    os.utime(path, ns=(entry["mtime_ns"], entry["mtime_ns"]))
+    [(_, digest, _)] = BackgroundHashes([path], {str(path): entry}).result()
+    assert digest == real

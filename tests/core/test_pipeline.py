@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import onnx
@@ -41,9 +42,11 @@ def test_convert_writes_engine_sidecar_and_returns_the_facts(tmp_path: Path) -> 
     assert result.files_written == [engine, engine.with_name("m.engine.json")]
     side = json.loads(engine.with_name("m.engine.json").read_text())
     assert side["backend"]["name"] == "tensorrt_rtx"
-    assert side["source"]["files"] == [
-        {"path": str(model), "sha256": hashlib.sha256(model.read_bytes()).hexdigest()}
-    ]
+    [entry] = side["source"]["files"]
+    assert entry["path"] == str(model)
+    assert entry["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+    assert entry["bytes"] == model.stat().st_size
+    assert entry["mtime_ns"] == model.stat().st_mtime_ns
     assert side["engine"] == {"file": "m.engine", "bytes": engine.stat().st_size}
     assert side["build_options"]["workspace"] == 1 << 28
     assert side["targets"] == ["sm86", "sm89", "sm120"]
@@ -283,3 +286,22 @@ def test_a_work_folder_is_made_only_when_an_importer_needs_one(tmp_path: Path) -
         assert imported.onnx_path is not None and imported.onnx_path.parent == folder
         assert folder.stat().st_mode & 0o777 == 0o700
     assert not folder.exists()
+
+
+def test_rebuilding_reuses_the_digest_of_an_unchanged_model(tmp_path: Path) -> None:
+    model = save(conv_relu(), tmp_path / "m.onnx")
+    engine = tmp_path / "m.engine"
+    side = engine.with_name("m.engine.json")
+    convert(model, engine, build_options=QUIET)
+    real = hashlib.sha256(model.read_bytes()).hexdigest()
+    # Pretend the first build hashed the file well after its last change, and plant a digest
+    # the second build can only have taken from the sidecar.
+    data = json.loads(side.read_text())
+    data["source"]["files"][0] |= {"sha256": "0" * 64, "hashed_at_ns": time.time_ns() + 10**10}
+    side.write_text(json.dumps(data))
+    convert(model, engine, build_options=QUIET)
+    assert json.loads(side.read_text())["source"]["files"][0]["sha256"] == "0" * 64
+    # A changed model is hashed again.
+    model.write_bytes(model.read_bytes())
+    convert(model, engine, build_options=QUIET)
+    assert json.loads(side.read_text())["source"]["files"][0]["sha256"] == real

@@ -52,6 +52,19 @@ def write_engine(engine: Path, data: Any, sidecar: dict[str, Any]) -> int:
     return size
 
 
+def recorded_sources(engine: Path) -> dict[str, dict[str, Any]]:
+    """Source-file entries (by path) of the sidecar an earlier build left for ``engine``.
+
+    Empty when there is none or it cannot be read: the entries only spare re-hashing files
+    that have not changed (:func:`~trtimport.core.files.reusable_digest`).
+    """
+    try:
+        files = json.loads(sidecar_path(engine).read_text())["source"]["files"]
+        return {e["path"]: e for e in files if isinstance(e, dict) and isinstance(e["path"], str)}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def read_sidecar(engine: Path) -> dict[str, Any]:
     """The sidecar of an engine written by trtimport."""
     side = sidecar_path(engine)

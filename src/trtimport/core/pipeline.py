@@ -20,8 +20,14 @@ from trtimport.core.build import (
 )
 from trtimport.core.detect import detect_format
 from trtimport.core.dynamic import batch_profiles, check_batch_options
-from trtimport.core.engine import TensorInfo, write_engine
-from trtimport.core.files import BackgroundHashes, WorkFolder, atomic_path, copy_atomic
+from trtimport.core.engine import TensorInfo, recorded_sources, write_engine
+from trtimport.core.files import (
+    BackgroundHashes,
+    FileHashes,
+    WorkFolder,
+    atomic_path,
+    copy_atomic,
+)
 from trtimport.core.options import BuildOptions, ImportOptions, ShapeRange
 from trtimport.core.trtlog import make_logger
 from trtimport.errors import OutputMarkingError, ShapeError, UsageError
@@ -381,7 +387,7 @@ def _sidecar(
     build_options: BuildOptions,
     targets: list[str],
     seconds: float,
-    file_hashes: list[tuple[Path, str]],
+    file_hashes: FileHashes,
 ) -> dict[str, Any]:
     from trtimport import __version__
 
@@ -398,7 +404,9 @@ def _sidecar(
         "source": {
             "model": str(imported.source),
             "format": imported.format,
-            "files": [{"path": str(p), "sha256": digest} for p, digest in file_hashes],
+            "files": [
+                {"path": str(p), "sha256": digest, **stamp} for p, digest, stamp in file_hashes
+            ],
         },
         "import_options": {
             "input_shapes": {k: list(v) for k, v in import_options.input_shapes.items()},
@@ -503,7 +511,9 @@ def convert(
     hashes = None
     if build:
         # Hash the source files for the sidecar while the model is parsed and built.
-        hashes = BackgroundHashes(entry.importer.related_files(source, import_options))
+        hashes = BackgroundHashes(
+            entry.importer.related_files(source, import_options), recorded_sources(engine)
+        )
     with _import_detected(entry, source, import_options, plugins, backend, verbosity) as imported:
         import_options = imported.context.options
         be = imported.backend
