@@ -13,6 +13,8 @@ import mmap
 from collections.abc import Iterator
 from pathlib import Path
 
+from trtimport.core.protowire import LEN, VARINT, WireError, iter_fields
+
 #: Message kind -> {field number: kind of the embedded message}.
 _CHILDREN: dict[str, dict[int, str]] = {
     "model": {7: "graph", 25: "function"},
@@ -26,46 +28,14 @@ _TENSOR_NAME, _TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION = 8, 13, 14
 _LOCATION_EXTERNAL = 1
 
 
-class _Corrupt(Exception):
-    """The bytes are not a well-formed protobuf message."""
-
-
-def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buf) or shift > 63:
-            raise _Corrupt
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-
-
 def _fields(buf: memoryview, start: int, end: int) -> Iterator[tuple[int, int, int]]:
-    """(field number, value or start, end) for each field; ``end`` is -1 for varints."""
-    pos = start
-    while pos < end:
-        tag, pos = _varint(buf, pos)
-        wire_type = tag & 7
-        if wire_type == 0:
-            value, pos = _varint(buf, pos)
-            yield tag >> 3, value, -1
-        elif wire_type == 2:
-            length, pos = _varint(buf, pos)
-            if pos + length > end:
-                raise _Corrupt
-            yield tag >> 3, pos, pos + length
-            pos += length
-        elif wire_type == 1:
-            pos += 8
-        elif wire_type == 5:
-            pos += 4
-        else:
-            raise _Corrupt
-    if pos != end:
-        raise _Corrupt
+    """(field number, value or start, end) of each varint or length-delimited field; ``end``
+    is -1 for varints. Raises :class:`~trtimport.core.protowire.WireError` for bad bytes."""
+    for number, wire, value, _, field_end in iter_fields(buf, start, end):
+        if wire == VARINT:
+            yield number, value, -1
+        elif wire == LEN:
+            yield number, value, field_end
 
 
 def _tensor_reference(buf: memoryview, start: int, end: int) -> tuple[str, str] | None:
@@ -103,7 +73,7 @@ def external_data_references(path: Path) -> list[tuple[str, str]] | None:
                     if b >= 0 and field in children:
                         stack.append((children[field], a, b))
             return found
-        except _Corrupt:
+        except WireError:
             return None
         finally:
             buf.release()

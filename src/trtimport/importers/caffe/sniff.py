@@ -1,7 +1,7 @@
 """Tell Caffe files from others by their first bytes, without numpy or the protobuf stubs.
 
 Every model goes through format detection, so this module stays light: plain Python over the
-wire-format primitives of :mod:`~trtimport.importers.caffe.wire`.
+wire-format reader of :mod:`~trtimport.core.protowire`.
 """
 
 from __future__ import annotations
@@ -9,15 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from trtimport.importers.caffe.wire import (
-    LEN,
-    NET_LAYER,
-    NET_LAYERS,
-    VARINT,
-    WireError,
-    next_field,
-    read_varint,
-)
+from trtimport.core.protowire import LEN, VARINT, WireError, next_field, read_varint
+from trtimport.importers.caffe.wire import NET_LAYER, NET_LAYERS
 
 _PROTOTXT_LINE = re.compile(
     rb"^\s*(layers?\s*\{|input\s*:|input_dim\s*:|input_shape\s*\{)", re.MULTILINE

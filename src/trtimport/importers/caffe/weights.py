@@ -16,9 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
+from trtimport.core.protowire import (
+    I32,
+    I64,
+    LEN,
+    VARINT,
+    WireError,
+    encode_varint,
+    iter_fields,
+    next_field,
+    read_varint,
+)
 from trtimport.errors import ModelParseError
 from trtimport.importers.caffe.proto import caffe_pb2
-from trtimport.importers.caffe.wire import (  # noqa: F401 (re-exported)
+from trtimport.importers.caffe.wire import (
     BLOB_CHANNELS,
     BLOB_DATA,
     BLOB_DOUBLE_DATA,
@@ -26,26 +37,13 @@ from trtimport.importers.caffe.wire import (  # noqa: F401 (re-exported)
     BLOB_NUM,
     BLOB_SHAPE,
     BLOB_WIDTH,
-    I32,
-    I64,
     LAYER_BLOBS,
-    LAYER_NAME,
-    LEN,
     NET_LAYER,
     NET_LAYERS,
     SHAPE_DIM,
     V0_BLOBS,
-    V0_NAME,
     V1_BLOBS,
-    V1_NAME,
     V1_V0,
-    VARINT,
-    WireError,
-    encode_varint,
-    iter_fields,
-    next_field,
-    read_varint,
-    split_at_field,
 )
 
 _FLOAT_LE = np.dtype("<f4")
