@@ -98,8 +98,10 @@ def test_atomic_path_gives_an_empty_file_for_a_block_that_writes_nothing(tmp_pat
 
 def test_work_folder_is_private_made_on_first_use_and_removed(tmp_path: Path) -> None:
     work = WorkFolder()
-    assert not work.made
+    assert not work.made and work.relative(tmp_path) is None
     folder = work.path
+    assert work.relative(folder / "a" / "m.onnx") == Path("a/m.onnx")
+    assert work.relative(tmp_path / "m.onnx") is None
     assert work.made and work.path == folder and folder.stat().st_mode & 0o777 == 0o700
     (folder / "sub").mkdir()
     (folder / "sub" / "file").write_bytes(b"x")

@@ -59,9 +59,9 @@ def recorded_sources(engine: Path) -> dict[str, dict[str, Any]]:
     that have not changed (:func:`~trtimport.core.files.reusable_digest`).
     """
     try:
-        files = json.loads(sidecar_path(engine).read_text())["source"]["files"]
+        files = read_sidecar(engine)["source"]["files"]
         return {e["path"]: e for e in files if isinstance(e, dict) and isinstance(e["path"], str)}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ModelParseError, OSError, KeyError, TypeError):
         return {}
 
 

@@ -102,6 +102,13 @@ class WorkFolder:
         """Whether the folder exists (was asked for and not yet removed)."""
         return self._path is not None
 
+    def relative(self, path: Path) -> Path | None:
+        """Where ``path`` is inside the folder; None if it is elsewhere or none was made."""
+        if self._path is None:
+            return None
+        folder, target = self._path.resolve(), Path(path).resolve()
+        return target.relative_to(folder) if target.is_relative_to(folder) else None
+
     def close(self) -> None:
         """Remove the folder and everything in it."""
         if self._finalizer is not None:
@@ -174,8 +181,8 @@ def sha256_file(path: Path) -> str:
             return hashlib.sha256(view).hexdigest()
 
 
-#: ``(path, sha256, stamp)`` per file; ``stamp`` (see :func:`file_stamp`) lets a later build
-#: reuse the digest of a file that has not changed since.
+#: ``(path, sha256, stamp)`` per file; ``stamp`` (size, mtime, ctime, when hashed) lets a
+#: later build reuse the digest of a file that has not changed since.
 FileHashes = list[tuple[Path, str, dict[str, int]]]
 
 #: A digest is reused only for a file whose last change (ctime) is at least this much older
@@ -184,15 +191,14 @@ FileHashes = list[tuple[Path, str, dict[str, int]]]
 SETTLED_NS = 2_000_000_000
 
 
-def file_stamp(path: Path) -> dict[str, int]:
-    """What must match for a recorded digest to be reused: size, mtime, ctime, and when."""
+#: The keys of a stamp: what :func:`_stat_stamp` takes, and when the file was hashed.
+_STAMP_KEYS = ("bytes", "mtime_ns", "ctime_ns", "hashed_at_ns")
+
+
+def _stat_stamp(path: Path) -> dict[str, int]:
+    """What must be unchanged for a recorded digest to be reused: size, mtime, ctime."""
     info = os.stat(path)
-    return {
-        "bytes": info.st_size,
-        "mtime_ns": info.st_mtime_ns,
-        "ctime_ns": info.st_ctime_ns,
-        "hashed_at_ns": time.time_ns(),
-    }
+    return {"bytes": info.st_size, "mtime_ns": info.st_mtime_ns, "ctime_ns": info.st_ctime_ns}
 
 
 def reusable_digest(path: Path, recorded: dict[str, Any]) -> str | None:
@@ -203,19 +209,17 @@ def reusable_digest(path: Path, recorded: dict[str, Any]) -> str | None:
     by tools like ``touch``), taken when the digest was computed, plus that the file had
     settled by then.
     """
-    digest = recorded.get("sha256")
+    digest, hashed_at = recorded.get("sha256"), recorded.get("hashed_at_ns")
     try:
-        info = os.stat(path)
+        now = _stat_stamp(path)
     except OSError:
         return None
     same = (
         isinstance(digest, str)
+        and isinstance(hashed_at, int)
         and recorded.get("path") == str(path)
-        and recorded.get("bytes") == info.st_size
-        and recorded.get("mtime_ns") == info.st_mtime_ns
-        and recorded.get("ctime_ns") == info.st_ctime_ns
-        and isinstance(recorded.get("hashed_at_ns"), int)
-        and info.st_ctime_ns <= recorded["hashed_at_ns"] - SETTLED_NS
+        and all(recorded.get(key) == value for key, value in now.items())
+        and now["ctime_ns"] <= hashed_at - SETTLED_NS
     )
     return digest if same else None
 
@@ -245,16 +249,14 @@ class BackgroundHashes:
 
     def _hash(self, path: Path) -> tuple[Path, str, dict[str, int]]:
         recorded = self._known.get(str(path))
-        if recorded is not None:
-            digest = reusable_digest(path, recorded)
-            if digest is not None:
-                keys = ("bytes", "mtime_ns", "ctime_ns", "hashed_at_ns")
-                return path, digest, {k: recorded[k] for k in keys}
-        stamp = file_stamp(path)
+        if recorded is not None and (digest := reusable_digest(path, recorded)) is not None:
+            return path, digest, {k: recorded[k] for k in _STAMP_KEYS}
+        hashed_at = time.time_ns()
+        stamp = _stat_stamp(path)
         digest = sha256_file(path)
-        if file_stamp(path) | {"hashed_at_ns": 0} != stamp | {"hashed_at_ns": 0}:
-            stamp["hashed_at_ns"] = 0  # changed while read: never reuse this digest
-        return path, digest, stamp
+        # A file that changed while it was read gets 0: its digest is never reused.
+        changed = _stat_stamp(path) != stamp
+        return path, digest, stamp | {"hashed_at_ns": 0 if changed else hashed_at}
 
     def result(self) -> FileHashes:
         """Wait for the hashes; re-raises an error from reading the files."""

@@ -149,13 +149,11 @@ def _imported_initializers(
         arrays = onnx_initializers(imported.onnx_path)
         kept = None
         if keep_in is not None:
-            onnx_path = imported.onnx_path.resolve()
-            kept = onnx_path
             work = imported.context.work
             if work.made:
                 shutil.copytree(work.path, keep_in, dirs_exist_ok=True)
-                if onnx_path.is_relative_to(work.path.resolve()):
-                    kept = keep_in / onnx_path.relative_to(work.path.resolve())
+            inside = work.relative(imported.onnx_path)
+            kept = imported.onnx_path.resolve() if inside is None else keep_in / inside
         return arrays, kept
 
 

@@ -81,15 +81,15 @@ def intermediate_onnx_runner(imported: ImportedNetwork) -> OnnxRuntimeRunner:
     if onnx_path is None:
         return exported_onnx_runner(imported)
     work = imported.context.work
-    if not work.made or not onnx_path.resolve().is_relative_to(work.path.resolve()):
+    inside = work.relative(onnx_path)
+    if inside is None:
         return OnnxRuntimeRunner(onnx_path)
-    workdir = work.path.resolve()
     label = f"the intermediate ONNX of {imported.source.name} on onnxruntime"
     # The importer's folder goes away with the ImportedNetwork; keep a copy we own.
     owned = Path(tempfile.mkdtemp(prefix="trtimport-run-"))
     try:
-        shutil.copytree(workdir, owned, dirs_exist_ok=True)
-        copy = owned / onnx_path.resolve().relative_to(workdir)
+        shutil.copytree(work.path, owned, dirs_exist_ok=True)
+        copy = owned / inside
         return OnnxRuntimeRunner(copy, label=label, owned_dir=owned)
     except BaseException:
         shutil.rmtree(owned, ignore_errors=True)
