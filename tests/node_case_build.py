@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,30 +58,34 @@ def _as_array(value: Any) -> np.ndarray | None:
     return None
 
 
-def dynamic_input_shapes(model: onnx.ModelProto, inputs: tuple[Any, ...]) -> Shapes:
-    """Concrete shapes (from the case's data) for every input the model leaves dynamic."""
+def _inputs_with_data(
+    model: onnx.ModelProto, inputs: tuple[Any, ...]
+) -> Iterator[tuple[onnx.ValueInfoProto, np.ndarray]]:
+    """Each graph input (initializers left out) with the case's datum for it, as an array."""
     initializers = {t.name for t in model.graph.initializer}
     graph_inputs = [i for i in model.graph.input if i.name not in initializers]
-    shapes: Shapes = {}
     for info, datum in zip(graph_inputs, inputs, strict=False):
         value = _as_array(datum)
-        if not info.type.HasField("tensor_type") or value is None:
-            continue
-        if _is_dynamic(info):
-            shapes[info.name] = tuple(int(d) for d in value.shape)
-    return shapes
+        if value is not None:
+            yield info, value
+
+
+def dynamic_input_shapes(model: onnx.ModelProto, inputs: tuple[Any, ...]) -> Shapes:
+    """Concrete shapes (from the case's data) for every input the model leaves dynamic."""
+    return {
+        info.name: tuple(int(d) for d in value.shape)
+        for info, value in _inputs_with_data(model, inputs)
+        if info.type.HasField("tensor_type") and _is_dynamic(info)
+    }
 
 
 def integer_input_values(model: onnx.ModelProto, inputs: tuple[Any, ...]) -> Shapes:
     """The case's values of every int32/int64 input of rank 0 or 1 (shape-tensor candidates)."""
-    initializers = {t.name for t in model.graph.initializer}
-    graph_inputs = [i for i in model.graph.input if i.name not in initializers]
-    values: Shapes = {}
-    for info, datum in zip(graph_inputs, inputs, strict=False):
-        value = _as_array(datum)
-        if value is not None and value.dtype in (np.int32, np.int64) and value.ndim <= 1:
-            values[info.name] = tuple(int(v) for v in value.reshape(-1))
-    return values
+    return {
+        info.name: tuple(int(v) for v in value.reshape(-1))
+        for info, value in _inputs_with_data(model, inputs)
+        if value.dtype in (np.int32, np.int64) and value.ndim <= 1
+    }
 
 
 def silence_output() -> None:

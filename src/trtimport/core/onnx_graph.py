@@ -84,15 +84,17 @@ def unique_namer(graph: onnx.GraphProto) -> Callable[[str], str]:
         used |= {t.name for t in g.initializer} | {i.name for i in g.input}
         pending.extend(sub for n in g.node for sub in subgraphs(n))
 
-    def make(base: str) -> str:
-        name, k = base, 1
-        while name in used:
-            k += 1
-            name = f"{base}_{k}"
-        used.add(name)
-        return name
+    return lambda base: unique_name(base, used)
 
-    return make
+
+def unique_name(base: str, used: set[str]) -> str:
+    """``base``, or ``base_2``, ``base_3``… : the first not in ``used``, which it is added to."""
+    name, k = base, 1
+    while name in used:
+        k += 1
+        name = f"{base}_{k}"
+    used.add(name)
+    return name
 
 
 def drop_unused_initializers(graph: onnx.GraphProto) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trtimport.core.onnx_graph import unique_name
 from trtimport.errors import (
     InternalError,
     OutputMarkingError,
@@ -114,12 +115,7 @@ def tensor_names(model: CaffeModel) -> TensorNames:
         if last[blob] == i:
             names.append(blob)
             continue
-        name, k = f"{blob}/{writer}", 1
-        while name in taken:
-            k += 1
-            name = f"{blob}/{writer}_{k}"
-        taken.add(name)
-        names.append(name)
+        names.append(unique_name(f"{blob}/{writer}", taken))
     current: dict[str, str] = {}
     inputs: dict[str, str] = {}
     for blob, name in zip(net_inputs, names, strict=False):

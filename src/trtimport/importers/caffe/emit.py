@@ -15,6 +15,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from trtimport.core.onnx_graph import unique_name
+
 Shape = tuple[int, ...]
 
 _ONNX_DTYPES: dict[np.dtype, int] = {
@@ -41,22 +43,13 @@ class GraphBuilder:
         self._tensor_names: set[str] = set(reserved_tensors)
         self._node_names: set[str] = set(reserved_nodes)
 
-    @staticmethod
-    def _unique(hint: str, used: set[str]) -> str:
-        name, k = hint, 1
-        while name in used:
-            k += 1
-            name = f"{hint}_{k}"
-        used.add(name)
-        return name
-
     def fresh(self, hint: str) -> str:
         """A tensor name not used yet, ``hint`` itself if free."""
-        return self._unique(hint, self._tensor_names)
+        return unique_name(hint, self._tensor_names)
 
     def fresh_node(self, hint: str) -> str:
         """A node name not used yet, ``hint`` itself if free."""
-        return self._unique(hint, self._node_names)
+        return unique_name(hint, self._node_names)
 
     def claim(self, name: str) -> None:
         """Mark a tensor name as used (Caffe names are claimed by the caller)."""
