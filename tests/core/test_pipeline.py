@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -305,3 +307,44 @@ def test_rebuilding_reuses_the_digest_of_an_unchanged_model(tmp_path: Path) -> N
     model.write_bytes(model.read_bytes())
     convert(model, engine, build_options=QUIET)
     assert json.loads(side.read_text())["source"]["files"][0]["sha256"] == real
+
+
+_LEFTOVERS = """
+import gc, sys
+from trtimport import ModelParseError, import_model
+from trtimport.importers.base import ImportContext
+
+bad, good = sys.argv[1], sys.argv[2]
+
+
+def fail():
+    try:
+        import_model(bad)
+    except ModelParseError as err:
+        keep = err  # this frame -> the error -> its traceback -> this frame: a cycle
+        return [keep]
+
+
+gc.disable()  # leftovers stay until someone collects them
+for _ in range(3):
+    fail()
+with import_model(good):
+    contexts = [o for o in gc.get_objects() if isinstance(o, ImportContext)]
+    print(len(contexts))
+"""
+
+
+def test_earlier_failed_imports_are_freed_before_the_next_builder(tmp_path: Path) -> None:
+    """Their builders, left to the garbage collector, could be destroyed inside a TensorRT call
+    of the next import, which deadlocks TensorRT-RTX (pipeline._collect_earlier_imports)."""
+    good = save(conv_relu(), tmp_path / "good.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(good.read_bytes()[:200])
+    proc = subprocess.run(
+        [sys.executable, "-c", _LEFTOVERS, str(bad), str(good)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1"]  # only the live import's context

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -279,6 +280,28 @@ def import_model(
     return _import_detected(entry, source, options, plugins, backend, verbosity)
 
 
+#: How many imports this process has started (see :func:`_collect_earlier_imports`).
+_imports_started = 0
+
+
+def _collect_earlier_imports() -> None:
+    """Free, now, what is left of earlier imports that only the garbage collector can reach.
+
+    A failed import's builder and network can stay alive in a reference cycle through the
+    error's traceback (a frame that keeps the error it caught). Left to the collector, they
+    are destroyed whenever it next runs, which can be inside a TensorRT call: the collector
+    runs when Python allocates, and TensorRT calls our Python logger. TensorRT-RTX 1.7 then
+    deadlocks: destroying an IBuilder waits for a lock that the running call (creating the
+    next builder, say) holds. Seen once in a worker building ONNX node cases one after
+    another. Collecting before each new builder is made removes such leftovers at a safe
+    point; the first import in a process has nothing to collect and skips the cost.
+    """
+    global _imports_started
+    if _imports_started:
+        gc.collect()
+    _imports_started += 1
+
+
 def _import_detected(
     entry: ImporterEntry,
     source: Path,
@@ -301,6 +324,7 @@ def _import_detected(
     batch_ranges = check_batch_options(options)
     be = backend if isinstance(backend, Backend) else get_backend(backend)
     logger = make_logger(be, verbosity)
+    _collect_earlier_imports()
     builder = be.trt.Builder(logger)
     network = builder.create_network(be.network_flags)
     ctx = ImportContext(
