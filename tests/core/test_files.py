@@ -146,3 +146,18 @@ def test_a_recorded_digest_is_reused_only_for_an_unchanged_settled_file(tmp_path
     os.utime(path, ns=(entry["mtime_ns"], entry["mtime_ns"]))
     [(_, digest, _)] = BackgroundHashes([path], {str(path): entry}).result()
     assert digest == real
+
+
+def test_reused_digests_start_no_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "model.onnx"
+    entry = _settled(path, b"weights")
+
+    def no_thread(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a thread was started although every digest could be reused")
+
+    monkeypatch.setattr("trtimport.core.files.threading.Thread", no_thread)
+    [(hashed, digest, _)] = BackgroundHashes([path], {str(path): entry}).result()
+    assert (hashed, digest) == (path, "0" * 64)
+    with pytest.raises(AssertionError, match="a thread was started"):
+        BackgroundHashes([path])  # nothing recorded: the file must be read
+

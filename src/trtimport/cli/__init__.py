@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -35,6 +36,42 @@ Get models of any format into NVIDIA TensorRT.
 """
 
 
+def _terminal_columns() -> int:
+    """The terminal's width as ``shutil.get_terminal_size`` finds it: ``COLUMNS``, then stdout."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's raw-description formatter, told the width up front.
+
+    Left to itself, argparse imports ``shutil`` (and with it zlib, bz2 and lzma) to ask the
+    terminal's width, every run, since each ``add_argument`` makes a formatter.
+    """
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        super().__init__(
+            prog,
+            indent_increment,
+            max_help_position,
+            _terminal_columns() - 2 if width is None else width,
+        )
+
+
 def _command_module(name: str) -> ModuleType:
     return importlib.import_module(f"trtimport.cli.{COMMANDS[name]}")
 
@@ -48,7 +85,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trtimport",
         description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"trtimport {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -59,7 +96,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             name,
             help=module.HELP,
             description=getattr(module, "DESCRIPTION", module.HELP),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=HelpFormatter,
         )
         module.add_arguments(cmd)
         cmd.set_defaults(_module=module)

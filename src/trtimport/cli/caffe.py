@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "make-weights",
         help="write seeded random weights for a deploy prototxt as a caffemodel",
         description="Write a caffemodel with seeded random weights for a deploy prototxt.",
+        formatter_class=parser.formatter_class,
     )
     make.add_argument("prototxt", type=Path, help="the deploy prototxt")
     make.add_argument("-o", "--output", type=Path, required=True, help="the caffemodel to write")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import mmap
 import os
 import stat
@@ -174,6 +173,8 @@ def sha256_file(path: Path) -> str:
     The file is mapped, not read: one hash call over the page cache, without copying 100 MB
     models through Python buffers (whose page faults cost more system time than the copy).
     """
+    import hashlib  # loads OpenSSL's libcrypto: only when a file is hashed
+
     with path.open("rb") as f:
         if os.fstat(f.fileno()).st_size == 0:
             return hashlib.sha256().hexdigest()
@@ -229,28 +230,43 @@ class BackgroundHashes:
 
     ``known`` maps a path to the sidecar entry of an earlier build; a file that provably has
     not changed since (:func:`reusable_digest`) is not read again, which saves a second per
-    1.5 GB of model. (A plain thread: ``concurrent.futures`` would import ``logging`` on every
-    run.)
+    1.5 GB of model. That check is a ``stat`` and is made at once; a thread is started only
+    for the files that must be read. (A plain thread: ``concurrent.futures`` would import
+    ``logging`` on every run.)
     """
 
     def __init__(self, paths: list[Path], known: dict[str, dict[str, Any]] | None = None) -> None:
-        self._paths = [p for p in paths if p.is_file()]
-        self._known = known or {}
-        self._hashes: FileHashes = []
+        known = known or {}
+        #: One entry per file, in order; None until a file that must be read has been hashed.
+        self._hashes: list[tuple[Path, str, dict[str, int]] | None] = []
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="trtimport-sha256", daemon=True)
-        self._thread.start()
+        pending: list[tuple[int, Path]] = []
+        for path in paths:
+            if not path.is_file():
+                continue
+            recorded = known.get(str(path))
+            digest = reusable_digest(path, recorded) if recorded is not None else None
+            if recorded is not None and digest is not None:
+                self._hashes.append((path, digest, {k: recorded[k] for k in _STAMP_KEYS}))
+            else:
+                pending.append((len(self._hashes), path))
+                self._hashes.append(None)
+        self._thread: threading.Thread | None = None
+        if pending:
+            self._thread = threading.Thread(
+                target=self._run, args=(pending,), name="trtimport-sha256", daemon=True
+            )
+            self._thread.start()
 
-    def _run(self) -> None:
+    def _run(self, pending: list[tuple[int, Path]]) -> None:
         try:
-            self._hashes = [self._hash(p) for p in self._paths]
+            for index, path in pending:
+                self._hashes[index] = self._hash(path)
         except BaseException as err:  # re-raised in result()
             self._error = err
 
-    def _hash(self, path: Path) -> tuple[Path, str, dict[str, int]]:
-        recorded = self._known.get(str(path))
-        if recorded is not None and (digest := reusable_digest(path, recorded)) is not None:
-            return path, digest, {k: recorded[k] for k in _STAMP_KEYS}
+    @staticmethod
+    def _hash(path: Path) -> tuple[Path, str, dict[str, int]]:
         hashed_at = time.time_ns()
         stamp = _stat_stamp(path)
         digest = sha256_file(path)
@@ -260,7 +276,8 @@ class BackgroundHashes:
 
     def result(self) -> FileHashes:
         """Wait for the hashes; re-raises an error from reading the files."""
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         if self._error is not None:
             raise self._error
-        return self._hashes
+        return [entry for entry in self._hashes if entry is not None]

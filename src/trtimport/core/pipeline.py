@@ -20,7 +20,6 @@ from trtimport.core.build import (
     targets_left_out,
 )
 from trtimport.core.detect import detect_format
-from trtimport.core.dynamic import batch_profiles, check_batch_options
 from trtimport.core.engine import TensorInfo, recorded_sources, write_engine
 from trtimport.core.files import (
     BackgroundHashes,
@@ -29,7 +28,7 @@ from trtimport.core.files import (
     atomic_path,
     copy_atomic,
 )
-from trtimport.core.options import BuildOptions, ImportOptions, ShapeRange
+from trtimport.core.options import BatchRange, BuildOptions, ImportOptions, ShapeRange
 from trtimport.core.trtlog import make_logger
 from trtimport.errors import OutputMarkingError, ShapeError, UsageError
 from trtimport.importers.base import ImportContext, Importer
@@ -321,7 +320,11 @@ def _import_detected(
         )
     if options.weights is not None and not importer.takes_weights:
         raise UsageError(f"--weights: the {importer.name} importer takes no separate weights")
-    batch_ranges = check_batch_options(options)
+    batch_ranges: list[BatchRange] = []
+    if options.batch is not None or options.more_batches:
+        from trtimport.core.dynamic import check_batch_options
+
+        batch_ranges = check_batch_options(options)
     be = backend if isinstance(backend, Backend) else get_backend(backend)
     logger = make_logger(be, verbosity)
     _collect_earlier_imports()
@@ -342,6 +345,8 @@ def _import_detected(
                 "the network itself, and give input ranges with --shapes/--profile"
             )
         if batch_ranges:
+            from trtimport.core.dynamic import batch_profiles
+
             ctx.options = replace(
                 options, profiles=batch_profiles(network, batch_ranges, str(source))
             )

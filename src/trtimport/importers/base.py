@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -68,6 +67,10 @@ class Importer:
 
     def missing_requirements(self) -> list[str]:
         """The required modules that are not installed (checked without importing them)."""
+        if not self.requires:
+            return []
+        import importlib.util
+
         return [m for m in self.requires if importlib.util.find_spec(m) is None]
 
     def detect(self, path: Path, head: bytes) -> bool:

@@ -24,7 +24,6 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -146,7 +145,7 @@ def _load_entry_points(
         )
 
 
-_GROUP_HEADER = re.compile(rf"^\s*\[\s*{ENTRY_POINT_GROUP}\s*\]", re.MULTILINE)
+_GROUP_HEADER = re.compile(rb"^\s*\[\s*" + ENTRY_POINT_GROUP.encode() + rb"\s*\]", re.MULTILINE)
 
 
 def _may_declare_group() -> bool:
@@ -154,29 +153,29 @@ def _may_declare_group() -> bool:
 
     ``importlib.metadata`` costs ~35 ms of CPU to import (email, zipfile, csv…) on every run,
     a tenth of the time TensorRT itself takes to load; this scan of the ``entry_points.txt``
-    files on ``sys.path`` costs a few ms. Anything it cannot read as a plain folder (a zip on
-    the path) counts as "maybe", and then ``importlib.metadata`` decides.
+    files on ``sys.path`` costs under a millisecond. Anything it cannot read as a plain folder
+    (a zip on the path) counts as "maybe", and then ``importlib.metadata`` decides.
     """
+    group = ENTRY_POINT_GROUP.encode()
     for entry in sys.path:
-        folder = Path(entry or ".")
-        if not folder.is_dir():
-            if folder.exists():
-                return True
-            continue
+        folder = entry or "."
         try:
             names = os.listdir(folder)
-        except OSError:
+        except FileNotFoundError:
+            continue
+        except OSError:  # a zip file, an unreadable folder: maybe
             return True
         for name in names:
             if not name.endswith((".dist-info", ".egg-info")):
                 continue
             try:
-                text = (folder / name / "entry_points.txt").read_text(errors="replace")
-            except FileNotFoundError:
+                with open(os.path.join(folder, name, "entry_points.txt"), "rb") as f:
+                    text = f.read()
+            except (FileNotFoundError, NotADirectoryError):
                 continue
             except OSError:
                 return True
-            if _GROUP_HEADER.search(text):
+            if group in text and _GROUP_HEADER.search(text):
                 return True
     return False
 
