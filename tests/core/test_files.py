@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from trtimport.core.files import (
     WorkFolder,
     _exchange,
     atomic_path,
+    drop_cached_pages,
     private_folder,
     sha256_file,
 )
@@ -161,3 +164,36 @@ def test_reused_digests_start_no_thread(tmp_path: Path, monkeypatch: pytest.Monk
     with pytest.raises(AssertionError, match="a thread was started"):
         BackgroundHashes([path])  # nothing recorded: the file must be read
 
+
+def _resident_bytes(path: Path) -> int:
+    out = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return int(out.split()[0])
+
+
+@pytest.mark.skipif(
+    shutil.which("fincore") is None or not hasattr(os, "posix_fadvise"),
+    reason="needs util-linux's fincore and posix_fadvise",
+)
+def test_drop_cached_pages_frees_a_clean_file_and_keeps_its_content(tmp_path: Path) -> None:
+    path = tmp_path / "old.engine"
+    content = os.urandom(4 << 20)
+    with path.open("wb") as f:
+        f.write(content)
+        os.fsync(f.fileno())  # written back, so its pages are clean and can be dropped
+    assert _resident_bytes(path) == len(content)
+    drop_cached_pages(path)
+    assert _resident_bytes(path) < len(content) // 4
+    assert path.read_bytes() == content
+    link = tmp_path / "link.engine"
+    link.symlink_to(path)
+    drop_cached_pages(link)  # a symlink is left alone
+    assert _resident_bytes(path) == len(content)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    drop_cached_pages(fifo)  # returns at once (opening a FIFO to read would block)
+    drop_cached_pages(tmp_path / "absent")

@@ -153,6 +153,45 @@ def _renameat2() -> Any:
         return None
 
 
+def drop_cached_pages(path: Path) -> None:
+    """Tell the kernel that the cached pages of ``path``, an output about to be replaced, are
+    no longer needed: clean ones are freed now, dirty ones start going to disk.
+
+    An atomic replacement holds the old and the new file in memory at once. On virtual machines
+    whose host backs guest memory lazily (Firecracker, balloon free-page reporting), the new
+    file's pages then come from memory the host has to fault in again, and writing a 100 MB
+    engine took 0.3-0.6 s in a third of the builds instead of 0.04 s (docs/performance.md).
+    Pages freed here are reused at once by the new file. Only regular files are touched (never
+    a FIFO, never through a symlink), and nothing happens where ``posix_fadvise`` does not
+    exist. Pages that other processes have mapped stay cached.
+    """
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None:
+        return
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return
+    try:
+        advise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def start_dropping_cached_pages(path: Path) -> None:
+    """:func:`drop_cached_pages` on a thread, so that starting the write-back of dirty pages
+    (an old engine written seconds ago) overlaps with the build. Called again just before the
+    new file is written, it then frees the pages that have gone to disk meanwhile."""
+    if getattr(os, "posix_fadvise", None) is not None and os.path.lexists(path):
+        threading.Thread(
+            target=drop_cached_pages, args=(path,), name="trtimport-drop-cache", daemon=True
+        ).start()
+
+
 def write_atomic(dest: Path, data: bytes | memoryview) -> None:
     """Write ``data`` to ``dest`` atomically."""
     with atomic_path(dest) as tmp, tmp.open("wb") as f:

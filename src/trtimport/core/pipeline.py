@@ -27,6 +27,7 @@ from trtimport.core.files import (
     WorkFolder,
     atomic_path,
     copy_atomic,
+    start_dropping_cached_pages,
 )
 from trtimport.core.options import BatchRange, BuildOptions, ImportOptions, ShapeRange
 from trtimport.core.trtlog import make_logger
@@ -543,6 +544,7 @@ def convert(
         hashes = BackgroundHashes(
             entry.importer.related_files(source, import_options), recorded_sources(engine)
         )
+        start_dropping_cached_pages(engine)
     with _import_detected(entry, source, import_options, plugins, backend, verbosity) as imported:
         import_options = imported.context.options
         be = imported.backend
