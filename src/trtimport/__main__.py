@@ -1,7 +1,5 @@
 """``python -m trtimport``."""
 
-import sys
+from trtimport.cli import run
 
-from trtimport.cli import main
-
-sys.exit(main())
+run()

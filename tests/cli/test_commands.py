@@ -142,4 +142,4 @@ def test_console_script_entry_point_is_declared() -> None:
     else:
         pytest.skip("tomllib needs Python 3.11")
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
-    assert pyproject["project"]["scripts"]["trtimport"] == "trtimport.cli:main"
+    assert pyproject["project"]["scripts"]["trtimport"] == "trtimport.cli:run"
