@@ -139,6 +139,11 @@ def main() -> None:
     print(f"overhead ratio (trtimport / bare, median wall): {ratio:.3f} (target <= 1.05)")
     print(f"  95% bootstrap interval of that ratio: {low:.3f} - {high:.3f}")
     print(f"  median of the adjacent-pair ratios: {pairs:.3f}")
+    fastest = min(times["trtimport"]) / min(times["bare"])
+    print(
+        f"  fastest run of each: {min(times['trtimport']):.2f} s / {min(times['bare']):.2f} s "
+        f"= {fastest:.3f} (the least disturbed runs)"
+    )
     print(f"CPU-time ratio (trtimport / bare, median user+sys): {cpu_ratio:.3f}")
 
 

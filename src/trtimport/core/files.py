@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import mmap
 import os
 import stat
 import sys
@@ -207,18 +206,23 @@ def copy_atomic(src: Path, dest: Path) -> None:
 
 
 def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file.
+    """Hex SHA-256 of a file, read in 1 MiB pieces into one reused buffer.
 
-    The file is mapped, not read: one hash call over the page cache, without copying 100 MB
-    models through Python buffers (whose page faults cost more system time than the copy).
+    Not mapped: the hashing thread runs while TensorRT loads and builds in the same process,
+    and faulting in a 100 MB mapping contends with TensorRT's own memory mappings for the
+    process's address-space lock; first builds were 4-5% slower that way (docs/performance.md).
+    Reading into a buffer that is faulted in once costs a copy from the page cache instead.
+    Both the reads and the hash updates release the GIL.
     """
     import hashlib  # loads OpenSSL's libcrypto: only when a file is hashed
 
-    with path.open("rb") as f:
-        if os.fstat(f.fileno()).st_size == 0:
-            return hashlib.sha256().hexdigest()
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
-            return hashlib.sha256(view).hexdigest()
+    digest = hashlib.sha256()
+    buffer = bytearray(1 << 20)
+    view = memoryview(buffer)
+    with path.open("rb", buffering=0) as f:
+        while n := f.readinto(buffer):
+            digest.update(view[:n])
+    return digest.hexdigest()
 
 
 #: ``(path, sha256, stamp)`` per file; ``stamp`` (size, mtime, ctime, when hashed) lets a
