@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import functools
 import os
@@ -184,11 +185,13 @@ def drop_cached_pages(path: Path) -> None:
 def start_dropping_cached_pages(path: Path) -> None:
     """:func:`drop_cached_pages` on a thread, so that starting the write-back of dirty pages
     (an old engine written seconds ago) overlaps with the build. Called again just before the
-    new file is written, it then frees the pages that have gone to disk meanwhile."""
+    new file is written, it then frees the pages that have gone to disk meanwhile.
+
+    A bare ``_thread``: nothing waits for it or for a result, so the machinery of
+    ``threading.Thread`` (whose ``start`` waits until the new thread runs) is not needed.
+    """
     if getattr(os, "posix_fadvise", None) is not None and os.path.lexists(path):
-        threading.Thread(
-            target=drop_cached_pages, args=(path,), name="trtimport-drop-cache", daemon=True
-        ).start()
+        _thread.start_new_thread(drop_cached_pages, (path,))
 
 
 def write_atomic(dest: Path, data: bytes | memoryview) -> None:
