@@ -175,17 +175,26 @@ def _resident_bytes(path: Path) -> int:
     return int(out.split()[0])
 
 
-@pytest.mark.skipif(
+needs_fincore = pytest.mark.skipif(
     shutil.which("fincore") is None or not hasattr(os, "posix_fadvise"),
     reason="needs util-linux's fincore and posix_fadvise",
 )
-def test_drop_cached_pages_frees_a_clean_file_and_keeps_its_content(tmp_path: Path) -> None:
-    path = tmp_path / "old.engine"
+
+
+def _clean_file(path: Path) -> bytes:
+    """Write random bytes to ``path`` and back to disk, so its cached pages can be dropped."""
     content = os.urandom(4 << 20)
     with path.open("wb") as f:
         f.write(content)
-        os.fsync(f.fileno())  # written back, so its pages are clean and can be dropped
+        os.fsync(f.fileno())
     assert _resident_bytes(path) == len(content)
+    return content
+
+
+@needs_fincore
+def test_drop_cached_pages_frees_a_clean_file_and_keeps_its_content(tmp_path: Path) -> None:
+    path = tmp_path / "old.engine"
+    content = _clean_file(path)
     drop_cached_pages(path)
     assert _resident_bytes(path) < len(content) // 4
     assert path.read_bytes() == content
@@ -197,3 +206,16 @@ def test_drop_cached_pages_frees_a_clean_file_and_keeps_its_content(tmp_path: Pa
     os.mkfifo(fifo)
     drop_cached_pages(fifo)  # returns at once (opening a FIFO to read would block)
     drop_cached_pages(tmp_path / "absent")
+
+
+@needs_fincore
+def test_atomic_path_drops_the_old_outputs_pages_before_the_new_one_is_written(
+    tmp_path: Path,
+) -> None:
+    dest = tmp_path / "out.engine"
+    content = _clean_file(dest)
+    with atomic_path(dest) as tmp:
+        assert _resident_bytes(dest) < len(content) // 4
+        assert dest.read_bytes() == content  # still the complete old output
+        tmp.write_bytes(b"new")
+    assert dest.read_bytes() == b"new"

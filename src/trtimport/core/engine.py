@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from trtimport.core.files import atomic_path, drop_cached_pages
+from trtimport.core.files import atomic_path
 from trtimport.errors import ModelParseError
 
 SIDECAR_SCHEMA = 1
@@ -40,7 +40,6 @@ def write_engine(engine: Path, data: Any, sidecar: dict[str, Any]) -> int:
     failed write leaves no file behind (see :func:`~trtimport.core.files.atomic_path`).
     """
     side = sidecar_path(engine)
-    drop_cached_pages(engine)
     with atomic_path(engine) as tmp_engine:
         with tmp_engine.open("wb") as f:
             f.write(memoryview(data))

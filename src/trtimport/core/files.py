@@ -28,10 +28,11 @@ def atomic_path(dest: Path) -> Iterator[Path]:
     that look at it, gives the file the permissions of any new file, and keeps ext4 from
     flushing it to disk on close, as it does for a file opened with truncation (a pre-made
     empty file, say; 30-50 ms for a 100 MB engine). A block that writes nothing gives an empty
-    file.
+    file. The previous output's cached pages are dropped first (:func:`drop_cached_pages`).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    drop_cached_pages(dest)
     folder = private_folder(dest.parent, f".{dest.name}.")
     tmp = folder / dest.name
     try:
@@ -128,10 +129,7 @@ def _exchange(new: Path, dest: Path) -> bool:
     False, and nothing done, where ``dest`` is not a regular file or the system or file system
     cannot exchange; the caller then renames.
     """
-    try:
-        if not stat.S_ISREG(os.lstat(dest).st_mode):
-            return False
-    except OSError:
+    if not _is_regular_file(dest):
         return False
     renameat2 = _renameat2()
     if renameat2 is None:
@@ -139,6 +137,14 @@ def _exchange(new: Path, dest: Path) -> bool:
     return (
         renameat2(_AT_FDCWD, os.fsencode(new), _AT_FDCWD, os.fsencode(dest), _RENAME_EXCHANGE) == 0
     )
+
+
+def _is_regular_file(path: Path) -> bool:
+    """Whether ``path`` itself (not a symlink's target) is a regular file."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 @functools.cache
@@ -166,11 +172,9 @@ def drop_cached_pages(path: Path) -> None:
     exist. Pages that other processes have mapped stay cached.
     """
     advise = getattr(os, "posix_fadvise", None)
-    if advise is None:
+    if advise is None or not _is_regular_file(path):
         return
     try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            return
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
         return
@@ -292,7 +296,7 @@ class BackgroundHashes:
                 continue
             recorded = known.get(str(path))
             digest = reusable_digest(path, recorded) if recorded is not None else None
-            if recorded is not None and digest is not None:
+            if digest is not None:
                 self._hashes.append((path, digest, {k: recorded[k] for k in _STAMP_KEYS}))
             else:
                 pending.append((len(self._hashes), path))
