@@ -1,11 +1,19 @@
 """trtimport vs a bare tensorrt_rtx parse+build script on the same ResNet-50-size ONNX model.
 
-Both run as fresh processes, alternating, several repetitions; the ratio of the median wall
-times is trtimport's overhead (target: <= 1.05). Single runs scatter by +-20% (page cache
-write-back, other jobs), so the script also prints a 95% bootstrap interval of that ratio and
-the median of the ratios of adjacent pairs. Run from the repository root:
+Three sides run as fresh processes, in rotating order, several repetitions:
 
-    python benchmarks/bench_overhead.py [--reps 21]
+- ``bare``: the baseline script (benchmarks/bare_build.py), TensorRT's defaults;
+- ``trtimport``: ``trtimport MODEL -o OUT``, trtimport's defaults (the builder may use every
+  CPU; the engine is byte-identical to a one-thread build);
+- ``trtimport-1thread``: the same with ``--builder-threads 1``, the very build the bare script
+  runs, so its ratio is trtimport's own overhead (start-up, hashing, sidecar, atomic write).
+
+The ratio of the median wall times to bare's is the overhead (target: <= 1.05). Single runs
+scatter by +-20% (page cache write-back, the VM backing new memory, other jobs), so the script
+also prints 95% bootstrap intervals and the medians of the ratios within each repetition. Run
+from the repository root:
+
+    python benchmarks/bench_overhead.py [--reps 21] [--fresh]
 """
 
 from __future__ import annotations
@@ -89,23 +97,32 @@ def main() -> None:
         onnx.save(model, str(path))
         bare = [sys.executable, str(HERE / "bare_build.py"), str(path), str(folder / "bare.engine")]
         ours = [sys.executable, "-m", "trtimport", str(path), "-o", str(folder / "ours.engine")]
+        one = [sys.executable, "-m", "trtimport", str(path), "-o", str(folder / "one.engine")]
+        one.extend(["--builder-threads", "1"])
+        sides = {"bare": bare, "trtimport": ours, "trtimport-1thread": one}
+        outputs = {
+            "bare": "bare.engine",
+            "trtimport": "ours.engine",
+            "trtimport-1thread": "one.engine",
+        }
         env = child_env(folder / "pycache")
-        timed(bare, env)  # warm the page cache, the bytecode cache and TensorRT's first-run work
-        timed(ours, env)
-        times: dict[str, list[float]] = {"bare": [], "trtimport": []}
-        cpu: dict[str, list[float]] = {"bare": [], "trtimport": []}
+        for cmd in sides.values():  # warm the page cache, the bytecode cache, TensorRT's first run
+            timed(cmd, env)
+        times: dict[str, list[float]] = {name: [] for name in sides}
+        cpu: dict[str, list[float]] = {name: [] for name in sides}
+        names = list(sides)
         for i in range(args.reps):
-            order = [("bare", bare), ("trtimport", ours)]
-            for name, cmd in order if i % 2 == 0 else reversed(order):
-                if args.fresh:
-                    for leftover in ("bare.engine", "ours.engine", "ours.engine.json"):
-                        (folder / leftover).unlink(missing_ok=True)
-                wall, used = timed(cmd, env)
+            for name in names[i % 3 :] + names[: i % 3]:
+                if args.fresh:  # this side's engine (and sidecar) from its previous run
+                    (folder / outputs[name]).unlink(missing_ok=True)
+                    (folder / f"{outputs[name]}.json").unlink(missing_ok=True)
+                wall, used = timed(sides[name], env)
                 times[name].append(wall)
                 cpu[name].append(used)
         engine_mb = (folder / "ours.engine").stat().st_size / 2**20
+        same = (folder / "ours.engine").read_bytes() == (folder / "one.engine").read_bytes()
+        same_bare = (folder / "ours.engine").read_bytes() == (folder / "bare.engine").read_bytes()
     bare_med = statistics.median(times["bare"])
-    ours_med = statistics.median(times["trtimport"])
     import tensorrt_rtx
 
     print(
@@ -117,7 +134,12 @@ def main() -> None:
         f"{os.cpu_count()} cores, Python {platform.python_version()}, "
         f"tensorrt_rtx {tensorrt_rtx.__version__}, {time.strftime('%Y-%m-%d')}"
     )
-    print(f"repetitions: {args.reps} each, alternating, fresh processes")
+    print(f"repetitions: {args.reps} each, in rotating order, fresh processes")
+    print(
+        f"engines: trtimport's default and one-thread builds are "
+        f"{'byte-identical' if same else 'DIFFERENT'}; "
+        f"{'identical to' if same_bare else 'different from'} bare's"
+    )
     print(
         "outputs: deleted before every run (first builds)"
         if args.fresh
@@ -132,19 +154,20 @@ def main() -> None:
             f"| {name} | {statistics.median(values):.2f} | "
             f"{statistics.median(cpu[name]):.2f} | {runs} |"
         )
-    ratio = ours_med / bare_med
-    cpu_ratio = statistics.median(cpu["trtimport"]) / statistics.median(cpu["bare"])
-    low, high = bootstrap_interval(times["trtimport"], times["bare"])
-    pairs = statistics.median(o / b for o, b in zip(times["trtimport"], times["bare"], strict=True))
-    print(f"overhead ratio (trtimport / bare, median wall): {ratio:.3f} (target <= 1.05)")
-    print(f"  95% bootstrap interval of that ratio: {low:.3f} - {high:.3f}")
-    print(f"  median of the adjacent-pair ratios: {pairs:.3f}")
-    fastest = min(times["trtimport"]) / min(times["bare"])
-    print(
-        f"  fastest run of each: {min(times['trtimport']):.2f} s / {min(times['bare']):.2f} s "
-        f"= {fastest:.3f} (the least disturbed runs)"
-    )
-    print(f"CPU-time ratio (trtimport / bare, median user+sys): {cpu_ratio:.3f}")
+    for name in names[1:]:
+        ours_t = times[name]
+        ratio = statistics.median(ours_t) / bare_med
+        cpu_ratio = statistics.median(cpu[name]) / statistics.median(cpu["bare"])
+        low, high = bootstrap_interval(ours_t, times["bare"])
+        pairs = statistics.median(o / b for o, b in zip(ours_t, times["bare"], strict=True))
+        print(f"{name} / bare, median wall: {ratio:.3f} (target <= 1.05)")
+        print(f"  95% bootstrap interval of that ratio: {low:.3f} - {high:.3f}")
+        print(f"  median of the per-repetition ratios: {pairs:.3f}")
+        print(
+            f"  fastest run of each: {min(ours_t):.2f} s / {min(times['bare']):.2f} s "
+            f"= {min(ours_t) / min(times['bare']):.3f} (the least disturbed runs)"
+        )
+        print(f"  CPU-time ratio (median user+sys): {cpu_ratio:.3f}")
 
 
 if __name__ == "__main__":

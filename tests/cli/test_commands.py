@@ -43,6 +43,14 @@ def test_convert_json_has_the_same_facts(cli, tmp_path: Path) -> None:
     assert Path(data["engine"]) == tmp_path / "m.engine"  # default: ./STEM.engine
 
 
+def test_builder_threads_flag_reaches_the_sidecar(cli, tmp_path: Path) -> None:
+    pytest.importorskip("tensorrt_rtx")
+    proc = cli(str(EXAMPLE), "-o", "t.engine", "--builder-threads", "1", "-q", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    sidecar = json.loads((tmp_path / "t.engine.json").read_text())
+    assert sidecar["build_options"]["builder_threads"] == 1
+
+
 def test_input_flag_from_the_cli(cli, tmp_path: Path) -> None:
     pytest.importorskip("tensorrt_rtx")
     model = save(conv_relu(["N", 3, "H", "W"]), tmp_path / "m.onnx")
@@ -118,6 +126,7 @@ def test_info_reports_backend_and_capabilities(cli, tmp_path: Path) -> None:
     assert facts["backend"]["name"] == "tensorrt_rtx"
     caps = facts["backend"]["capabilities"]
     assert caps["targets"] is True and caps["cache"] == "runtime"
+    assert caps["builder_threads"] is True
     assert caps["strongly_typed_only"] is True
     text = cli("info", cwd=tmp_path).stdout
     assert "backend: tensorrt_rtx" in text

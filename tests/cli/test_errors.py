@@ -77,6 +77,11 @@ def test_dynamic_input_without_shapes(cli, out: Path) -> None:
     assert "--shapes x:MIN/OPT/MAX" in stderr
 
 
+def test_zero_builder_threads(cli, out: Path) -> None:
+    model = save(conv_relu(), out / "model.onnx")
+    _fails_cleanly(cli, [str(model), "--builder-threads", "0"], out, "give 1 or more threads")
+
+
 def test_unknown_format(cli, out: Path) -> None:
     model = out / "model.onnx"
     model.write_bytes(b"this is not a model at all")

@@ -9,7 +9,7 @@ import pytest
 from onnx_models import conv_relu, save
 
 from trtimport import BuildOptions, EngineBuildError, UsageError, convert, import_model
-from trtimport.core.build import _Cancel, _progress_monitor, make_config
+from trtimport.core.build import _Cancel, _progress_monitor, builder_threads, make_config
 
 pytest.importorskip("tensorrt_rtx")
 
@@ -62,11 +62,37 @@ def test_options_reach_the_builder_config(tmp_path: Path) -> None:
         (BuildOptions(optimization_level=9), "--opt-level must be between 0 and 5"),
         (BuildOptions(profiling_verbosity="loud"), "use none, layer_names_only or detailed"),
         (BuildOptions(targets=["sm99"]), "unknown target 'sm99'"),
+        (BuildOptions(builder_threads=0), "--builder-threads 0: give 1 or more threads"),
     ],
 )
 def test_bad_options_are_usage_errors(tmp_path: Path, options: BuildOptions, message: str) -> None:
     with _imported(tmp_path) as imp, pytest.raises(UsageError, match=message):
         make_config(imp.backend, imp.builder, imp.network, options, [])
+
+
+def test_the_builder_uses_every_cpu_unless_told(tmp_path: Path) -> None:
+    import os
+
+    cpus = len(os.sched_getaffinity(0))
+    assert builder_threads(None) == cpus
+    assert builder_threads(3) == 3
+    with _imported(tmp_path) as imp:
+        assert imp.builder.max_threads == 1  # TensorRT's own default
+        make_config(imp.backend, imp.builder, imp.network, BuildOptions(), [])
+        assert imp.builder.max_threads == cpus
+        make_config(imp.backend, imp.builder, imp.network, BuildOptions(builder_threads=1), [])
+        assert imp.builder.max_threads == 1
+
+
+def test_builder_threads_do_not_change_the_engine(tmp_path: Path) -> None:
+    """The reason more threads can be the default: the serialized engine is the same."""
+    model = Path(__file__).parents[2] / "examples" / "onnx" / "tiny_cnn.onnx"
+    engines = []
+    for threads in (1, 2, 3):
+        engine = tmp_path / f"t{threads}.engine"
+        convert(model, engine, build_options=BuildOptions(builder_threads=threads, progress=False))
+        engines.append(engine.read_bytes())
+    assert engines[0] == engines[1] == engines[2]
 
 
 def test_progress_monitor_reports_phases(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -51,6 +52,7 @@ def test_convert_writes_engine_sidecar_and_returns_the_facts(tmp_path: Path) -> 
     assert entry["mtime_ns"] == model.stat().st_mtime_ns
     assert side["engine"] == {"file": "m.engine", "bytes": engine.stat().st_size}
     assert side["build_options"]["workspace"] == 1 << 28
+    assert side["build_options"]["builder_threads"] == len(os.sched_getaffinity(0))
     assert side["targets"] == ["sm86", "sm89", "sm120"]
     assert side["outputs"] == [{"name": "y", "shape": [1, 4, 6, 6], "dtype": "float32"}]
     assert result.to_dict()["engine_bytes"] == result.engine_bytes

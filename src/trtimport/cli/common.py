@@ -265,6 +265,13 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--profiling-verbosity", metavar="LEVEL", help="none, layer_names_only or detailed"
     )
+    g.add_argument(
+        "--builder-threads",
+        type=int,
+        metavar="N",
+        help="threads the builder may use (default: every CPU; 1 is TensorRT's own default). "
+        "The engine is the same",
+    )
 
 
 def build_options(args: argparse.Namespace, progress: bool) -> BuildOptions:
@@ -279,6 +286,7 @@ def build_options(args: argparse.Namespace, progress: bool) -> BuildOptions:
         cache=args.cache,
         profiling_verbosity=args.profiling_verbosity,
         progress=progress,
+        builder_threads=args.builder_threads,
     )
 
 

@@ -76,6 +76,7 @@ def collect() -> dict[str, Any]:
             "refit": be.supports_refit,
             "strip_plan": be.supports_strip_plan,
             "progress_monitor": be.supports_progress_monitor,
+            "builder_threads": be.supports_builder_threads,
             "cache": be.cache_kind,
             "can_run_engines": be.gpu_support_problem() is None,
         },

@@ -105,6 +105,11 @@ class Backend:
         return hasattr(self.module.BuilderFlag, "STRIP_PLAN")
 
     @property
+    def supports_builder_threads(self) -> bool:
+        """True if the builder can use several threads (``IBuilder.max_threads``)."""
+        return hasattr(self.module.Builder, "max_threads")
+
+    @property
     def supports_progress_monitor(self) -> bool:
         """True if the builder reports build progress through IProgressMonitor."""
         return hasattr(self.module, "IProgressMonitor")

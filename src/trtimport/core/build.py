@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import signal
 import sys
@@ -45,6 +46,13 @@ def make_config(
 ) -> tuple[Any, Any]:
     """Create and fill the builder config; returns (config, cache object or None)."""
     trt = backend.trt
+    threads = builder_threads(options.builder_threads)
+    if backend.supports_builder_threads:
+        builder.max_threads = threads
+    elif threads != 1 and options.builder_threads is not None:
+        raise UsageError(
+            f"--builder-threads: {backend.name} {backend.version} builds on one thread only"
+        )
     config = builder.create_builder_config()
     if options.workspace is not None:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace)
@@ -83,6 +91,23 @@ def make_config(
     if plugins is not None:
         plugins.hook.trtimport_configure_builder(config=config, options=options, backend=backend)
     return config, cache
+
+
+def builder_threads(requested: int | None) -> int:
+    """How many threads the builder may use: ``requested``, else every CPU this process may use.
+
+    TensorRT's builder uses one thread unless told otherwise (``IBuilder.max_threads``, whose
+    default is 1). More threads build the same engine sooner: on the ResNet-50 benchmark the
+    serialized engine is byte-identical with 1, 2 and 4 threads (docs/performance.md).
+    """
+    if requested is not None:
+        if requested < 1:
+            raise UsageError(f"--builder-threads {requested}: give 1 or more threads")
+        return requested
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _set_targets(backend: Backend, config: Any, targets: list[str]) -> None:

@@ -122,6 +122,9 @@ class BuildOptions:
     cache: Path | None = None
     profiling_verbosity: str | None = None
     progress: bool = True
+    #: Threads TensorRT's builder may use; None means every CPU this process may run on.
+    #: TensorRT's own default is 1. The engine is the same whatever the number.
+    builder_threads: int | None = None
 
 
 _DIM_SEP = re.compile(r"[x,]")

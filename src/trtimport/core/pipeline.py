@@ -454,6 +454,8 @@ def _sidecar(
             "refittable": build_options.refittable,
             "strip_weights": build_options.strip_weights,
             "profiling_verbosity": build_options.profiling_verbosity,
+            # How many threads the builder could use (the engine does not depend on it).
+            "builder_threads": getattr(imported.builder, "max_threads", None),
             # TensorRT-RTX's runtime cache is filled when the engine runs; runners read the path
             # from here. Full TensorRT's timing cache was used (and updated) by this build.
             "cache": {
