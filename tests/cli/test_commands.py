@@ -86,6 +86,8 @@ def test_bad_flag_values_are_one_line_errors(capsys: pytest.CaptureFixture[str])
     assert "invalid --input-values 'shape:2,x'" in capsys.readouterr().err
     assert main([str(EXAMPLE), "--workspace", "lots"]) == 1
     assert "invalid size 'lots'" in capsys.readouterr().err
+    assert main(["nowhere.onnx", "--builder-threads", "-2"]) == 1  # before looking at the model
+    assert "--builder-threads -2: give 1 or more threads" in capsys.readouterr().err
 
 
 def test_formats_lists_plugin_distribution_and_missing_extra(cli, tmp_path: Path) -> None:
