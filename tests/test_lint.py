@@ -1,4 +1,4 @@
-"""The code base stays ruff-clean (the rules are in pyproject.toml)."""
+"""The code base stays ruff-clean and passes mypy (the settings are in pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -22,5 +22,18 @@ def test_ruff_check_is_clean() -> None:
         capture_output=True,
         text=True,
         timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_mypy_is_clean(tmp_path: Path) -> None:
+    """Every function is annotated and the annotations agree (``[tool.mypy]``)."""
+    pytest.importorskip("mypy")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "cache"), "src"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

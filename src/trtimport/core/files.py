@@ -296,7 +296,7 @@ class BackgroundHashes:
                 continue
             recorded = known.get(str(path))
             digest = reusable_digest(path, recorded) if recorded is not None else None
-            if digest is not None:
+            if digest is not None and recorded is not None:
                 self._hashes.append((path, digest, {k: recorded[k] for k in _STAMP_KEYS}))
             else:
                 pending.append((len(self._hashes), path))
