@@ -35,6 +35,8 @@ sys.path.insert(0, str(HERE))
 
 from resnet50_onnx import parameter_count, resnet50  # noqa: E402
 
+from trtimport.core.engine import sidecar_path  # noqa: E402
+
 
 def child_env(pycache: Path) -> dict[str, str]:
     """The environment of both measured processes: with bytecode caching, as installed.
@@ -95,15 +97,21 @@ def main() -> None:
         params = parameter_count(model)
         path = folder / "resnet50.onnx"
         onnx.save(model, str(path))
-        bare = [sys.executable, str(HERE / "bare_build.py"), str(path), str(folder / "bare.engine")]
-        ours = [sys.executable, "-m", "trtimport", str(path), "-o", str(folder / "ours.engine")]
-        one = [sys.executable, "-m", "trtimport", str(path), "-o", str(folder / "one.engine")]
-        one.extend(["--builder-threads", "1"])
-        sides = {"bare": bare, "trtimport": ours, "trtimport-1thread": one}
-        outputs = {
-            "bare": "bare.engine",
-            "trtimport": "ours.engine",
-            "trtimport-1thread": "one.engine",
+        engines = {
+            "bare": folder / "bare.engine",
+            "trtimport": folder / "ours.engine",
+            "trtimport-1thread": folder / "one.engine",
+        }
+        trtimport = [sys.executable, "-m", "trtimport", str(path), "-o"]
+        sides = {
+            "bare": [sys.executable, str(HERE / "bare_build.py"), str(path), str(engines["bare"])],
+            "trtimport": [*trtimport, str(engines["trtimport"])],
+            "trtimport-1thread": [
+                *trtimport,
+                str(engines["trtimport-1thread"]),
+                "--builder-threads",
+                "1",
+            ],
         }
         env = child_env(folder / "pycache")
         for cmd in sides.values():  # warm the page cache, the bytecode cache, TensorRT's first run
@@ -114,14 +122,15 @@ def main() -> None:
         for i in range(args.reps):
             for name in names[i % 3 :] + names[: i % 3]:
                 if args.fresh:  # this side's engine (and sidecar) from its previous run
-                    (folder / outputs[name]).unlink(missing_ok=True)
-                    (folder / f"{outputs[name]}.json").unlink(missing_ok=True)
+                    engines[name].unlink(missing_ok=True)
+                    sidecar_path(engines[name]).unlink(missing_ok=True)
                 wall, used = timed(sides[name], env)
                 times[name].append(wall)
                 cpu[name].append(used)
-        engine_mb = (folder / "ours.engine").stat().st_size / 2**20
-        same = (folder / "ours.engine").read_bytes() == (folder / "one.engine").read_bytes()
-        same_bare = (folder / "ours.engine").read_bytes() == (folder / "bare.engine").read_bytes()
+        ours = engines["trtimport"].read_bytes()
+        engine_mb = len(ours) / 2**20
+        same = ours == engines["trtimport-1thread"].read_bytes()
+        same_bare = ours == engines["bare"].read_bytes()
     bare_med = statistics.median(times["bare"])
     import tensorrt_rtx
 

@@ -295,8 +295,7 @@ class BackgroundHashes:
             if not path.is_file():
                 continue
             recorded = known.get(str(path))
-            digest = reusable_digest(path, recorded) if recorded is not None else None
-            if digest is not None and recorded is not None:
+            if recorded is not None and (digest := reusable_digest(path, recorded)) is not None:
                 self._hashes.append((path, digest, {k: recorded[k] for k in _STAMP_KEYS}))
             else:
                 pending.append((len(self._hashes), path))

@@ -20,7 +20,7 @@ from trtimport.core.build import (
     targets_left_out,
 )
 from trtimport.core.detect import detect_format
-from trtimport.core.engine import TensorInfo, recorded_sources, write_engine
+from trtimport.core.engine import TensorInfo, recorded_sources, sidecar_path, write_engine
 from trtimport.core.files import (
     BackgroundHashes,
     FileHashes,
@@ -603,7 +603,7 @@ def convert(
                 save_timing_cache(cache, build_options.cache)
                 result.engine = engine
                 result.build_seconds = seconds
-                written += [engine, engine.with_name(engine.name + ".json")]
+                written += [engine, sidecar_path(engine)]
         if save_onnx_to is not None:
             result.onnx = Path(save_onnx_to)
             written.append(result.onnx)
