@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE))
 
 from resnet50_onnx import parameter_count, resnet50  # noqa: E402
 
-from trtimport.core.engine import sidecar_path  # noqa: E402
+from trtimport.build.engine import sidecar_path  # noqa: E402
 
 
 def child_env(pycache: Path) -> dict[str, str]:

@@ -23,8 +23,8 @@ def main() -> None:
     import onnxruntime as ort
     from runtime_models import make_cnn
 
-    from trtimport.core.runtime.bench import run_benchmark
-    from trtimport.core.runtime.onnxruntime import OnnxRuntimeRunner
+    from trtimport.runtime.bench import run_benchmark
+    from trtimport.runtime.onnxruntime import OnnxRuntimeRunner
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--queries", type=int, default=2000)

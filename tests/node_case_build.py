@@ -129,7 +129,7 @@ def build_bare(
     """The minimal script a TensorRT user writes: parse the file, fix shapes, give shape-tensor
     inputs their values in a profile, build. ``logger`` defaults to one that drops all but
     internal errors (a Python logger is called for every message, which slows the build)."""
-    from trtimport.core.onnx_parse import parser_errors
+    from trtimport.onnxtools.parse import parser_errors
 
     trt = _trt()
     logger = logger or trt.Logger(trt.Logger.INTERNAL_ERROR)

@@ -104,7 +104,7 @@ def built_engine() -> Path:
     Building works without a GPU; tests that change the files copy them first.
     """
     from trtimport.core.options import BuildOptions
-    from trtimport.core.pipeline import convert
+    from trtimport.pipeline import convert
 
     folder = Path(tempfile.mkdtemp(prefix="trtimport-test-engine-"))
     atexit.register(shutil.rmtree, folder, True)

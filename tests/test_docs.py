@@ -108,7 +108,7 @@ def test_plugin_example_converts_a_model_end_to_end(tmp_path: Path) -> None:
     import numpy as np
 
     from trtimport import BuildOptions, convert, load_plugins
-    from trtimport.core.detect import detect_format
+    from trtimport.detect import detect_format
 
     spec = importlib.util.spec_from_file_location("plugin_npzmlp", PLUGIN_EXAMPLE)
     assert spec is not None and spec.loader is not None

@@ -114,9 +114,9 @@ def _reference(w: dict[str, np.ndarray]) -> bytes:
 def test_every_helper_matches_plain_onnx(tmp_path: Path) -> None:
     """conv (groups, dilation), batch norm, activation, pools, deconv, concat, scale,
     elementwise, reshape, fully connected and softmax compute what the ONNX ops do."""
-    from trtimport.core.export import export_network_onnx
     from trtimport.core.options import ImportOptions
-    from trtimport.core.pipeline import import_model
+    from trtimport.export.writer import export_network_onnx
+    from trtimport.pipeline import import_model
 
     w = _weights()
     np.savez(tmp_path / "w.npz", **w)
@@ -142,8 +142,8 @@ def test_every_helper_matches_plain_onnx(tmp_path: Path) -> None:
 def test_unknown_activation_is_a_usage_error(tmp_path: Path) -> None:
     """A typo in a helper argument names the valid choices."""
     from trtimport.core.backend import get_backend
-    from trtimport.core.weights import Weights
     from trtimport.errors import UsageError
+    from trtimport.importers.script.weights import Weights
     from trtimport.netbuild import NetBuilder
 
     trt = get_backend().trt

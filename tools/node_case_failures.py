@@ -53,8 +53,8 @@ def _cause(failed_at: str, parser_errors: tuple[str, ...], errors: list[str]) ->
 
 def diagnose(job: Job) -> dict[str, object]:
     """Build one case bare; its outcome, the cause of a failure, and TensorRT's messages."""
+    from trtimport.build.trtlog import make_logger
     from trtimport.core.backend import get_backend
-    from trtimport.core.trtlog import make_logger
 
     name, path, shapes, values, targets = job
     logger = make_logger(get_backend("tensorrt_rtx"))

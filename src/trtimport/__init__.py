@@ -10,20 +10,20 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "convert": "trtimport.core.pipeline",
-    "import_model": "trtimport.core.pipeline",
-    "ConvertResult": "trtimport.core.pipeline",
-    "ImportedNetwork": "trtimport.core.pipeline",
+    "convert": "trtimport.pipeline",
+    "import_model": "trtimport.pipeline",
+    "ConvertResult": "trtimport.pipeline",
+    "ImportedNetwork": "trtimport.pipeline",
     "ImportOptions": "trtimport.core.options",
     "BuildOptions": "trtimport.core.options",
     "get_backend": "trtimport.core.backend",
-    "make_runner": "trtimport.core.runtime.factory",
-    "verify_model": "trtimport.core.verify",
+    "make_runner": "trtimport.runners",
+    "verify_model": "trtimport.verify.verify",
     "load_plugins": "trtimport.plugins.manager",
     "hookimpl": "trtimport.plugins.hookspecs",
-    "Importer": "trtimport.importers.base",
-    "OnnxBasedImporter": "trtimport.importers.base",
-    "ImportContext": "trtimport.importers.base",
+    "Importer": "trtimport.core.importer",
+    "OnnxBasedImporter": "trtimport.core.importer",
+    "ImportContext": "trtimport.core.importer",
     "TrtImportError": "trtimport.errors",
     "PluginLoadError": "trtimport.errors",
     "UnknownFormatError": "trtimport.errors",
@@ -43,10 +43,8 @@ __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from trtimport.core.backend import get_backend
+    from trtimport.core.importer import ImportContext, Importer, OnnxBasedImporter
     from trtimport.core.options import BuildOptions, ImportOptions
-    from trtimport.core.pipeline import ConvertResult, ImportedNetwork, convert, import_model
-    from trtimport.core.runtime.factory import make_runner
-    from trtimport.core.verify import verify_model
     from trtimport.errors import (
         EngineBuildError,
         InferenceError,
@@ -62,9 +60,11 @@ if TYPE_CHECKING:
         UnsupportedLayerError,
         UsageError,
     )
-    from trtimport.importers.base import ImportContext, Importer, OnnxBasedImporter
+    from trtimport.pipeline import ConvertResult, ImportedNetwork, convert, import_model
     from trtimport.plugins.hookspecs import hookimpl
     from trtimport.plugins.manager import load_plugins
+    from trtimport.runners import make_runner
+    from trtimport.verify.verify import verify_model
 
 
 def __getattr__(name: str) -> Any:

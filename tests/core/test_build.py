@@ -9,7 +9,7 @@ import pytest
 from onnx_models import conv_relu, save
 
 from trtimport import BuildOptions, EngineBuildError, UsageError, convert, import_model
-from trtimport.core.build import _Cancel, _progress_monitor, builder_threads, make_config
+from trtimport.build.builder import _Cancel, _progress_monitor, builder_threads, make_config
 
 pytest.importorskip("tensorrt_rtx")
 

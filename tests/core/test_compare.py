@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trtimport.core.compare import compare_arrays, cosine_similarity
+from trtimport.verify.compare import compare_arrays, cosine_similarity
 
 
 def test_tolerance_boundary():

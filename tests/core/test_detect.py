@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
 from plugin_fakes import FAKE_MAGIC, DetectPlugin, FakePlugin, RivalPlugin
 
-from trtimport.core.detect import detect_format
+from trtimport.detect import detect_format
 from trtimport.errors import UnknownFormatError, UsageError
 from trtimport.plugins.manager import load_plugins
 

@@ -11,9 +11,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from precision_nets import lenet_from_caffe, resnet_net
 
-from trtimport.core.dynamic import make_batch_dynamic
 from trtimport.core.options import BuildOptions, ImportOptions, ShapeRange
 from trtimport.errors import UsageError
+from trtimport.onnxtools.passes.batch import make_batch_dynamic
 
 ort = pytest.importorskip("onnxruntime")
 

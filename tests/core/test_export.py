@@ -36,8 +36,8 @@ def _network_with_two_unsupported_layers():  # type: ignore[no-untyped-def]
 
 def test_unsupported_layers_are_all_named_in_one_error(tmp_path: Path) -> None:
     """Every inexpressible layer is listed with its type and name; nothing is written."""
-    from trtimport.core.export import export_network_onnx
     from trtimport.errors import UnsupportedLayerError
+    from trtimport.export.writer import export_network_onnx
 
     backend, _builder, network = _network_with_two_unsupported_layers()
     dest = tmp_path / "net.onnx"
@@ -89,9 +89,9 @@ def _shape_tensor_model(path: Path) -> Path:
 def test_dynamic_shapes_round_trip(tmp_path: Path) -> None:
     """Shape-tensor layers (shape, gather, concat, fill) export; the batch stays dynamic."""
     ort = pytest.importorskip("onnxruntime")
-    from trtimport.core.export import network_to_onnx
     from trtimport.core.options import ImportOptions, ShapeRange
-    from trtimport.core.pipeline import import_model
+    from trtimport.export.writer import network_to_onnx
+    from trtimport.pipeline import import_model
 
     source = _shape_tensor_model(tmp_path / "dyn.onnx")
     options = ImportOptions(profiles=[{"x": ShapeRange((1, 3, 4), (2, 3, 4), (8, 3, 4))}])
@@ -183,10 +183,10 @@ def test_caffe_model_round_trip(prototxt: Path, weights: Path | None, tmp_path: 
     """Caffe model -> ONNX -> TensorRT network -> exported ONNX matches the ONNX it came from."""
     pytest.importorskip("trtimport.importers.caffe")
     ort = pytest.importorskip("onnxruntime")
-    from trtimport.core.export import network_to_onnx
     from trtimport.core.options import ImportOptions
-    from trtimport.core.pipeline import import_model
+    from trtimport.export.writer import network_to_onnx
     from trtimport.importers.caffe.make_weights import make_caffe_weights
+    from trtimport.pipeline import import_model
 
     if weights is None:  # seeded random weights for the nets shipped without trained ones
         weights = tmp_path / f"{prototxt.stem}.caffemodel"
@@ -214,8 +214,8 @@ def test_while_loop_round_trips(tmp_path: Path, condition: str) -> None:
     import onnxruntime as ort
     from onnx import helper, numpy_helper
 
-    from trtimport.core.export import network_to_onnx
-    from trtimport.core.pipeline import import_model
+    from trtimport.export.writer import network_to_onnx
+    from trtimport.pipeline import import_model
 
     if condition == "carried":
         cond_node = helper.make_node("Identity", ["cond_in"], ["cond_out"])
@@ -271,7 +271,7 @@ def test_random_normal_fill_exports_its_distribution(parameters: str) -> None:
     import onnxruntime as ort
 
     from trtimport.core.backend import get_backend
-    from trtimport.core.export import network_to_onnx
+    from trtimport.export.writer import network_to_onnx
 
     backend = get_backend()
     trt = backend.trt

@@ -129,9 +129,9 @@ def _node_names(graph: object) -> set[str]:
 
 
 def _round_trip(case: NodeCase, folder: Path, plugins: object, results: RoundTrip) -> None:
-    from trtimport.core.export import network_to_onnx
-    from trtimport.core.pipeline import import_model
     from trtimport.errors import TrtImportError, UnsupportedLayerError
+    from trtimport.export.writer import network_to_onnx
+    from trtimport.pipeline import import_model
 
     try:
         imported = import_model(case.save(folder), plugins=plugins)  # type: ignore[arg-type]
@@ -238,8 +238,8 @@ def _build_one(item: tuple[str, bytes]) -> tuple[str, bool]:
     import tempfile
 
     from trtimport.core.options import BuildOptions
-    from trtimport.core.pipeline import convert
     from trtimport.errors import TrtImportError
+    from trtimport.pipeline import convert
 
     name, model = item
     with tempfile.TemporaryDirectory() as folder:
@@ -358,9 +358,9 @@ def test_unsupported_layers_are_only_the_known_kinds(round_trip: RoundTrip) -> N
 
 def test_opset_is_raised_for_float8_and_an_explicit_lower_one_is_refused(tmp_path: Path) -> None:
     """A float8 quantize needs opset 19: chosen automatically, refused (layer named) at 17."""
-    from trtimport.core.export import network_to_onnx
-    from trtimport.core.pipeline import import_model
     from trtimport.errors import UnsupportedLayerError
+    from trtimport.export.writer import network_to_onnx
+    from trtimport.pipeline import import_model
 
     (case,) = [c for c in node_cases() if c.name == "test_quantizelinear_e4m3fn"]
     with import_model(case.save(tmp_path)) as imported:

@@ -10,8 +10,8 @@ from onnx import helper
 from onnx_models import conv_relu, save, with_external_weights
 
 from trtimport import ModelParseError, convert, import_model
-from trtimport.core.onnx_parse import check_external_data
 from trtimport.core.options import BuildOptions
+from trtimport.onnxtools.parse import check_external_data
 
 pytest.importorskip("tensorrt_rtx")
 

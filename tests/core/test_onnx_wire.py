@@ -9,7 +9,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from onnx_models import conv_relu, save, with_external_weights
 
-from trtimport.core.onnx_wire import external_data_references
+from trtimport.onnxtools.external_data import external_data_references
 
 
 def _make_external(tensor: TensorProto, location: str) -> None:

@@ -314,7 +314,7 @@ def test_rebuilding_reuses_the_digest_of_an_unchanged_model(tmp_path: Path) -> N
 _LEFTOVERS = """
 import gc, sys
 from trtimport import ModelParseError, import_model
-from trtimport.importers.base import ImportContext
+from trtimport.core.importer import ImportContext
 
 bad, good = sys.argv[1], sys.argv[2]
 

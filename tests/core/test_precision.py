@@ -12,7 +12,7 @@ from onnx import TensorProto, helper
 from precision_nets import NETS, resnet_net
 
 from trtimport.core.options import BuildOptions, ImportOptions, PrecisionOptions
-from trtimport.core.precision import (
+from trtimport.onnxtools.passes.precision import (
     LOW_OPS,
     SENSITIVE_OPS,
     bfloat16_bits_to_float32,

@@ -10,10 +10,10 @@ import onnx
 import pytest
 from precision_nets import lenet_from_caffe, mlp_net, resnet_net
 
-from trtimport.core.calibrate import entropy_amax, percentile_amax
 from trtimport.core.options import BuildOptions, ImportOptions, PrecisionOptions
-from trtimport.core.quantize import plan_quantization, quantize_weight
 from trtimport.errors import UnsupportedLayerError, UsageError
+from trtimport.onnxtools.passes.calibrate import entropy_amax, percentile_amax
+from trtimport.onnxtools.passes.quantize import plan_quantization, quantize_weight
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("cv2")
@@ -122,7 +122,7 @@ def test_cache_is_reused_and_checked(tmp_path: Path, lenet: Path, digits: tuple)
 
 
 def test_percentile_and_max_methods(tmp_path: Path, lenet: Path, digits: tuple) -> None:
-    from trtimport.core.calibrate import compute_ranges
+    from trtimport.onnxtools.passes.calibrate import compute_ranges
 
     batches = [{"x": x[None]} for x in digits[0][:30]]
     model = onnx.load(str(lenet))
@@ -203,7 +203,7 @@ def test_mlp_matmul_weight_is_quantized_on_its_output_axis() -> None:
 
 
 def test_old_opset_is_refused(tmp_path: Path) -> None:
-    from trtimport.core.quantize import quantize_int8
+    from trtimport.onnxtools.passes.quantize import quantize_int8
 
     model = resnet_net()
     model.opset_import[0].version = 11

@@ -12,8 +12,8 @@ import pytest
 from runtime_models import cnn_weights, copy_engine, copy_refittable_engine, make_cnn
 
 from trtimport.core.backend import get_backend
-from trtimport.core.refit import plan_refit, refit_engine
 from trtimport.errors import NoGpuError, ShapeError, UsageError
+from trtimport.refit import plan_refit, refit_engine
 
 
 def test_all_problems_listed_at_once(tmp_path):

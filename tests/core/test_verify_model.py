@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from runtime_models import CNN_TENSORS, cnn_weights, make_cnn, ort_outputs
 
-from trtimport.core.verify import verify_model
 from trtimport.errors import UsageError
+from trtimport.verify.verify import verify_model
 
 
 def corrupted(path, tensor="conv2.w"):
@@ -53,7 +53,7 @@ def test_nothing_to_compare_for_onnx_on_cpu(tmp_path):
     if get_backend().gpu_support_problem() is None:
         pytest.skip("a usable GPU is present: the engine is the candidate")
     try:
-        import trtimport.core.export  # noqa: F401
+        import trtimport.export.writer  # noqa: F401
     except ImportError:
         model = make_cnn(tmp_path / "cnn.onnx")
         with pytest.raises(UsageError, match=r"--candidate FILE\.onnx"):
@@ -68,8 +68,8 @@ def test_nothing_to_compare_for_onnx_on_cpu(tmp_path):
 def test_layerwise_marks_float_activations_on_the_network(tmp_path):
     from runtime_models import CNN_TENSORS
 
-    from trtimport.core.pipeline import import_model
-    from trtimport.core.verify import mark_layerwise_outputs
+    from trtimport.pipeline import import_model
+    from trtimport.verify.verify import mark_layerwise_outputs
 
     model = make_cnn(tmp_path / "cnn.onnx")
     with import_model(model) as imported:

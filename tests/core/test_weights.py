@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trtimport.core.weights import (
+from trtimport.errors import ModelParseError, UsageError
+from trtimport.importers.script.weights import (
     WeightNameError,
     WeightShapeError,
     load_weights,
 )
-from trtimport.errors import ModelParseError, UsageError
 
 REPO = Path(__file__).resolve().parents[2]
 

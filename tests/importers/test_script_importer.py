@@ -125,7 +125,7 @@ def test_output_flag_names_outputs_for_scripts(tmp_path: Path, lenet_npz: Path) 
 
 def test_detection_reads_but_never_runs(tmp_path: Path) -> None:
     """A .py is a script only if it defines build_network, and detecting it runs nothing."""
-    from trtimport.core.detect import detect_format
+    from trtimport.detect import detect_format
     from trtimport.errors import ModelParseError
     from trtimport.plugins.manager import load_plugins
 

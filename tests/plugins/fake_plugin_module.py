@@ -7,7 +7,7 @@ from collections.abc import Callable
 from plugin_fakes import FakeImporter
 
 from trtimport import hookimpl
-from trtimport.importers.base import Importer
+from trtimport.core.importer import Importer
 
 
 @hookimpl

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from trtimport import hookimpl
-from trtimport.importers.base import ImportContext, Importer
+from trtimport.core.importer import ImportContext, Importer
 
 FAKE_MAGIC = b"FAKEMODEL"
 

@@ -15,7 +15,7 @@ from plugin_fakes import (
     FakePlugin,
 )
 
-from trtimport.core.detect import detect_format
+from trtimport.detect import detect_format
 from trtimport.plugins.manager import load_plugins, register_caffe_layers
 
 
@@ -48,8 +48,8 @@ def test_trtimport_register_caffe_layers() -> None:
 
 def test_trtimport_configure_builder() -> None:
     trt = pytest.importorskip("tensorrt_rtx")
+    from trtimport.build.builder import make_config
     from trtimport.core.backend import get_backend
-    from trtimport.core.build import make_config
     from trtimport.core.options import BuildOptions
 
     backend = get_backend("tensorrt_rtx")

@@ -80,9 +80,9 @@ def print_summary(summary: dict[str, Any], on_gpu: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``bench``."""
     from trtimport.cli.output import print_json
-    from trtimport.core.runtime.bench import run_benchmark, write_export_times
-    from trtimport.core.runtime.factory import make_runner
-    from trtimport.core.runtime.inputs import make_feeds
+    from trtimport.runners import make_runner
+    from trtimport.runtime.bench import run_benchmark, write_export_times
+    from trtimport.runtime.inputs import make_feeds
 
     files, options = input_files_and_options(args)
     with make_runner(

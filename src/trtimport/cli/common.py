@@ -20,7 +20,7 @@ from trtimport.core.options import (
 from trtimport.errors import UsageError
 
 if TYPE_CHECKING:
-    from trtimport.core.preprocess import ImageOptions
+    from trtimport.runtime.preprocess import ImageOptions
 
 
 def add_import_arguments(parser: argparse.ArgumentParser, *, input_files: bool = False) -> None:
@@ -155,7 +155,7 @@ def add_precision_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_image_arguments(parser: argparse.ArgumentParser) -> None:
-    """How images become input tensors (see :mod:`trtimport.core.preprocess`)."""
+    """How images become input tensors (see :mod:`trtimport.runtime.preprocess`)."""
     g = parser.add_argument_group("images")
     g.add_argument("--resize", metavar="HxW", help="resize images (default: the input's size)")
     g.add_argument(
@@ -173,7 +173,7 @@ def add_image_arguments(parser: argparse.ArgumentParser) -> None:
 
 def image_options(args: argparse.Namespace) -> ImageOptions:
     """ImageOptions from parsed arguments (defaults if the command has no image flags)."""
-    from trtimport.core.preprocess import ImageOptions, parse_floats, parse_resize
+    from trtimport.runtime.preprocess import ImageOptions, parse_floats, parse_resize
 
     if not hasattr(args, "scale"):
         return ImageOptions()
@@ -276,7 +276,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_options(args: argparse.Namespace, progress: bool) -> BuildOptions:
     """BuildOptions from parsed arguments."""
-    from trtimport.core.build import builder_threads
+    from trtimport.build.builder import builder_threads
 
     if args.builder_threads is not None:
         builder_threads(args.builder_threads)  # a bad count fails now, not after the import

@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``convert``."""
     from trtimport.cli.output import human_bytes, print_json, print_warning
-    from trtimport.core.pipeline import convert
+    from trtimport.pipeline import convert
     from trtimport.plugins.manager import load_plugins
 
     plugins = load_plugins()

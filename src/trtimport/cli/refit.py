@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``refit``."""
     from trtimport.cli.output import print_json
-    from trtimport.core.refit import plan_refit, refit_engine
+    from trtimport.refit import plan_refit, refit_engine
 
     with plan_refit(args.engine, args.weights, model=args.model) as plan:
         if not args.quiet and not args.json:

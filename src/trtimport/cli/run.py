@@ -82,8 +82,8 @@ def _shape(shape: list[int]) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run ``run``."""
     from trtimport.cli.output import print_json
-    from trtimport.core.runtime.factory import make_runner
-    from trtimport.core.runtime.inputs import make_feeds
+    from trtimport.runners import make_runner
+    from trtimport.runtime.inputs import make_feeds
 
     files, options = input_files_and_options(args)
     with make_runner(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from trtimport.cli.common import add_image_arguments, add_import_arguments, import_options
 from trtimport.core.options import ImportOptions
-from trtimport.core.runtime import RUNNER_BACKENDS
 from trtimport.errors import UsageError
+from trtimport.runtime import RUNNER_BACKENDS
 
 
 def add_model_and_input_arguments(parser: argparse.ArgumentParser, *, backend: bool = True) -> None:
@@ -47,7 +47,7 @@ def split_input_specs(specs: list[str]) -> tuple[dict[str, Path], list[str]]:
 
 def input_files_and_options(args: argparse.Namespace) -> tuple[dict[str, Path], ImportOptions]:
     """The ``--input`` files and the import options (shapes of .npy/.npz files included)."""
-    from trtimport.core.preprocess import load_array_file
+    from trtimport.runtime.preprocess import load_array_file
 
     files, shape_specs = split_input_specs(args.input)
     args.input = shape_specs

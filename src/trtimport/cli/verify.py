@@ -98,7 +98,7 @@ def print_report(report: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``verify``; exit code 1 when verification fails."""
     from trtimport.cli.output import print_json
-    from trtimport.core.verify import verify_model
+    from trtimport.verify.verify import verify_model
 
     files, options = input_files_and_options(args)
     report = verify_model(

@@ -1,1 +1,1 @@
-"""The shared backend: detection, the import pipeline, building and saving engines."""
+"""The contracts every layer shares: the importer interface, options, the backend, files."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from trtimport.errors import UsageError
 
 if TYPE_CHECKING:
-    from trtimport.core.preprocess import ImageOptions
+    from trtimport.runtime.preprocess import ImageOptions
 
 Shape = tuple[int, ...]
 
@@ -52,7 +52,7 @@ class PrecisionOptions:
     #: JSON file with the activation ranges; reused when the model and method match.
     calib_cache: Path | None = None
     #: How calibration images become tensors (same options as ``trtimport run``); None means
-    #: the defaults of :class:`~trtimport.core.preprocess.ImageOptions`.
+    #: the defaults of :class:`~trtimport.runtime.preprocess.ImageOptions`.
     image: ImageOptions | None = None
 
     @property

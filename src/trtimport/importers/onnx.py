@@ -6,12 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trtimport.core.importer import ImportContext, Importer, OnnxBasedImporter
 from trtimport.core.options import ImportOptions
-from trtimport.importers.base import ImportContext, Importer, OnnxBasedImporter
 from trtimport.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from trtimport.core.runtime.base import Runner
+    from trtimport.core.runner import Runner
 
 # Field tags that may follow ir_version (field 1) in a serialized ModelProto.
 _MODEL_FIELD_TAGS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72, 0x7A}
@@ -45,7 +45,7 @@ class OnnxImporter(OnnxBasedImporter):
 
     def reference_runner(self, source: Path, options: ImportOptions) -> Runner | None:
         """ONNX Runtime (CPU) on the model file itself."""
-        from trtimport.core.runtime.onnxruntime import OnnxRuntimeRunner
+        from trtimport.runtime.onnxruntime import OnnxRuntimeRunner
 
         runner = OnnxRuntimeRunner(source)
         runner.label += " (reference)"

@@ -15,8 +15,8 @@ import pluggy
 
 if TYPE_CHECKING:
     from trtimport.core.backend import Backend
+    from trtimport.core.importer import Importer
     from trtimport.core.options import BuildOptions
-    from trtimport.importers.base import Importer
 
 PROJECT = "trtimport"
 

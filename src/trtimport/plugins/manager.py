@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from trtimport.core.importer import Importer
 from trtimport.errors import PluginLoadError
-from trtimport.importers.base import Importer
 from trtimport.plugins import hookspecs
 
 if TYPE_CHECKING:

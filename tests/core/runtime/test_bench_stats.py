@@ -7,7 +7,8 @@ import json
 import pytest
 from runtime_models import make_cnn
 
-from trtimport.core.runtime.bench import (
+from trtimport.errors import UsageError
+from trtimport.runtime.bench import (
     EXPORT_FIELDS,
     BenchResult,
     IterationTrace,
@@ -16,8 +17,7 @@ from trtimport.core.runtime.bench import (
     run_benchmark,
     write_export_times,
 )
-from trtimport.core.runtime.onnxruntime import OnnxRuntimeRunner
-from trtimport.errors import UsageError
+from trtimport.runtime.onnxruntime import OnnxRuntimeRunner
 
 
 def test_nearest_rank_by_hand():

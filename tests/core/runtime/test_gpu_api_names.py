@@ -87,7 +87,7 @@ def test_tensorrt_members_exist():
 
 def test_cuda_python_members_exist():
     pytest.importorskip("cuda.bindings.runtime")
-    from trtimport.core.runtime.tensorrt import _cudart
+    from trtimport.runtime.tensorrt import _cudart
 
     rt = _cudart()
     assert [name for name in CUDART if not hasattr(rt, name)] == []

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from runtime_models import CNN_TENSORS, make_cnn, ort_outputs
 
-from trtimport.core.runtime.onnxruntime import OnnxRuntimeRunner
 from trtimport.errors import ModelParseError, OutputMarkingError, UsageError
+from trtimport.runtime.onnxruntime import OnnxRuntimeRunner
 
 
 @pytest.fixture

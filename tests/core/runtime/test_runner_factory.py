@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from runtime_models import make_cnn, ort_outputs
 
+from trtimport.core.importer import ImportContext, Importer, OnnxBasedImporter
 from trtimport.core.options import ImportOptions
-from trtimport.core.runtime.base import Runner
-from trtimport.core.runtime.factory import make_runner
-from trtimport.core.runtime.onnxruntime import OnnxRuntimeRunner
-from trtimport.core.verify import verify_model
-from trtimport.importers.base import ImportContext, Importer, OnnxBasedImporter
+from trtimport.core.runner import Runner
 from trtimport.plugins.hookspecs import hookimpl
 from trtimport.plugins.manager import load_plugins
+from trtimport.runners import make_runner
+from trtimport.runtime.onnxruntime import OnnxRuntimeRunner
+from trtimport.verify.verify import verify_model
 
 
 class PackedOnnxImporter(OnnxBasedImporter):

@@ -26,7 +26,7 @@ ATOL = 2e-3  # TF32 and kernel choice differ from ONNX Runtime's float32 on the 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory) -> Path:
     from trtimport.core.options import BuildOptions
-    from trtimport.core.pipeline import convert
+    from trtimport.pipeline import convert
 
     folder = tmp_path_factory.mktemp("gpu")
     model = make_cnn(folder / "cnn.onnx")
@@ -40,7 +40,7 @@ def x() -> np.ndarray:
 
 
 def test_engine_matches_onnxruntime(engine, x):
-    from trtimport.core.runtime.tensorrt import TensorRTRunner, runtime_cache_path
+    from trtimport.runtime.tensorrt import TensorRTRunner, runtime_cache_path
 
     expected = ort_outputs(engine.parent / "cnn.onnx", {"x": x})["prob"]
     with TensorRTRunner.from_file(engine) as runner:
@@ -51,8 +51,8 @@ def test_engine_matches_onnxruntime(engine, x):
 
 
 def test_cuda_graph_and_streams(engine, x):
-    from trtimport.core.runtime.bench import run_benchmark
-    from trtimport.core.runtime.tensorrt import TensorRTRunner
+    from trtimport.runtime.bench import run_benchmark
+    from trtimport.runtime.tensorrt import TensorRTRunner
 
     expected = ort_outputs(engine.parent / "cnn.onnx", {"x": x})["prob"]
     with TensorRTRunner.from_file(engine, streams=2, cuda_graph=True) as runner:
@@ -72,7 +72,7 @@ def test_cuda_graph_and_streams(engine, x):
 
 
 def test_verify_engine_layerwise(engine, x, tmp_path):
-    from trtimport.core.verify import verify_model
+    from trtimport.verify.verify import verify_model
 
     np.save(tmp_path / "x.npy", x)
     report = verify_model(
@@ -84,9 +84,9 @@ def test_verify_engine_layerwise(engine, x, tmp_path):
 
 def test_refit_gives_the_new_models_numbers(tmp_path, x):
     from trtimport.core.options import BuildOptions
-    from trtimport.core.pipeline import convert
-    from trtimport.core.refit import plan_refit, refit_engine
-    from trtimport.core.runtime.tensorrt import TensorRTRunner
+    from trtimport.pipeline import convert
+    from trtimport.refit import plan_refit, refit_engine
+    from trtimport.runtime.tensorrt import TensorRTRunner
 
     model = make_cnn(tmp_path / "cnn.onnx")
     engine = tmp_path / "cnn.engine"

@@ -14,18 +14,18 @@ import numpy as np
 import pytest
 from runtime_models import built_engine, copy_engine, make_cnn
 
+from trtimport.build.engine import read_sidecar
 from trtimport.core import backend as backend_module
 from trtimport.core.backend import GpuInfo, get_backend
-from trtimport.core.engine import read_sidecar
-from trtimport.core.runtime.factory import is_engine_file, make_runner
-from trtimport.core.runtime.tensorrt import (
+from trtimport.errors import ModelParseError, NoGpuError, UsageError
+from trtimport.runners import is_engine_file, make_runner
+from trtimport.runtime.tensorrt import (
     TensorRTRunner,
     check_engine_file,
     engine_backend,
     engine_io,
     runtime_cache_path,
 )
-from trtimport.errors import ModelParseError, NoGpuError, UsageError
 
 needs_no_gpu = pytest.mark.skipif(
     get_backend().gpu_support_problem() is None, reason="a usable GPU is present"
@@ -119,8 +119,8 @@ def test_malformed_sidecar(tmp_path):
 
 def test_cuda_errors_become_inference_errors():
     pytest.importorskip("cuda.bindings.runtime")
-    from trtimport.core.runtime.tensorrt import _Cuda
     from trtimport.errors import InferenceError
+    from trtimport.runtime.tensorrt import _Cuda
 
     cuda = _Cuda()
     result = cuda.rt.cudaGetDeviceCount()

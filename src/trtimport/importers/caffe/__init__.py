@@ -12,13 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trtimport.core.importer import ImportContext, Importer, OnnxBasedImporter
 from trtimport.core.options import ImportOptions
 from trtimport.errors import ModelParseError, UsageError
-from trtimport.importers.base import ImportContext, Importer, OnnxBasedImporter
 from trtimport.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from trtimport.core.runtime.base import Runner
+    from trtimport.core.runner import Runner
 
 #: Why an engine cannot hold a converted ROIPooling layer (added to the parser's error).
 ROI_POOLING_HINT = (
@@ -29,7 +29,7 @@ ROI_POOLING_HINT = (
 
 
 def _kind(path: Path) -> str:
-    from trtimport.core.detect import read_head
+    from trtimport.detect import read_head
     from trtimport.importers.caffe.sniff import detect_caffe
 
     kind = detect_caffe(path, read_head(path))

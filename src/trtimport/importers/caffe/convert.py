@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trtimport.core.onnx_graph import unique_name
 from trtimport.errors import (
     InternalError,
     OutputMarkingError,
@@ -38,6 +37,7 @@ from trtimport.importers.caffe.registry import (
     Registration,
     build_registry,
 )
+from trtimport.onnxtools.graph import unique_name
 
 if TYPE_CHECKING:
     from trtimport.plugins.manager import Plugins

@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from trtimport.core.onnx_graph import unique_name
+from trtimport.onnxtools.graph import unique_name
 
 Shape = tuple[int, ...]
 

@@ -19,13 +19,13 @@ from typing import BinaryIO
 import numpy as np
 
 from trtimport.core.files import atomic_path
-from trtimport.core.protowire import LEN, encode_varint, split_at_field
 from trtimport.errors import UnsupportedLayerError
 from trtimport.importers.caffe import shapes
 from trtimport.importers.caffe.parse import CaffeModel, describe_layer, load_caffe
 from trtimport.importers.caffe.proto import caffe_pb2
 from trtimport.importers.caffe.wire import LAYER_BLOBS, NET_LAYER
 from trtimport.importers.caffe.writer import raw_view
+from trtimport.onnxtools.protowire import LEN, encode_varint, split_at_field
 
 Shape = tuple[int, ...]
 #: A blob's shape and the function that draws its values.

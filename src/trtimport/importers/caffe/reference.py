@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from trtimport.core.runtime.base import Runner, TensorSpec
+from trtimport.core.runner import Runner, TensorSpec
 from trtimport.errors import MissingDependencyError, OutputMarkingError
 
 

@@ -1,7 +1,7 @@
 """Tell Caffe files from others by their first bytes, without numpy or the protobuf stubs.
 
 Every model goes through format detection, so this module stays light: plain Python over the
-wire-format reader of :mod:`~trtimport.core.protowire`.
+wire-format reader of :mod:`~trtimport.onnxtools.protowire`.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from trtimport.core.protowire import LEN, VARINT, WireError, next_field, read_varint
 from trtimport.importers.caffe.wire import NET_LAYER, NET_LAYERS
+from trtimport.onnxtools.protowire import LEN, VARINT, WireError, next_field, read_varint
 
 _PROTOTXT_LINE = re.compile(
     rb"^\s*(layers?\s*\{|input\s*:|input_dim\s*:|input_shape\s*\{)", re.MULTILINE

@@ -16,17 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from trtimport.core.protowire import (
-    I32,
-    I64,
-    LEN,
-    VARINT,
-    WireError,
-    encode_varint,
-    iter_fields,
-    next_field,
-    read_varint,
-)
 from trtimport.errors import ModelParseError
 from trtimport.importers.caffe.proto import caffe_pb2
 from trtimport.importers.caffe.wire import (
@@ -44,6 +33,17 @@ from trtimport.importers.caffe.wire import (
     V0_BLOBS,
     V1_BLOBS,
     V1_V0,
+)
+from trtimport.onnxtools.protowire import (
+    I32,
+    I64,
+    LEN,
+    VARINT,
+    WireError,
+    encode_varint,
+    iter_fields,
+    next_field,
+    read_varint,
 )
 
 _FLOAT_LE = np.dtype("<f4")

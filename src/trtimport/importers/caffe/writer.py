@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 
 from trtimport.core.files import atomic_path
-from trtimport.core.protowire import encode_varint as _varint
-from trtimport.core.protowire import split_at_field
 from trtimport.importers.caffe.weights import file_region
+from trtimport.onnxtools.protowire import encode_varint as _varint
+from trtimport.onnxtools.protowire import split_at_field
 
 if TYPE_CHECKING:
     import onnx

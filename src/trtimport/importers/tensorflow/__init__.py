@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from trtimport.core.files import atomic_path
+from trtimport.core.importer import ImportContext, Importer, OnnxBasedImporter
 from trtimport.core.options import ImportOptions
 from trtimport.errors import ModelParseError
-from trtimport.importers.base import ImportContext, Importer, OnnxBasedImporter
 from trtimport.importers.tensorflow.detect import (
     is_hdf5,
     is_saved_model_dir,
@@ -30,7 +30,7 @@ from trtimport.plugins.hookspecs import hookimpl
 if TYPE_CHECKING:
     import onnx
 
-    from trtimport.core.runtime.base import Runner
+    from trtimport.core.runner import Runner
     from trtimport.importers.tensorflow.convert import Request
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from trtimport.core.runtime.base import Runner, TensorSpec
+from trtimport.core.runner import Runner, TensorSpec
 from trtimport.errors import UsageError
 from trtimport.importers.tensorflow import convert
 from trtimport.importers.tensorflow.names import resolve

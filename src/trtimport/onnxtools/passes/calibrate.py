@@ -111,7 +111,7 @@ def _npz_samples(path: Path, inputs: list[InputSpec]) -> dict[str, np.ndarray]:
 def _image_samples(
     folder: Path, inputs: list[InputSpec], options: PrecisionOptions
 ) -> dict[str, np.ndarray]:
-    from trtimport.core.preprocess import IMAGE_SUFFIXES, ImageOptions, load_image
+    from trtimport.runtime.preprocess import IMAGE_SUFFIXES, ImageOptions, load_image
 
     if len(inputs) != 1:
         raise UsageError(
@@ -164,7 +164,7 @@ def _session(model: onnx.ModelProto, workdir: Path) -> Any:
         import onnxruntime as ort
     except ImportError as err:
         raise MissingDependencyError("INT8 calibration", "verify", module="onnxruntime") from err
-    from trtimport.core.onnx_graph import save_model
+    from trtimport.onnxtools.graph import save_model
 
     path = workdir / "calibration.onnx"
     save_model(model, path)
@@ -298,7 +298,7 @@ def data_hash(options: PrecisionOptions) -> str | None:
     """SHA-256 over the calibration data (a file, or a folder's images by name) and how much of
     it is used; None without data."""
     from trtimport.core.files import sha256_file
-    from trtimport.core.preprocess import IMAGE_SUFFIXES
+    from trtimport.runtime.preprocess import IMAGE_SUFFIXES
 
     path = options.calib_data
     if path is None or not path.exists():

@@ -281,7 +281,7 @@ def load_onnx_initializers(path: Path) -> dict[str, np.ndarray]:
     import onnx
     from onnx import numpy_helper
 
-    from trtimport.core.onnx_parse import check_external_data
+    from trtimport.onnxtools.parse import check_external_data
 
     check_external_data(path)
     try:

@@ -1,6 +1,6 @@
 """One converter per TensorRT layer type: layer attributes and weights -> ONNX nodes.
 
-Each converter gets the :class:`~trtimport.core.export.GraphWriter` and the layer (already cast
+Each converter gets the :class:`~trtimport.export.writer.GraphWriter` and the layer (already cast
 to its subclass) and emits nodes: the main one carries the layer's name, helpers are named
 ``LAYER/...``, and the layer's output tensors keep their TensorRT names. A variant ONNX
 cannot express raises :class:`~trtimport.errors.UnsupportedLayerError` with the reason.
@@ -17,7 +17,7 @@ import numpy as np
 from trtimport.errors import UnsupportedLayerError
 
 if TYPE_CHECKING:
-    from trtimport.core.export import GraphWriter
+    from trtimport.export.writer import GraphWriter
 
 Converter = Callable[["GraphWriter", Any], None]
 

@@ -11,7 +11,7 @@ from trtimport.core.options import ImportOptions
 
 if TYPE_CHECKING:
     from trtimport.core.backend import Backend
-    from trtimport.core.runtime.base import Runner
+    from trtimport.core.runner import Runner
 
 
 @dataclass
@@ -110,7 +110,7 @@ class OnnxBasedImporter(Importer):
     @staticmethod
     def parse_onnx(ctx: ImportContext, onnx_path: Path) -> None:
         """Check and rewrite ``onnx_path`` as the options ask, then parse it into the network."""
-        from trtimport.core.onnx_parse import parse_onnx_into, prepare_onnx
+        from trtimport.onnxtools.parse import parse_onnx_into, prepare_onnx
 
         ctx.onnx_path = prepare_onnx(ctx, onnx_path)
         parse_onnx_into(ctx, ctx.onnx_path)

@@ -15,14 +15,14 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING
 
+from trtimport.core.importer import ImportContext, Importer
 from trtimport.errors import ModelParseError, OutputMarkingError, TrtImportError
-from trtimport.importers.base import ImportContext, Importer
 from trtimport.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     import ast
 
-    from trtimport.core.weights import Weights
+    from trtimport.importers.script.weights import Weights
 
 ENTRY_POINT = "build_network"
 
@@ -168,7 +168,7 @@ class ScriptImporter(Importer):
 
     def populate(self, ctx: ImportContext) -> None:
         """Load the weights, run the script on the empty network, check it marked outputs."""
-        from trtimport.core.weights import load_weights
+        from trtimport.importers.script.weights import load_weights
 
         weights = load_weights(ctx.options.weights)
         ctx.keepalive.append(weights)

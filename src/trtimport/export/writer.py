@@ -4,7 +4,7 @@ Whatever importer filled the network, every layer becomes one ONNX node named af
 (or a few nodes: the main one carries the layer's name, helpers are named ``LAYER/...``), and
 every tensor keeps its TensorRT name. Layer types with no ONNX equivalent are all listed in one
 :class:`~trtimport.errors.UnsupportedLayerError`. The per-layer converters live in
-:mod:`trtimport.core.export_layers`.
+:mod:`trtimport.export.layers`.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ class GraphWriter:
 
 def _cast_layer(trt: Any, layer: Any) -> tuple[str, Any]:
     """(layer type name, the layer cast to its subclass: TensorRT's ``__class__`` idiom)."""
-    from trtimport.core.export_layers import LAYER_CLASSES
+    from trtimport.export.layers import LAYER_CLASSES
 
     kind = str(layer.type.name)
     cls_name = LAYER_CLASSES.get(kind)
@@ -155,7 +155,7 @@ def _choose_opset(typed: list[tuple[str, Any]], opset: int | None) -> tuple[int,
 
     Without a request the opset is :data:`DEFAULT_OPSET`, raised to what the layers need.
     """
-    from trtimport.core.export_layers import needed_opset
+    from trtimport.export.layers import needed_opset
 
     needs = [(needed_opset(kind, layer), kind, layer) for kind, layer in typed]
     if opset is None:
@@ -177,8 +177,8 @@ def network_to_onnx(
     """
     import onnx
 
-    from trtimport.core.export_layers import CONVERTERS, collect_conditions
-    from trtimport.core.export_loops import assemble_loops
+    from trtimport.export.layers import CONVERTERS, collect_conditions
+    from trtimport.export.loops import assemble_loops
 
     trt = backend.trt
     layers = [network.get_layer(i) for i in range(network.num_layers)]

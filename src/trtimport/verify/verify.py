@@ -13,16 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trtimport.core.compare import CandidateReport, compare_runners
 from trtimport.core.options import ImportOptions
-from trtimport.core.preprocess import ImageOptions
-from trtimport.core.runtime.base import Runner
-from trtimport.core.runtime.inputs import make_feeds
+from trtimport.core.runner import Runner
 from trtimport.errors import TrtImportError, UsageError
 from trtimport.plugins.manager import Plugins, load_plugins
+from trtimport.runtime.inputs import make_feeds
+from trtimport.runtime.preprocess import ImageOptions
+from trtimport.verify.compare import CandidateReport, compare_runners
 
 if TYPE_CHECKING:
-    from trtimport.core.pipeline import ImportedNetwork
+    from trtimport.pipeline import ImportedNetwork
 
 
 @dataclass
@@ -71,7 +71,7 @@ def _select_outputs(runner: Runner, names: list[str], notes: list[str]) -> None:
 
 def mark_layerwise_outputs(imported: ImportedNetwork, names: list[str]) -> list[str]:
     """Also mark the network's float activations among ``names`` as outputs; returns them."""
-    from trtimport.core.pipeline import all_tensors, mark_outputs
+    from trtimport.pipeline import all_tensors, mark_outputs
 
     network = imported.network
     current = [network.get_output(i).name for i in range(network.num_outputs)]
@@ -92,7 +92,7 @@ def _gpu_candidate(
     imported: ImportedNetwork, reference: Runner, layerwise: bool, verbosity: int
 ) -> Runner:
     """The imported network built into an engine (intermediates marked for ``layerwise``)."""
-    from trtimport.core.runtime.factory import engine_runner_for
+    from trtimport.runners import engine_runner_for
 
     if layerwise:
         mark_layerwise_outputs(imported, reference.tensor_names())
@@ -110,8 +110,8 @@ def _candidates(
     stack: contextlib.ExitStack,
     notes: list[str],
 ) -> list[Runner]:
-    from trtimport.core.pipeline import import_model
-    from trtimport.core.runtime.factory import (
+    from trtimport.pipeline import import_model
+    from trtimport.runners import (
         choose_backend,
         exported_onnx_runner,
         intermediate_onnx_runner,
@@ -158,8 +158,8 @@ def verify_model(
     verbosity: int = 0,
 ) -> VerifyReport:
     """Compare the reference runtime with every candidate on the same inputs."""
-    from trtimport.core.detect import detect_format
-    from trtimport.core.runtime.onnxruntime import OnnxRuntimeRunner
+    from trtimport.detect import detect_format
+    from trtimport.runtime.onnxruntime import OnnxRuntimeRunner
 
     source = Path(model)
     options = import_options or ImportOptions()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from trtimport.core.runtime.bench import Launcher
+    from trtimport.runtime.bench import Launcher
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Runner(abc.ABC):
 
     def launcher(self, feeds: dict[str, np.ndarray], *, transfers: bool = True) -> Launcher:
         """Issues timed queries for ``bench``; the default times :meth:`infer` on the host."""
-        from trtimport.core.runtime.bench import HostLauncher
+        from trtimport.runtime.bench import HostLauncher
 
         return HostLauncher(self, feeds)
 

@@ -1,7 +1,7 @@
 """The ONNX rewrites asked for by import options: dynamic batch, INT8 Q/DQ, fp16/bf16.
 
 They run in that order on the ONNX model every ONNX-based importer hands to TensorRT's parser
-(:func:`trtimport.core.onnx_parse.prepare_onnx`): the batch first so calibration can batch,
+(:func:`trtimport.onnxtools.parse.prepare_onnx`): the batch first so calibration can batch,
 then INT8 calibration on the float model, then the precision rewrite around the Q/DQ pairs.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from trtimport.importers.base import ImportContext
+    from trtimport.core.importer import ImportContext
 
 
 def default_calib_cache(source: Path) -> Path:
@@ -27,16 +27,16 @@ def rewrite_onnx(ctx: ImportContext, path: Path) -> Path:
         return path
     import onnx
 
-    from trtimport.core.onnx_graph import save_model
+    from trtimport.onnxtools.graph import save_model
 
     model = onnx.load(str(path))
     if options.batch is not None:
-        from trtimport.core.dynamic import make_batch_dynamic
+        from trtimport.onnxtools.passes.batch import make_batch_dynamic
 
         model, notes = make_batch_dynamic(model)
         ctx.notes.extend(notes)
     if precision.int8:
-        from trtimport.core.quantize import quantize_int8
+        from trtimport.onnxtools.passes.quantize import quantize_int8
 
         model, notes = quantize_int8(
             model,
@@ -47,7 +47,7 @@ def rewrite_onnx(ctx: ImportContext, path: Path) -> Path:
         )
         ctx.notes.extend(notes)
     if precision.precision != "fp32":
-        from trtimport.core.precision import convert_precision
+        from trtimport.onnxtools.passes.precision import convert_precision
 
         model, report = convert_precision(model, precision.precision)
         ctx.note(report.summary())

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from trtimport.core.engine import read_sidecar, write_engine
+from trtimport.build.engine import read_sidecar, write_engine
 from trtimport.core.options import ImportOptions
 from trtimport.errors import EngineBuildError, ShapeError, UsageError
 from trtimport.plugins.manager import Plugins, load_plugins
@@ -138,7 +138,7 @@ def _imported_initializers(
     source: Path, options: ImportOptions, plugins: Plugins, keep_in: Path | None = None
 ) -> tuple[dict[str, np.ndarray], Path | None]:
     """Initializers of the ONNX the source is imported through (optionally keeping a copy)."""
-    from trtimport.core.pipeline import import_model
+    from trtimport.pipeline import import_model
 
     with import_model(source, options=options, plugins=plugins) as imported:
         if imported.onnx_path is None:
@@ -182,7 +182,7 @@ def plan_refit(
     plan = RefitPlan(engine, source, weights, "onnx", expected, {}, sidecar=sidecar)
     try:
         if suffix == ".npz":
-            from trtimport.core.preprocess import load_array_file
+            from trtimport.runtime.preprocess import load_array_file
 
             with np.load(weights, allow_pickle=False) as archive:
                 names = list(archive.keys())
@@ -240,8 +240,8 @@ def _mapping_problems(
 
 def refit_engine(plan: RefitPlan, output: Path | None = None, *, verbosity: int = 0) -> Path:
     """Refit the planned engine on the GPU and write it atomically (in place by default)."""
-    from trtimport.core.runtime.tensorrt import check_engine_file, engine_backend
-    from trtimport.core.trtlog import make_logger
+    from trtimport.build.trtlog import make_logger
+    from trtimport.runtime.tensorrt import check_engine_file, engine_backend
 
     backend = engine_backend(plan.engine, plan.sidecar)
     backend.require_gpu(f"Refitting {plan.engine}")
@@ -271,7 +271,7 @@ def refit_engine(plan: RefitPlan, output: Path | None = None, *, verbosity: int 
     else:
         parser_refitter = trt.OnnxParserRefitter(refitter, logger)
         if not parser_refitter.refit_from_file(str(plan.onnx_file)):
-            from trtimport.core.onnx_parse import parser_errors
+            from trtimport.onnxtools.parse import parser_errors
 
             errors = parser_errors(parser_refitter)
             raise ShapeError(

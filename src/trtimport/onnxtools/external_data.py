@@ -13,7 +13,7 @@ import mmap
 from collections.abc import Iterator
 from pathlib import Path
 
-from trtimport.core.protowire import LEN, VARINT, WireError, iter_fields
+from trtimport.onnxtools.protowire import LEN, VARINT, WireError, iter_fields
 
 #: Message kind -> {field number: kind of the embedded message}.
 _CHILDREN: dict[str, dict[int, str]] = {
@@ -30,7 +30,7 @@ _LOCATION_EXTERNAL = 1
 
 def _fields(buf: memoryview, start: int, end: int) -> Iterator[tuple[int, int, int]]:
     """(field number, value or start, end) of each varint or length-delimited field; ``end``
-    is -1 for varints. Raises :class:`~trtimport.core.protowire.WireError` for bad bytes."""
+    is -1 for varints. Raises :class:`~trtimport.onnxtools.protowire.WireError` for bad bytes."""
     for number, wire, value, _, field_end in iter_fields(buf, start, end):
         if wire == VARINT:
             yield number, value, -1

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from trtimport.core.onnx_graph import drop_unused_initializers
 from trtimport.core.options import BatchRange, ImportOptions, Profile, ShapeRange
 from trtimport.errors import ShapeError, UsageError
+from trtimport.onnxtools.graph import drop_unused_initializers
 
 if TYPE_CHECKING:
     import onnx

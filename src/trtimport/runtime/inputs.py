@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from trtimport.core.preprocess import ImageOptions, load_input
-from trtimport.core.runtime.base import TensorSpec
+from trtimport.core.runner import TensorSpec
 from trtimport.errors import ShapeError, UsageError
+from trtimport.runtime.preprocess import ImageOptions, load_input
 
 
 @dataclass

@@ -21,7 +21,7 @@ from trtimport.core.files import atomic_path
 from trtimport.errors import UsageError
 
 if TYPE_CHECKING:
-    from trtimport.core.runtime.base import Runner
+    from trtimport.core.runner import Runner
 
 #: The percentiles reported, as trtexec does with ``--percentile=90,95,99``.
 PERCENTILES = (90, 95, 99)

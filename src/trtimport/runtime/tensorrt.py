@@ -21,10 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from trtimport.build.engine import read_sidecar
 from trtimport.core.backend import Backend, get_backend
-from trtimport.core.engine import read_sidecar
-from trtimport.core.runtime.base import Runner, TensorSpec
-from trtimport.core.runtime.bench import IterationTrace, Launcher
+from trtimport.core.runner import Runner, TensorSpec
 from trtimport.errors import (
     InferenceError,
     MissingDependencyError,
@@ -34,6 +33,7 @@ from trtimport.errors import (
     ShapeError,
     UsageError,
 )
+from trtimport.runtime.bench import IterationTrace, Launcher
 
 #: Suffixes treated as serialized engines.
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
@@ -254,7 +254,7 @@ class TensorRTRunner(Runner):
         self._runtime: Any = None
         self._cache_path = runtime_cache if backend.is_rtx else None
         backend.require_gpu(f"Running {label}")
-        from trtimport.core.trtlog import make_logger
+        from trtimport.build.trtlog import make_logger
 
         self._cuda = _Cuda()
         # Create the CUDA context now: the RTX runtime cache checks it when deserializing.

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from trtimport.core.runtime.base import Runner
+from trtimport.core.runner import Runner
 from trtimport.errors import OutputMarkingError
 
 

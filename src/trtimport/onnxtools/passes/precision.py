@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from trtimport.core.onnx_graph import (
+from trtimport.errors import UsageError
+from trtimport.onnxtools.graph import (
     drop_unused_initializers,
     opset_of,
     outer_names,
@@ -30,7 +31,6 @@ from trtimport.core.onnx_graph import (
     subgraphs,
     unique_namer,
 )
-from trtimport.errors import UsageError
 
 if TYPE_CHECKING:
     import onnx

@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trtimport.core.onnx_wire import external_data_references
 from trtimport.errors import ModelParseError
+from trtimport.onnxtools.external_data import external_data_references
 
 if TYPE_CHECKING:
     import onnx
 
-    from trtimport.importers.base import ImportContext
+    from trtimport.core.importer import ImportContext
 
 
 def _tensors_of_graph(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
@@ -79,7 +79,7 @@ def check_external_data(path: Path) -> None:
 
 def prepare_onnx(ctx: ImportContext, path: Path) -> Path:
     """Checks and rewrites applied to every ONNX file before it is parsed."""
-    from trtimport.core.onnx_rewrite import rewrite_onnx
+    from trtimport.onnxtools.rewrite import rewrite_onnx
 
     check_external_data(path)
     return rewrite_onnx(ctx, path)

@@ -4,7 +4,7 @@ Strongly typed TensorRT (TensorRT-RTX, TensorRT 11) only computes in INT8 where 
 so with Q/DQ pairs. The weighted layers (Conv, ConvTranspose, Gemm, MatMul) get:
 
 - their activation input quantized per tensor, symmetric int8 (zero point 0), with the range
-  measured by :mod:`trtimport.core.calibrate`;
+  measured by :mod:`trtimport.onnxtools.passes.calibrate`;
 - their weights stored as int8, per output channel (axis 0 for Conv, the output axis for
   ConvTranspose/Gemm/MatMul), followed by a DequantizeLinear.
 
@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trtimport.core.onnx_graph import drop_unused_initializers, opset_of, unique_namer
 from trtimport.errors import UnsupportedLayerError, UsageError
+from trtimport.onnxtools.graph import drop_unused_initializers, opset_of, unique_namer
 
 if TYPE_CHECKING:
     import onnx
@@ -234,7 +234,7 @@ def quantize_int8(
     default_cache: Path,
 ) -> tuple[onnx.ModelProto, list[str]]:
     """Calibrate (or reuse the cache) and insert Q/DQ; returns (model, notes for the user)."""
-    from trtimport.core import calibrate
+    from trtimport.onnxtools.passes import calibrate
 
     if opset_of(model) < MIN_OPSET:
         raise UsageError(

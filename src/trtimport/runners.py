@@ -12,15 +12,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from trtimport.core.engine import sidecar_path
+from trtimport.build.engine import sidecar_path
 from trtimport.core.options import BuildOptions, ImportOptions
-from trtimport.core.pipeline import ImportedNetwork, import_model
-from trtimport.core.runtime import RUNNER_BACKENDS
-from trtimport.core.runtime.base import Runner, TensorSpec
-from trtimport.core.runtime.onnxruntime import OnnxRuntimeRunner
-from trtimport.core.runtime.tensorrt import ENGINE_SUFFIXES, TensorRTRunner
+from trtimport.core.runner import Runner, TensorSpec
 from trtimport.errors import UsageError
+from trtimport.pipeline import ImportedNetwork, import_model
 from trtimport.plugins.manager import Plugins
+from trtimport.runtime import RUNNER_BACKENDS
+from trtimport.runtime.onnxruntime import OnnxRuntimeRunner
+from trtimport.runtime.tensorrt import ENGINE_SUFFIXES, TensorRTRunner
 
 
 def is_engine_file(path: Path) -> bool:
@@ -47,7 +47,7 @@ def engine_runner_for(
     verbosity: int = 0,
 ) -> TensorRTRunner:
     """Build an engine for the imported network in memory and open it (needs a GPU)."""
-    from trtimport.core.build import build_serialized, make_config
+    from trtimport.build.builder import build_serialized, make_config
 
     be = imported.backend
     be.require_gpu(f"Running {imported.source} on TensorRT")
@@ -99,12 +99,12 @@ def intermediate_onnx_runner(imported: ImportedNetwork) -> OnnxRuntimeRunner:
 def exported_onnx_runner(imported: ImportedNetwork) -> OnnxRuntimeRunner:
     """ONNX Runtime on the TensorRT network exported to ONNX (needs the network exporter)."""
     try:
-        from trtimport.core.export import export_network_onnx  # type: ignore[import-not-found]
+        from trtimport.export.writer import export_network_onnx  # type: ignore[import-not-found]
     except ImportError as err:
         raise UsageError(
             f"{imported.source}: the {imported.format} importer fills the TensorRT network "
             "directly, so there is no ONNX to run on ONNX Runtime, and this installation has "
-            "no network exporter (trtimport.core.export). Run it on a GPU with "
+            "no network exporter (trtimport.export.writer). Run it on a GPU with "
             "--backend tensorrt."
         ) from err
     owned = Path(tempfile.mkdtemp(prefix="trtimport-export-"))

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trtimport.core.export_layers import INT64_MIN, converts, inp, out, unsupported
 from trtimport.errors import UnsupportedLayerError
+from trtimport.export.layers import INT64_MIN, converts, inp, out, unsupported
 
 if TYPE_CHECKING:
     import onnx
 
-    from trtimport.core.export import GraphWriter
+    from trtimport.export.writer import GraphWriter
 
 BOUNDARY = ("TRIP_LIMIT", "ITERATOR", "RECURRENCE", "LOOP_OUTPUT")
 
@@ -144,7 +144,7 @@ def _loop_node(
     g: GraphWriter, parts: LoopParts, body: list[onnx.NodeProto]
 ) -> list[onnx.NodeProto]:
     """The Loop node and its output adapters for ``parts`` (body nodes already converted)."""
-    from trtimport.core.export import topological
+    from trtimport.export.writer import topological
 
     helper = g.onnx.helper
     tp = g.onnx.TensorProto

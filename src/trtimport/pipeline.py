@@ -10,8 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from trtimport.core.backend import Backend, get_backend
-from trtimport.core.build import (
+from trtimport.build.builder import (
     build_serialized,
     make_config,
     resolved_targets,
@@ -19,8 +18,9 @@ from trtimport.core.build import (
     shape_tensor_inputs,
     targets_left_out,
 )
-from trtimport.core.detect import detect_format
-from trtimport.core.engine import TensorInfo, recorded_sources, sidecar_path, write_engine
+from trtimport.build.engine import TensorInfo, recorded_sources, sidecar_path, write_engine
+from trtimport.build.trtlog import make_logger
+from trtimport.core.backend import Backend, get_backend
 from trtimport.core.files import (
     BackgroundHashes,
     FileHashes,
@@ -29,10 +29,10 @@ from trtimport.core.files import (
     copy_atomic,
     start_dropping_cached_pages,
 )
+from trtimport.core.importer import ImportContext, Importer
 from trtimport.core.options import BatchRange, BuildOptions, ImportOptions, ShapeRange
-from trtimport.core.trtlog import make_logger
+from trtimport.detect import detect_format
 from trtimport.errors import OutputMarkingError, ShapeError, UsageError
-from trtimport.importers.base import ImportContext, Importer
 from trtimport.plugins.manager import ImporterEntry, Plugins, load_plugins
 
 _DTYPE_NAMES = {
@@ -323,7 +323,7 @@ def _import_detected(
         raise UsageError(f"--weights: the {importer.name} importer takes no separate weights")
     batch_ranges: list[BatchRange] = []
     if options.batch is not None or options.more_batches:
-        from trtimport.core.dynamic import check_batch_options
+        from trtimport.onnxtools.passes.batch import check_batch_options
 
         batch_ranges = check_batch_options(options)
     be = backend if isinstance(backend, Backend) else get_backend(backend)
@@ -346,7 +346,7 @@ def _import_detected(
                 "the network itself, and give input ranges with --shapes/--profile"
             )
         if batch_ranges:
-            from trtimport.core.dynamic import batch_profiles
+            from trtimport.onnxtools.passes.batch import batch_profiles
 
             ctx.options = replace(
                 options, profiles=batch_profiles(network, batch_ranges, str(source))
@@ -524,7 +524,7 @@ def convert(
 
     ``build=False`` stops after importing (and saving the ONNX if asked).
     ``save_network_onnx_to`` writes the populated TensorRT network itself as ONNX
-    (:func:`trtimport.core.export.export_network_onnx`), before any build.
+    (:func:`trtimport.export.writer.export_network_onnx`), before any build.
     """
     import_options = import_options or ImportOptions()
     build_options = build_options or BuildOptions()
@@ -572,7 +572,7 @@ def convert(
                 onnx_tmp = stack.enter_context(atomic_path(Path(save_onnx_to)))
                 shutil.copyfile(src, onnx_tmp)
             if save_network_onnx_to is not None:
-                from trtimport.core.export import export_network_onnx
+                from trtimport.export.writer import export_network_onnx
 
                 # Renamed into place only once the engine (if any) is built too.
                 net_tmp = stack.enter_context(atomic_path(Path(save_network_onnx_to)))

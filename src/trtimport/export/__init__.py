@@ -1,0 +1,1 @@
+"""A TensorRT network written back out as ONNX: the writer, the converters per layer family."""

@@ -1,0 +1,1 @@
+"""ONNX plumbing: reading the wire format, building graphs, parsing into TensorRT, rewrites."""

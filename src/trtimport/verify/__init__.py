@@ -1,0 +1,1 @@
+"""Checking an engine against the source framework: run both, compare every output."""
