@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[0] / "plugins"))
 
 from plugin_fakes import FAKE_MAGIC, DetectPlugin, FakePlugin, RivalPlugin
 
@@ -15,7 +15,7 @@ from trtimport.detect import detect_format
 from trtimport.errors import UnknownFormatError, UsageError
 from trtimport.plugins.manager import load_plugins
 
-EXAMPLE_ONNX = Path(__file__).resolve().parents[2] / "examples" / "onnx" / "tiny_cnn.onnx"
+EXAMPLE_ONNX = Path(__file__).resolve().parents[1] / "examples" / "onnx" / "tiny_cnn.onnx"
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ ort = pytest.importorskip("onnxruntime")
 from trtimport import convert  # noqa: E402
 from trtimport.core.options import BuildOptions, ImportOptions, PrecisionOptions  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CAFFE = REPO / "tests" / "data" / "caffe"
 MNIST = REPO / "examples" / "mnist"
 #: Models with 7-138 M random weights (VGG16 ~70 s, AlexNet ~20-45 s each): they run in every

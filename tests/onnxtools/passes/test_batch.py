@@ -17,7 +17,7 @@ from trtimport.onnxtools.passes.batch import make_batch_dynamic
 
 ort = pytest.importorskip("onnxruntime")
 
-MNIST = Path(__file__).resolve().parents[2] / "examples" / "mnist"
+MNIST = Path(__file__).resolve().parents[3] / "examples" / "mnist"
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import onnx
 import pytest
 from precision_nets import lenet_from_caffe
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DOC = REPO / "docs" / "precision.md"
 MNIST = REPO / "examples" / "mnist"
 

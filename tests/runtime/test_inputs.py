@@ -12,7 +12,7 @@ from trtimport.errors import ShapeError, UsageError
 from trtimport.runtime.inputs import make_feeds
 from trtimport.runtime.preprocess import ImageOptions
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 DIGIT = REPO / "examples" / "mnist" / "digits" / "7.png"
 SPECS = [
     TensorSpec("x", (1, 1, 28, 28), np.dtype("float32")),

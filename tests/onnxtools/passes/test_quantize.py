@@ -18,7 +18,7 @@ from trtimport.onnxtools.passes.quantize import plan_quantization, quantize_weig
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("cv2")
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 MNIST = REPO / "examples" / "mnist"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import run_cli
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "runtime.md"
 BLOCK = re.compile(r"```(python|console)\n(.*?)```", re.S)
 EXIT = re.compile(r"^\[exit code (\d+)\]$")
