@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from runtime_models import make_cnn, ort_outputs
 
-from trtimport.core.importer import ImportContext, Importer, OnnxBasedImporter
+from trtimport.core.importer import ImportContext, Importer
 from trtimport.core.options import ImportOptions
 from trtimport.core.runner import Runner
+from trtimport.importers.base import OnnxBasedImporter
 from trtimport.plugins.hookspecs import hookimpl
 from trtimport.plugins.manager import load_plugins
 from trtimport.runners import make_runner

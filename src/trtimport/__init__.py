@@ -22,7 +22,7 @@ _EXPORTS = {
     "load_plugins": "trtimport.plugins.manager",
     "hookimpl": "trtimport.plugins.hookspecs",
     "Importer": "trtimport.core.importer",
-    "OnnxBasedImporter": "trtimport.core.importer",
+    "OnnxBasedImporter": "trtimport.importers.base",
     "ImportContext": "trtimport.core.importer",
     "TrtImportError": "trtimport.errors",
     "PluginLoadError": "trtimport.errors",
@@ -43,7 +43,7 @@ __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from trtimport.core.backend import get_backend
-    from trtimport.core.importer import ImportContext, Importer, OnnxBasedImporter
+    from trtimport.core.importer import ImportContext, Importer
     from trtimport.core.options import BuildOptions, ImportOptions
     from trtimport.errors import (
         EngineBuildError,
@@ -60,6 +60,7 @@ if TYPE_CHECKING:
         UnsupportedLayerError,
         UsageError,
     )
+    from trtimport.importers.base import OnnxBasedImporter
     from trtimport.pipeline import ConvertResult, ImportedNetwork, convert, import_model
     from trtimport.plugins.hookspecs import hookimpl
     from trtimport.plugins.manager import load_plugins

@@ -4,18 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from trtimport.core.files import read_head
 from trtimport.errors import UnknownFormatError, UsageError
 from trtimport.plugins.manager import ImporterEntry, Plugins
-
-HEAD_BYTES = 4096
-
-
-def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
-    """The first bytes of a file (empty for folders)."""
-    if not path.is_file():
-        return b""
-    with path.open("rb") as f:
-        return f.read(size)
 
 
 def _known(plugins: Plugins) -> str:

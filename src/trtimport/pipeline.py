@@ -31,6 +31,7 @@ from trtimport.core.files import (
 )
 from trtimport.core.importer import ImportContext, Importer
 from trtimport.core.options import BatchRange, BuildOptions, ImportOptions, ShapeRange
+from trtimport.core.progress import Progress
 from trtimport.detect import detect_format
 from trtimport.errors import OutputMarkingError, ShapeError, UsageError
 from trtimport.plugins.manager import ImporterEntry, Plugins, load_plugins
@@ -268,16 +269,18 @@ def import_model(
     plugins: Plugins | None = None,
     backend: Backend | str | None = None,
     verbosity: int = 0,
+    progress: Progress | None = None,
 ) -> ImportedNetwork:
     """Detect the format, populate a TensorRT network, mark outputs and check input shapes.
 
     The returned :class:`ImportedNetwork` holds the builder and network; close it when done.
+    Long work (a tf2onnx conversion) reports to ``progress``.
     """
     options = options or ImportOptions()
     source = Path(model)
     plugins = plugins or load_plugins()
     entry = detect_format(source, plugins, options.format)
-    return _import_detected(entry, source, options, plugins, backend, verbosity)
+    return _import_detected(entry, source, options, plugins, backend, verbosity, progress)
 
 
 #: How many imports this process has started (see :func:`_collect_earlier_imports`).
@@ -309,6 +312,7 @@ def _import_detected(
     plugins: Plugins,
     backend: Backend | str | None,
     verbosity: int,
+    progress: Progress | None = None,
 ) -> ImportedNetwork:
     """:func:`import_model` once the importer is known."""
     importer = entry.importer
@@ -332,7 +336,15 @@ def _import_detected(
     builder = be.trt.Builder(logger)
     network = builder.create_network(be.network_flags)
     ctx = ImportContext(
-        source, options, be, builder, network, logger, WorkFolder(), plugins=plugins
+        source,
+        options,
+        be,
+        builder,
+        network,
+        logger,
+        WorkFolder(),
+        plugins=plugins,
+        progress=progress or Progress(),
     )
     imported = ImportedNetwork(
         source, importer.name, importer, be, builder, network, logger, ctx, plugins
@@ -519,10 +531,13 @@ def convert(
     plugins: Plugins | None = None,
     backend: Backend | str | None = None,
     verbosity: int = 0,
+    progress: Progress | None = None,
 ) -> ConvertResult:
     """Import ``model`` and build a TensorRT engine at ``output`` (default ``./<stem>.engine``).
 
-    ``build=False`` stops after importing (and saving the ONNX if asked).
+    ``build=False`` stops after importing (and saving the ONNX if asked). Long work reports
+    to ``progress``, which may also cancel the build; ``build_options.progress=False`` reports
+    nothing of the build.
     ``save_network_onnx_to`` writes the populated TensorRT network itself as ONNX
     (:func:`trtimport.export.writer.export_network_onnx`), before any build.
     """
@@ -547,7 +562,9 @@ def convert(
             entry.importer.related_files(source, import_options), recorded_sources(engine)
         )
         start_dropping_cached_pages(engine)
-    with _import_detected(entry, source, import_options, plugins, backend, verbosity) as imported:
+    with _import_detected(
+        entry, source, import_options, plugins, backend, verbosity, progress
+    ) as imported:
         import_options = imported.context.options
         be = imported.backend
         targets = resolved_targets(be, build_options)
@@ -591,7 +608,7 @@ def convert(
                     imported.builder,
                     imported.network,
                     config,
-                    show_progress=build_options.progress,
+                    progress=progress if build_options.progress else None,
                     logger=imported.logger,
                 )
                 targets = _targets_built(imported, targets, result.notes)

@@ -60,7 +60,7 @@ def engine_runner_for(
         imported.plugins,
     )
     serialized, _ = build_serialized(
-        be, imported.builder, imported.network, config, show_progress=False, logger=imported.logger
+        be, imported.builder, imported.network, config, logger=imported.logger
     )
     inputs, outputs = _specs(imported)
     return TensorRTRunner(

@@ -9,28 +9,32 @@ import pytest
 from onnx_models import conv_relu, save
 
 from trtimport import BuildOptions, EngineBuildError, UsageError, convert, import_model
-from trtimport.build.builder import _Cancel, _progress_monitor, builder_threads, make_config
+from trtimport.build.builder import builder_threads, make_config, progress_monitor
+from trtimport.core.progress import Progress
 
 pytest.importorskip("tensorrt_rtx")
 
 
-class RecordingProgress:
-    """Stands in for rich's Progress: records the tasks the monitor creates."""
+class RecordingProgress(Progress):
+    """Records what the build reports; cancels when told to."""
 
-    def __init__(self) -> None:
-        self.added: list[tuple[str, int]] = []
-        self.updates = 0
-        self.removed = 0
+    def __init__(self, cancel: bool = False) -> None:
+        self.started: list[tuple[str, str | None, int]] = []
+        self.steps = 0
+        self.finished: list[str] = []
+        self.cancel = cancel
 
-    def add_task(self, description: str, total: int) -> int:
-        self.added.append((description, total))
-        return len(self.added)
+    def phase_start(self, name: str, parent: str | None = None, steps: int = 0) -> None:
+        self.started.append((name, parent, steps))
 
-    def update(self, task: int, completed: int) -> None:
-        self.updates += 1
+    def step(self, name: str, done: int) -> None:
+        self.steps += 1
 
-    def remove_task(self, task: int) -> None:
-        self.removed += 1
+    def phase_finish(self, name: str) -> None:
+        self.finished.append(name)
+
+    def cancelled(self) -> bool:
+        return self.cancel
 
 
 def _imported(tmp_path: Path) -> Any:
@@ -99,17 +103,17 @@ def test_progress_monitor_reports_phases(tmp_path: Path) -> None:
     with _imported(tmp_path) as imp:
         config, _ = make_config(imp.backend, imp.builder, imp.network, BuildOptions(), [])
         progress = RecordingProgress()
-        config.progress_monitor = _progress_monitor(imp.backend, progress, _Cancel())
+        config.progress_monitor = progress_monitor(imp.backend, progress)
         assert imp.builder.build_serialized_network(imp.network, config) is not None
-        assert progress.added and progress.removed == len(progress.added)
+        assert progress.started and sorted(progress.finished) == sorted(
+            name for name, _, _ in progress.started
+        )
 
 
 def test_progress_monitor_cancels_the_build(tmp_path: Path) -> None:
     with _imported(tmp_path) as imp:
         config, _ = make_config(imp.backend, imp.builder, imp.network, BuildOptions(), [])
-        cancel = _Cancel()
-        cancel.requested = True
-        config.progress_monitor = _progress_monitor(imp.backend, None, cancel)
+        config.progress_monitor = progress_monitor(imp.backend, RecordingProgress(cancel=True))
         assert imp.builder.build_serialized_network(imp.network, config) is None
 
 

@@ -7,7 +7,7 @@ import json
 from runtime_models import make_cnn
 
 from trtimport.cli import main
-from trtimport.runtime.bench import EXPORT_FIELDS
+from trtimport.core.runner import EXPORT_FIELDS
 
 FAST = ["--warmup", "10", "--iterations", "20", "--duration", "0"]
 

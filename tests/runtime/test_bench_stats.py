@@ -7,11 +7,10 @@ import json
 import pytest
 from runtime_models import make_cnn
 
+from trtimport.core.runner import EXPORT_FIELDS, IterationTrace
 from trtimport.errors import UsageError
 from trtimport.runtime.bench import (
-    EXPORT_FIELDS,
     BenchResult,
-    IterationTrace,
     Stats,
     percentile,
     run_benchmark,

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from trtimport.core.options import ImageOptions
 from trtimport.core.runner import TensorSpec
 from trtimport.errors import ShapeError, UsageError
 from trtimport.runtime.inputs import make_feeds
-from trtimport.runtime.preprocess import ImageOptions
 
 REPO = Path(__file__).resolve().parents[2]
 DIGIT = REPO / "examples" / "mnist" / "digits" / "7.png"

@@ -1,20 +1,16 @@
-"""BuildOptions -> IBuilderConfig, optimization profiles, targets, and a progress bar."""
+"""BuildOptions -> IBuilderConfig, optimization profiles, targets; the build itself."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import signal
-import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trtimport.core.backend import Backend, normalize_target
 from trtimport.core.options import BuildOptions, Profile
+from trtimport.core.progress import Progress
 from trtimport.errors import EngineBuildError, UsageError
 
 if TYPE_CHECKING:
@@ -178,58 +174,25 @@ def resolved_targets(backend: Backend, options: BuildOptions) -> list[str]:
     return ["current-gpu"]
 
 
-class _Cancel:
-    """Turns Ctrl-C during a build into a cancel request the progress monitor passes on."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = signal.getsignal(signal.SIGINT)
-
-        def handler(signum: int, frame: Any) -> None:
-            self.requested = True
-
-        signal.signal(signal.SIGINT, handler)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
-
-
-def _progress_monitor(backend: Backend, progress: Any, cancel: _Cancel) -> Any:
+def progress_monitor(backend: Backend, progress: Progress) -> Any:
+    """A TensorRT ``IProgressMonitor`` that reports to ``progress`` and stops when it cancels."""
     trt = backend.trt
 
-    class RichProgressMonitor(trt.IProgressMonitor):  # type: ignore[misc, name-defined]
+    class ReportingMonitor(trt.IProgressMonitor):  # type: ignore[misc, name-defined]
         def __init__(self) -> None:
             trt.IProgressMonitor.__init__(self)
-            self.tasks: dict[str, Any] = {}
 
         def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
-            depth = 0
-            parent = parent_phase
-            while parent is not None and parent in self.tasks:
-                depth += 1
-                parent = self.tasks[parent][1]
-            if progress is not None:
-                task = progress.add_task("  " * depth + phase_name, total=max(num_steps, 1))
-                self.tasks[phase_name] = (task, parent_phase)
+            progress.phase_start(phase_name, parent_phase, num_steps)
 
         def step_complete(self, phase_name: str, step: int) -> bool:
-            if progress is not None and phase_name in self.tasks:
-                progress.update(self.tasks[phase_name][0], completed=step + 1)
-            return not cancel.requested
+            progress.step(phase_name, step + 1)
+            return not progress.cancelled()
 
         def phase_finish(self, phase_name: str) -> None:
-            if progress is not None and phase_name in self.tasks:
-                task, _ = self.tasks.pop(phase_name)
-                progress.remove_task(task)
+            progress.phase_finish(phase_name)
 
-    return RichProgressMonitor()
+    return ReportingMonitor()
 
 
 def build_serialized(
@@ -238,37 +201,22 @@ def build_serialized(
     network: Any,
     config: Any,
     *,
-    show_progress: bool = True,
+    progress: Progress | None = None,
     logger: Any = None,
 ) -> tuple[Any, float]:
-    """Build the serialized engine, with a progress bar; Ctrl-C cancels cleanly."""
-    cancel = _Cancel()
-    progress_cm: Any = contextlib.nullcontext(None)
-    # A bar only makes sense on a terminal; piped output gets no bar (and skips importing rich).
-    show_progress = show_progress and sys.stderr.isatty()
-    if show_progress:
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        progress_cm = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
+    """Build the serialized engine, reporting to ``progress``, which may cancel it."""
+    progress = progress or Progress()
     start = time.perf_counter()
     failure: Exception | None = None
-    with progress_cm as progress, cancel.installed():
+    with progress.cancellable():
         if backend.supports_progress_monitor:
-            config.progress_monitor = _progress_monitor(backend, progress, cancel)
+            config.progress_monitor = progress_monitor(backend, progress)
         try:
             serialized = builder.build_serialized_network(network, config)
         except (RuntimeError, TypeError, ValueError) as err:
             serialized, failure = None, err
     seconds = time.perf_counter() - start
-    if cancel.requested:
+    if progress.cancelled():
         raise KeyboardInterrupt
     if serialized is None:
         errors = list(getattr(logger, "errors", []))

@@ -20,7 +20,7 @@ from trtimport.core.options import (
 from trtimport.errors import UsageError
 
 if TYPE_CHECKING:
-    from trtimport.runtime.preprocess import ImageOptions
+    from trtimport.core.options import ImageOptions
 
 
 def add_import_arguments(parser: argparse.ArgumentParser, *, input_files: bool = False) -> None:

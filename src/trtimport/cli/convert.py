@@ -52,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``convert``."""
     from trtimport.cli.output import human_bytes, print_json, print_warning
+    from trtimport.cli.progress import TerminalProgress
     from trtimport.pipeline import convert
     from trtimport.plugins.manager import load_plugins
 
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         build=not args.no_engine,
         plugins=plugins,
         verbosity=args.verbose,
+        progress=TerminalProgress(draw=not (args.quiet or args.json)),
     )
     if args.json:
         print_json(result.to_dict())

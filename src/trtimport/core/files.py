@@ -212,6 +212,18 @@ def copy_atomic(src: Path, dest: Path) -> None:
         shutil.copyfile(src, tmp)
 
 
+#: How much of a file format detection reads.
+HEAD_BYTES = 4096
+
+
+def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
+    """The first bytes of a file (empty for folders)."""
+    if not path.is_file():
+        return b""
+    with path.open("rb") as f:
+        return f.read(size)
+
+
 def sha256_file(path: Path) -> str:
     """Hex SHA-256 of a file, read in 1 MiB pieces into one reused buffer.
 

@@ -1,4 +1,4 @@
-"""What an importer is, and the shared base of every importer that goes through ONNX."""
+"""What an importer is and what it gets to fill a network: the contract every importer keeps."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from trtimport.core.files import WorkFolder
 from trtimport.core.options import ImportOptions
+from trtimport.core.progress import Progress
 
 if TYPE_CHECKING:
     from trtimport.core.backend import Backend
@@ -34,6 +35,8 @@ class ImportContext:
     notes: list[str] = field(default_factory=list)
     #: The loaded plugins (``trtimport.plugins.manager.Plugins``), for importers with sub-hooks.
     plugins: Any = None
+    #: Where long work reports progress (a tf2onnx conversion); the CLI draws it.
+    progress: Progress = field(default_factory=Progress)
 
     @property
     def workdir(self) -> Path:
@@ -95,22 +98,3 @@ class Importer:
         """A runner on the source framework's own runtime (for ``verify``), or None."""
         return None
 
-
-class OnnxBasedImporter(Importer):
-    """Base of importers that produce an ONNX model and hand it to TensorRT's ONNX parser."""
-
-    def to_onnx(self, ctx: ImportContext, dest: Path) -> Path:
-        """Write the model as ONNX at ``dest`` (or return an existing ONNX file's path)."""
-        raise NotImplementedError
-
-    def populate(self, ctx: ImportContext) -> None:
-        """Convert to ONNX, prepare it, and parse it into the network."""
-        self.parse_onnx(ctx, self.to_onnx(ctx, ctx.workdir / f"{ctx.source.stem or 'model'}.onnx"))
-
-    @staticmethod
-    def parse_onnx(ctx: ImportContext, onnx_path: Path) -> None:
-        """Check and rewrite ``onnx_path`` as the options ask, then parse it into the network."""
-        from trtimport.onnxtools.parse import parse_onnx_into, prepare_onnx
-
-        ctx.onnx_path = prepare_onnx(ctx, onnx_path)
-        parse_onnx_into(ctx, ctx.onnx_path)

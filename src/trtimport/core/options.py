@@ -5,14 +5,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from trtimport.errors import UsageError
 
-if TYPE_CHECKING:
-    from trtimport.runtime.preprocess import ImageOptions
-
 Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """How an image becomes an NCHW (or NHWC) float tensor."""
+
+    #: (height, width) to resize to; None keeps the size (or takes it from the model's input).
+    resize: tuple[int, int] | None = None
+    scale: float = 1.0
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+    #: ``rgb``, ``bgr`` (OpenCV's and Caffe's order) or ``gray``; None follows the model.
+    channel_order: str | None = None
+    #: ``nchw`` or ``nhwc``.
+    layout: str = "nchw"
 
 
 @dataclass(frozen=True)
@@ -52,7 +63,7 @@ class PrecisionOptions:
     #: JSON file with the activation ranges; reused when the model and method match.
     calib_cache: Path | None = None
     #: How calibration images become tensors (same options as ``trtimport run``); None means
-    #: the defaults of :class:`~trtimport.runtime.preprocess.ImageOptions`.
+    #: the defaults of :class:`ImageOptions`.
     image: ImageOptions | None = None
 
     @property

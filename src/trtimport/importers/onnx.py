@@ -6,8 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trtimport.core.importer import ImportContext, Importer, OnnxBasedImporter
+from trtimport.core.importer import ImportContext, Importer
 from trtimport.core.options import ImportOptions
+from trtimport.importers.base import OnnxBasedImporter
 from trtimport.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:

@@ -7,29 +7,14 @@ the ``(x/255 - 0.5)/0.5`` normalisation is ``--scale 0.00392156862745098 --mean 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from trtimport.core.options import ImageOptions
 from trtimport.errors import MissingDependencyError, ModelParseError, ShapeError, UsageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp")
-
-
-@dataclass(frozen=True)
-class ImageOptions:
-    """How an image becomes an NCHW (or NHWC) float tensor."""
-
-    #: (height, width) to resize to; None keeps the size (or takes it from the model's input).
-    resize: tuple[int, int] | None = None
-    scale: float = 1.0
-    mean: tuple[float, ...] = (0.0,)
-    std: tuple[float, ...] = (1.0,)
-    #: ``rgb``, ``bgr`` (OpenCV's and Caffe's order) or ``gray``; None follows the model.
-    channel_order: str | None = None
-    #: ``nchw`` or ``nhwc``.
-    layout: str = "nchw"
 
 
 def parse_floats(text: str, what: str) -> tuple[float, ...]:

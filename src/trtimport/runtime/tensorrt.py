@@ -23,7 +23,7 @@ import numpy as np
 
 from trtimport.build.engine import read_sidecar
 from trtimport.core.backend import Backend, get_backend
-from trtimport.core.runner import Runner, TensorSpec
+from trtimport.core.runner import IterationTrace, Launcher, Runner, TensorSpec
 from trtimport.errors import (
     InferenceError,
     MissingDependencyError,
@@ -33,7 +33,6 @@ from trtimport.errors import (
     ShapeError,
     UsageError,
 )
-from trtimport.runtime.bench import IterationTrace, Launcher
 
 #: Suffixes treated as serialized engines.
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")

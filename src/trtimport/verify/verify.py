@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trtimport.core.options import ImportOptions
+from trtimport.core.options import ImageOptions, ImportOptions
 from trtimport.core.runner import Runner
 from trtimport.errors import TrtImportError, UsageError
 from trtimport.plugins.manager import Plugins, load_plugins
 from trtimport.runtime.inputs import make_feeds
-from trtimport.runtime.preprocess import ImageOptions
 from trtimport.verify.compare import CandidateReport, compare_runners
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from trtimport.detect import read_head
+from trtimport.core.files import read_head
 from trtimport.importers.tensorflow.detect import (
     looks_like_graphdef,
     looks_like_keras_zip,

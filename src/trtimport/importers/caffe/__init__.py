@@ -12,9 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trtimport.core.importer import ImportContext, Importer, OnnxBasedImporter
+from trtimport.core.importer import ImportContext, Importer
 from trtimport.core.options import ImportOptions
 from trtimport.errors import ModelParseError, UsageError
+from trtimport.importers.base import OnnxBasedImporter
 from trtimport.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ ROI_POOLING_HINT = (
 
 
 def _kind(path: Path) -> str:
-    from trtimport.detect import read_head
+    from trtimport.core.files import read_head
     from trtimport.importers.caffe.sniff import detect_caffe
 
     kind = detect_caffe(path, read_head(path))

@@ -7,15 +7,15 @@ is converted (in :mod:`trtimport.importers.tensorflow.convert`).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from trtimport.core.files import atomic_path
-from trtimport.core.importer import ImportContext, Importer, OnnxBasedImporter
+from trtimport.core.importer import ImportContext, Importer
 from trtimport.core.options import ImportOptions
 from trtimport.errors import ModelParseError
+from trtimport.importers.base import OnnxBasedImporter
 from trtimport.importers.tensorflow.detect import (
     is_hdf5,
     is_saved_model_dir,
@@ -32,22 +32,6 @@ if TYPE_CHECKING:
 
     from trtimport.core.runner import Runner
     from trtimport.importers.tensorflow.convert import Request
-
-
-@contextlib.contextmanager
-def _spinner(source: Path) -> Iterator[None]:
-    """A transient status line while tf2onnx works, on terminals only.
-
-    Elsewhere there is nothing to show, and no refresh thread competes with tf2onnx.
-    """
-    from trtimport.cli.output import console
-
-    err = console(stderr=True)
-    if not err.is_terminal:
-        yield
-        return
-    with err.status(f"Converting {source.name} to ONNX with tf2onnx …"):
-        yield
 
 
 class TensorFlowImporter(OnnxBasedImporter):
@@ -98,7 +82,7 @@ class TensorFlowImporter(OnnxBasedImporter):
 
         nchw = inputs_as_nchw(options)
         request = convert.Request(opset=opset, outputs=list(options.outputs), inputs_as_nchw=nchw)
-        with _spinner(ctx.source):
+        with ctx.progress.phase(f"Converting {ctx.source.name} to ONNX with tf2onnx …"):
             model = self.convert(self.model_path(ctx.source), request)
         checks.check_supported(model, ctx.source, opset)
         checks.check_nchw_applied(model, nchw, ctx.source)

@@ -1,0 +1,1 @@
+"""Building engines: the TensorRT builder configuration, the engine and its sidecar, logging."""
