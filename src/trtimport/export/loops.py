@@ -22,12 +22,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trtimport.errors import UnsupportedLayerError
-from trtimport.export.layers import INT64_MIN, converts, inp, out, unsupported
+from trtimport.export.graph import topological
+from trtimport.export.layers.common import INT64_MIN, Converters, inp, out, unsupported
 
 if TYPE_CHECKING:
     import onnx
 
-    from trtimport.export.writer import GraphWriter
+    from trtimport.export.graph import GraphWriter
+
+CONVERTERS = Converters()
+converts = CONVERTERS.converts
 
 BOUNDARY = ("TRIP_LIMIT", "ITERATOR", "RECURRENCE", "LOOP_OUTPUT")
 
@@ -144,8 +148,6 @@ def _loop_node(
     g: GraphWriter, parts: LoopParts, body: list[onnx.NodeProto]
 ) -> list[onnx.NodeProto]:
     """The Loop node and its output adapters for ``parts`` (body nodes already converted)."""
-    from trtimport.export.writer import topological
-
     helper = g.onnx.helper
     tp = g.onnx.TensorProto
     counts = [t for t in parts.trips if t.kind.name == "COUNT"]
