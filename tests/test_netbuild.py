@@ -116,7 +116,7 @@ def test_every_helper_matches_plain_onnx(tmp_path: Path) -> None:
     elementwise, reshape, fully connected and softmax compute what the ONNX ops do."""
     from trtimport.core.options import ImportOptions
     from trtimport.export.writer import export_network_onnx
-    from trtimport.pipeline import import_model
+    from trtimport.populate import import_model
 
     w = _weights()
     np.savez(tmp_path / "w.npz", **w)

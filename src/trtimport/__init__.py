@@ -11,9 +11,9 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "convert": "trtimport.pipeline",
-    "import_model": "trtimport.pipeline",
+    "import_model": "trtimport.populate",
     "ConvertResult": "trtimport.pipeline",
-    "ImportedNetwork": "trtimport.pipeline",
+    "ImportedNetwork": "trtimport.populate",
     "ImportOptions": "trtimport.core.options",
     "BuildOptions": "trtimport.core.options",
     "get_backend": "trtimport.core.backend",
@@ -61,9 +61,10 @@ if TYPE_CHECKING:
         UsageError,
     )
     from trtimport.importers.base import OnnxBasedImporter
-    from trtimport.pipeline import ConvertResult, ImportedNetwork, convert, import_model
+    from trtimport.pipeline import ConvertResult, convert
     from trtimport.plugins.hookspecs import hookimpl
     from trtimport.plugins.manager import load_plugins
+    from trtimport.populate import ImportedNetwork, import_model
     from trtimport.runners import make_runner
     from trtimport.verify.verify import verify_model
 

@@ -1,11 +1,8 @@
-"""detect -> importer.populate -> mark outputs -> validate -> build -> save."""
+"""``convert``: detect -> populate (:mod:`trtimport.populate`) -> build -> save engine, sidecar."""
 
 from __future__ import annotations
 
 import contextlib
-import gc
-import sys
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,365 +15,25 @@ from trtimport.build.builder import (
     shape_tensor_inputs,
     targets_left_out,
 )
-from trtimport.build.engine import TensorInfo, recorded_sources, sidecar_path, write_engine
-from trtimport.build.trtlog import make_logger
-from trtimport.core.backend import Backend, get_backend
+from trtimport.build.engine import (
+    TensorInfo,
+    make_sidecar,
+    recorded_sources,
+    sidecar_path,
+    write_engine,
+)
+from trtimport.core.backend import Backend
 from trtimport.core.files import (
     BackgroundHashes,
-    FileHashes,
-    WorkFolder,
     atomic_path,
-    copy_atomic,
     start_dropping_cached_pages,
 )
-from trtimport.core.importer import ImportContext, Importer
-from trtimport.core.options import BatchRange, BuildOptions, ImportOptions, ShapeRange
+from trtimport.core.options import BuildOptions, ImportOptions
 from trtimport.core.progress import Progress
 from trtimport.detect import detect_format
-from trtimport.errors import OutputMarkingError, ShapeError, UsageError
-from trtimport.plugins.manager import ImporterEntry, Plugins, load_plugins
-
-_DTYPE_NAMES = {
-    "FLOAT": "float32",
-    "HALF": "float16",
-    "BF16": "bfloat16",
-    "FP8": "float8",
-    "INT8": "int8",
-    "INT32": "int32",
-    "INT64": "int64",
-    "UINT8": "uint8",
-    "BOOL": "bool",
-    "INT4": "int4",
-    "FP4": "float4",
-}
-
-
-def dtype_name(dtype: Any) -> str:
-    """TensorRT DataType -> numpy-style name (``float32``)."""
-    raw = str(getattr(dtype, "name", dtype)).upper().replace("DATATYPE.", "")
-    return _DTYPE_NAMES.get(raw, raw.lower())
-
-
-def _tensor_info(tensor: Any) -> TensorInfo:
-    return TensorInfo(tensor.name, tuple(int(d) for d in tensor.shape), dtype_name(tensor.dtype))
-
-
-@dataclass
-class ImportedNetwork:
-    """A populated TensorRT network and what made it. Close it (or use ``with``) when done."""
-
-    source: Path
-    format: str
-    importer: Importer
-    backend: Backend
-    builder: Any
-    network: Any
-    logger: Any
-    context: ImportContext
-    plugins: Plugins
-
-    @property
-    def onnx_path(self) -> Path | None:
-        """The ONNX file the network was parsed from, if the importer went through ONNX."""
-        return self.context.onnx_path
-
-    @property
-    def inputs(self) -> list[TensorInfo]:
-        """The network's inputs."""
-        return [_tensor_info(self.network.get_input(i)) for i in range(self.network.num_inputs)]
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        """The network's marked outputs."""
-        net = self.network
-        return [_tensor_info(net.get_output(i)) for i in range(net.num_outputs)]
-
-    @property
-    def num_layers(self) -> int:
-        """How many layers the network has."""
-        return int(self.network.num_layers)
-
-    @property
-    def notes(self) -> list[str]:
-        """What the importer told the user."""
-        return self.context.notes
-
-    def close(self) -> None:
-        """Remove intermediate files."""
-        self.context.work.close()
-
-    def __enter__(self) -> ImportedNetwork:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def all_tensors(network: Any) -> dict[str, Any]:
-    """Every named tensor of a network: inputs and every layer output."""
-    tensors: dict[str, Any] = {}
-    for i in range(network.num_inputs):
-        t = network.get_input(i)
-        tensors[t.name] = t
-    for i in range(network.num_layers):
-        layer = network.get_layer(i)
-        for j in range(layer.num_outputs):
-            t = layer.get_output(j)
-            if t is not None:
-                tensors.setdefault(t.name, t)
-    return tensors
-
-
-def _available(names: list[str], limit: int = 60) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f", … ({len(names) - limit} more)" if len(names) > limit else "")
-
-
-def mark_outputs(network: Any, names: list[str], source: Path) -> None:
-    """Make exactly ``names`` the network's outputs (unknown names listed in one error)."""
-    tensors = all_tensors(network)
-    missing = [n for n in names if n not in tensors]
-    if missing:
-        raise OutputMarkingError(
-            f"{source}: no tensor named {', '.join(repr(n) for n in missing)} (--output). "
-            f"Available tensors: {_available(list(tensors))}"
-        )
-    for i in reversed(range(network.num_outputs)):
-        network.unmark_output(network.get_output(i))
-    for name in names:
-        network.mark_output(tensors[name])
-
-
-def apply_input_shapes(network: Any, shapes: dict[str, tuple[int, ...]], source: Path) -> None:
-    """Fix input shapes given with ``--input NAME:SHAPE``."""
-    inputs = {network.get_input(i).name: network.get_input(i) for i in range(network.num_inputs)}
-    for name, shape in shapes.items():
-        tensor = inputs.get(name)
-        if tensor is None:
-            raise UsageError(
-                f"{source}: --input names '{name}', but the network's inputs are "
-                f"{', '.join(inputs) or '(none)'}"
-            )
-        current = tuple(tensor.shape)
-        if len(current) != len(shape):
-            raise ShapeError(
-                f"{source}: input '{name}' has rank {len(current)} {list(current)}, but --input "
-                f"gives rank {len(shape)} {list(shape)}"
-            )
-        clash = [(c, s) for c, s in zip(current, shape, strict=True) if c >= 0 and c != s]
-        if clash:
-            raise ShapeError(
-                f"{source}: input '{name}' has fixed shape {list(current)}; --input "
-                f"{'x'.join(map(str, shape))} changes fixed dimensions"
-            )
-        tensor.shape = shape
-
-
-def apply_input_values(network: Any, options: ImportOptions, source: Path) -> ImportOptions:
-    """Put ``--input-values`` (fixed values of shape-tensor inputs) into every profile."""
-    if not options.input_values:
-        return options
-    names = [network.get_input(i).name for i in range(network.num_inputs)]
-    shape_inputs = shape_tensor_inputs(network)
-    for name in options.input_values:
-        if name not in names:
-            raise UsageError(
-                f"{source}: --input-values names '{name}', but the network's inputs are "
-                f"{', '.join(names) or '(none)'}"
-            )
-        if name not in shape_inputs:
-            raise UsageError(
-                f"{source}: input '{name}' is not a shape tensor, so it takes no "
-                f"--input-values; fix its shape with --input {name}:SHAPE instead"
-            )
-        if any(name in profile for profile in options.profiles):
-            raise UsageError(
-                f"{source}: input '{name}' has both --input-values and a --shapes/--profile "
-                "range; give one of them"
-            )
-    fixed = {name: ShapeRange(v, v, v) for name, v in options.input_values.items()}
-    profiles = [{**profile, **fixed} for profile in options.profiles] or [fixed]
-    return replace(options, profiles=profiles)
-
-
-def check_dynamic_inputs(network: Any, options: ImportOptions, source: Path) -> None:
-    """Every dynamic or shape-tensor input must be covered by every profile, consistently."""
-    inputs = [network.get_input(i) for i in range(network.num_inputs)]
-    shape_inputs = shape_tensor_inputs(network)
-    dynamic = {t.name: tuple(t.shape) for t in inputs if any(d < 0 for d in t.shape)}
-    names = {t.name: tuple(t.shape) for t in inputs}
-    for k, profile in enumerate(options.profiles):
-        for name, rng in profile.items():
-            if name not in names:
-                raise UsageError(
-                    f"{source}: --shapes names '{name}', but the network's inputs are "
-                    f"{', '.join(names) or '(none)'}"
-                )
-            if name in shape_inputs:
-                if len(rng.min) != shape_inputs[name]:
-                    raise ShapeError(
-                        f"{source}: input '{name}' is a shape tensor holding "
-                        f"{shape_inputs[name]} value(s); the range given for it has "
-                        f"{len(rng.min)}"
-                    )
-                continue
-            shape = names[name]
-            if len(rng.min) != len(shape):
-                raise ShapeError(
-                    f"{source}: input '{name}' has rank {len(shape)} {list(shape)}, but the "
-                    f"shapes given for it have rank {len(rng.min)}"
-                )
-            for bound in (rng.min, rng.max):
-                if any(d >= 0 and d != b for d, b in zip(shape, bound, strict=True)):
-                    raise ShapeError(
-                        f"{source}: input '{name}' has shape {list(shape)}; --shapes may only "
-                        "vary its dynamic (-1) dimensions"
-                    )
-        uncovered = [n for n in dynamic if n not in profile and n not in shape_inputs]
-        if uncovered:
-            raise UsageError(
-                f"{source}: profile {k + 1} gives no shapes for dynamic input(s) "
-                + ", ".join(f"'{n}' {list(dynamic[n])}" for n in uncovered)
-            )
-        no_values = [n for n in shape_inputs if n not in profile]
-        if no_values:
-            raise UsageError(_shape_input_hint(source, no_values, f"profile {k + 1}"))
-    if shape_inputs and not options.profiles:
-        raise UsageError(_shape_input_hint(source, list(shape_inputs), "the build"))
-    if dynamic and not options.profiles:
-        lines = [f"'{n}' {list(s)}" for n, s in dynamic.items()]
-        example = next(iter(dynamic))
-        raise UsageError(
-            f"{source}: the network has dynamic input(s) {', '.join(lines)}. Give fixed shapes "
-            f"with --input {example}:1x… or ranges with --shapes {example}:MIN/OPT/MAX."
-        )
-
-
-def _shape_input_hint(source: Path, names: list[str], where: str) -> str:
-    example = names[0]
-    return (
-        f"{source}: {where} needs the values of shape-tensor input(s) "
-        f"{', '.join(repr(n) for n in names)} (their values set other tensors' shapes). Give "
-        f"them with --input-values {example}:V1,V2,… or a range with --shapes "
-        f"{example}:MIN/OPT/MAX (values, not a shape)."
-    )
-
-
-def import_model(
-    model: str | Path,
-    *,
-    options: ImportOptions | None = None,
-    plugins: Plugins | None = None,
-    backend: Backend | str | None = None,
-    verbosity: int = 0,
-    progress: Progress | None = None,
-) -> ImportedNetwork:
-    """Detect the format, populate a TensorRT network, mark outputs and check input shapes.
-
-    The returned :class:`ImportedNetwork` holds the builder and network; close it when done.
-    Long work (a tf2onnx conversion) reports to ``progress``.
-    """
-    options = options or ImportOptions()
-    source = Path(model)
-    plugins = plugins or load_plugins()
-    entry = detect_format(source, plugins, options.format)
-    return _import_detected(entry, source, options, plugins, backend, verbosity, progress)
-
-
-#: How many imports this process has started (see :func:`_collect_earlier_imports`).
-_imports_started = 0
-
-
-def _collect_earlier_imports() -> None:
-    """Free, now, what is left of earlier imports that only the garbage collector can reach.
-
-    A failed import's builder and network can stay alive in a reference cycle through the
-    error's traceback (a frame that keeps the error it caught). Left to the collector, they
-    are destroyed whenever it next runs, which can be inside a TensorRT call: the collector
-    runs when Python allocates, and TensorRT calls our Python logger. TensorRT-RTX 1.7 then
-    deadlocks: destroying an IBuilder waits for a lock that the running call (creating the
-    next builder, say) holds. Seen once in a worker building ONNX node cases one after
-    another. Collecting before each new builder is made removes such leftovers at a safe
-    point; the first import in a process has nothing to collect and skips the cost.
-    """
-    global _imports_started
-    if _imports_started:
-        gc.collect()
-    _imports_started += 1
-
-
-def _import_detected(
-    entry: ImporterEntry,
-    source: Path,
-    options: ImportOptions,
-    plugins: Plugins,
-    backend: Backend | str | None,
-    verbosity: int,
-    progress: Progress | None = None,
-) -> ImportedNetwork:
-    """:func:`import_model` once the importer is known."""
-    importer = entry.importer
-    missing = importer.missing_requirements()
-    if missing:
-        from trtimport.errors import MissingDependencyError
-
-        raise MissingDependencyError(
-            f"Importing {importer.name} models", importer.extra or "all", module=missing[0]
-        )
-    if options.weights is not None and not importer.takes_weights:
-        raise UsageError(f"--weights: the {importer.name} importer takes no separate weights")
-    batch_ranges: list[BatchRange] = []
-    if options.batch is not None or options.more_batches:
-        from trtimport.onnxtools.passes.batch import check_batch_options
-
-        batch_ranges = check_batch_options(options)
-    be = backend if isinstance(backend, Backend) else get_backend(backend)
-    logger = make_logger(be, verbosity)
-    _collect_earlier_imports()
-    builder = be.trt.Builder(logger)
-    network = builder.create_network(be.network_flags)
-    ctx = ImportContext(
-        source,
-        options,
-        be,
-        builder,
-        network,
-        logger,
-        WorkFolder(),
-        plugins=plugins,
-        progress=progress or Progress(),
-    )
-    imported = ImportedNetwork(
-        source, importer.name, importer, be, builder, network, logger, ctx, plugins
-    )
-    try:
-        importer.populate(ctx)
-        if ctx.onnx_path is None and (batch_ranges or options.precision.active):
-            raise UsageError(
-                "--batch, --precision and --int8 rewrite ONNX models; the "
-                f"{importer.name} importer builds the network directly. Set layer types in "
-                "the network itself, and give input ranges with --shapes/--profile"
-            )
-        if batch_ranges:
-            from trtimport.onnxtools.passes.batch import batch_profiles
-
-            ctx.options = replace(
-                options, profiles=batch_profiles(network, batch_ranges, str(source))
-            )
-        if options.outputs:
-            mark_outputs(network, options.outputs, source)
-        if network.num_outputs == 0:
-            raise OutputMarkingError(
-                f"{source}: the network has no outputs. Mark some with --output NAME; "
-                f"available tensors: {_available(list(all_tensors(network)))}"
-            )
-        apply_input_shapes(network, options.input_shapes, source)
-        ctx.options = apply_input_values(network, ctx.options, source)
-        check_dynamic_inputs(network, ctx.options, source)
-    except BaseException:
-        imported.close()
-        raise
-    return imported
+from trtimport.errors import UsageError
+from trtimport.plugins.manager import Plugins, load_plugins
+from trtimport.populate import ImportedNetwork, import_detected
 
 
 @dataclass
@@ -423,72 +80,6 @@ def default_engine_path(model: Path) -> Path:
     return Path.cwd() / f"{stem or 'model'}.engine"
 
 
-def _sidecar(
-    imported: ImportedNetwork,
-    import_options: ImportOptions,
-    build_options: BuildOptions,
-    targets: list[str],
-    seconds: float,
-    file_hashes: FileHashes,
-) -> dict[str, Any]:
-    from trtimport import __version__
-
-    return {
-        "schema": 1,
-        "trtimport": __version__,
-        "backend": {
-            "name": imported.backend.name,
-            "version": imported.backend.version,
-            "onnx_parser": imported.backend.onnx_parser_version,
-        },
-        "python": ".".join(map(str, sys.version_info[:3])),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "source": {
-            "model": str(imported.source),
-            "format": imported.format,
-            "files": [
-                {"path": str(p), "sha256": digest, **stamp} for p, digest, stamp in file_hashes
-            ],
-        },
-        "import_options": {
-            "input_shapes": {k: list(v) for k, v in import_options.input_shapes.items()},
-            "input_values": {k: list(v) for k, v in import_options.input_values.items()},
-            "outputs": list(import_options.outputs),
-            "opset": import_options.opset,
-            "batch": list(import_options.batch) if import_options.batch else None,
-            "more_batches": [list(b) for b in import_options.more_batches],
-            "precision": import_options.precision.as_dict(),
-            "extra": import_options.extra,
-        },
-        "build_options": {
-            "workspace": build_options.workspace,
-            "optimization_level": build_options.optimization_level,
-            "refittable": build_options.refittable,
-            "strip_weights": build_options.strip_weights,
-            "profiling_verbosity": build_options.profiling_verbosity,
-            # How many threads the builder could use (the engine does not depend on it).
-            "builder_threads": getattr(imported.builder, "max_threads", None),
-            # TensorRT-RTX's runtime cache is filled when the engine runs; runners read the path
-            # from here. Full TensorRT's timing cache was used (and updated) by this build.
-            "cache": {
-                "kind": imported.backend.cache_kind,
-                "path": str(build_options.cache.absolute()) if build_options.cache else None,
-            },
-        },
-        "targets": targets,
-        "profiles": [
-            {name: rng.as_dict() for name, rng in profile.items()}
-            for profile in import_options.profiles
-        ],
-        # Their ranges in "profiles" are values, not shapes.
-        "shape_tensor_inputs": sorted(shape_tensor_inputs(imported.network)),
-        "inputs": [t.as_dict() for t in imported.inputs],
-        "outputs": [t.as_dict() for t in imported.outputs],
-        "layers": imported.num_layers,
-        "build_seconds": round(seconds, 3),
-    }
-
-
 def _targets_built(imported: ImportedNetwork, targets: list[str], notes: list[str]) -> list[str]:
     """``targets`` without those the (portable) build left out; a note says which and why."""
     left_out = targets_left_out(imported.logger)
@@ -510,13 +101,6 @@ def _require_onnx(imported: ImportedNetwork) -> Path:
             "ONNX; use --save-network-onnx to export the network instead"
         )
     return imported.onnx_path
-
-
-def save_onnx(imported: ImportedNetwork, dest: Path) -> Path:
-    """Save the ONNX model the network was parsed from (atomically)."""
-    onnx_path = _require_onnx(imported)
-    copy_atomic(onnx_path, dest)
-    return dest
 
 
 def convert(
@@ -562,7 +146,7 @@ def convert(
             entry.importer.related_files(source, import_options), recorded_sources(engine)
         )
         start_dropping_cached_pages(engine)
-    with _import_detected(
+    with import_detected(
         entry, source, import_options, plugins, backend, verbosity, progress
     ) as imported:
         import_options = imported.context.options
@@ -613,8 +197,20 @@ def convert(
                 )
                 targets = _targets_built(imported, targets, result.notes)
                 result.targets = targets
-                sidecar = _sidecar(
-                    imported, import_options, build_options, targets, seconds, hashes.result()
+                sidecar = make_sidecar(
+                    backend=be,
+                    source=imported.source,
+                    format=imported.format,
+                    file_hashes=hashes.result(),
+                    import_options=import_options,
+                    build_options=build_options,
+                    builder_threads=getattr(imported.builder, "max_threads", None),
+                    targets=targets,
+                    shape_tensor_inputs=list(shape_tensor_inputs(imported.network)),
+                    inputs=imported.inputs,
+                    outputs=imported.outputs,
+                    layers=imported.num_layers,
+                    seconds=seconds,
                 )
                 result.engine_bytes = write_engine(engine, serialized, sidecar)
                 save_timing_cache(cache, build_options.cache)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from trtimport.build.engine import read_sidecar, write_engine
+from trtimport.build.engine import import_options_of, read_sidecar, write_engine
 from trtimport.core.options import ImportOptions
 from trtimport.errors import EngineBuildError, ShapeError, UsageError
 from trtimport.plugins.manager import Plugins, load_plugins
@@ -120,25 +120,11 @@ def _source_of(engine: Path, sidecar: dict[str, Any], model: Path | None) -> Pat
     )
 
 
-def _import_options(sidecar: dict[str, Any], weights: Path | None) -> ImportOptions:
-    recorded = sidecar.get("import_options") or {}
-    batch = recorded.get("batch")
-    return ImportOptions(
-        weights=weights,
-        format=(sidecar.get("source") or {}).get("format"),
-        input_shapes={k: tuple(v) for k, v in (recorded.get("input_shapes") or {}).items()},
-        outputs=list(recorded.get("outputs") or []),
-        opset=recorded.get("opset"),
-        batch=tuple(batch) if batch else None,  # type: ignore[arg-type]
-        extra=dict(recorded.get("extra") or {}),
-    )
-
-
 def _imported_initializers(
     source: Path, options: ImportOptions, plugins: Plugins, keep_in: Path | None = None
 ) -> tuple[dict[str, np.ndarray], Path | None]:
     """Initializers of the ONNX the source is imported through (optionally keeping a copy)."""
-    from trtimport.pipeline import import_model
+    from trtimport.populate import import_model
 
     with import_model(source, options=options, plugins=plugins) as imported:
         if imported.onnx_path is None:
@@ -175,7 +161,7 @@ def plan_refit(
         raise UsageError(f"{weights}: no such weights file (--weights)")
     plugins = plugins or load_plugins()
     source = _source_of(engine, sidecar, model)
-    current, _ = _imported_initializers(source, _import_options(sidecar, None), plugins)
+    current, _ = _imported_initializers(source, import_options_of(sidecar), plugins)
     expected = {n: _info(n, a) for n, a in current.items() if _float(a.dtype)}
     constants = {n: a for n, a in current.items() if not _float(a.dtype)}
     suffix = weights.suffix.lower()
@@ -195,7 +181,7 @@ def plan_refit(
         else:
             plan._owned = Path(tempfile.mkdtemp(prefix="trtimport-refit-"))
             new, plan.onnx_file = _imported_initializers(
-                source, _import_options(sidecar, weights), plugins, keep_in=plan._owned
+                source, import_options_of(sidecar, weights), plugins, keep_in=plan._owned
             )
         plan.provided = {n: _info(n, a) for n, a in new.items() if _float(a.dtype)}
         problems = _mapping_problems(plan, new, constants)

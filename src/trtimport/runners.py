@@ -16,8 +16,8 @@ from trtimport.build.engine import sidecar_path
 from trtimport.core.options import BuildOptions, ImportOptions
 from trtimport.core.runner import Runner, TensorSpec
 from trtimport.errors import UsageError
-from trtimport.pipeline import ImportedNetwork, import_model
 from trtimport.plugins.manager import Plugins
+from trtimport.populate import ImportedNetwork, import_model
 from trtimport.runtime import RUNNER_BACKENDS
 from trtimport.runtime.onnxruntime import OnnxRuntimeRunner
 from trtimport.runtime.tensorrt import ENGINE_SUFFIXES, TensorRTRunner

@@ -26,7 +26,7 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 def _exported_lenet(weights: Path, dest: Path) -> Path:
     from trtimport.core.options import ImportOptions
     from trtimport.export.writer import export_network_onnx
-    from trtimport.pipeline import import_model
+    from trtimport.populate import import_model
 
     with import_model(SCRIPT, options=ImportOptions(weights=weights)) as imported:
         return export_network_onnx(imported.network, dest, imported.backend)

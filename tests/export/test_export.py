@@ -91,7 +91,7 @@ def test_dynamic_shapes_round_trip(tmp_path: Path) -> None:
     ort = pytest.importorskip("onnxruntime")
     from trtimport.core.options import ImportOptions, ShapeRange
     from trtimport.export.writer import network_to_onnx
-    from trtimport.pipeline import import_model
+    from trtimport.populate import import_model
 
     source = _shape_tensor_model(tmp_path / "dyn.onnx")
     options = ImportOptions(profiles=[{"x": ShapeRange((1, 3, 4), (2, 3, 4), (8, 3, 4))}])
@@ -186,7 +186,7 @@ def test_caffe_model_round_trip(prototxt: Path, weights: Path | None, tmp_path: 
     from trtimport.core.options import ImportOptions
     from trtimport.export.writer import network_to_onnx
     from trtimport.importers.caffe.make_weights import make_caffe_weights
-    from trtimport.pipeline import import_model
+    from trtimport.populate import import_model
 
     if weights is None:  # seeded random weights for the nets shipped without trained ones
         weights = tmp_path / f"{prototxt.stem}.caffemodel"
@@ -215,7 +215,7 @@ def test_while_loop_round_trips(tmp_path: Path, condition: str) -> None:
     from onnx import helper, numpy_helper
 
     from trtimport.export.writer import network_to_onnx
-    from trtimport.pipeline import import_model
+    from trtimport.populate import import_model
 
     if condition == "carried":
         cond_node = helper.make_node("Identity", ["cond_in"], ["cond_out"])

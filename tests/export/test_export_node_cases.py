@@ -131,7 +131,7 @@ def _node_names(graph: object) -> set[str]:
 def _round_trip(case: NodeCase, folder: Path, plugins: object, results: RoundTrip) -> None:
     from trtimport.errors import TrtImportError, UnsupportedLayerError
     from trtimport.export.writer import network_to_onnx
-    from trtimport.pipeline import import_model
+    from trtimport.populate import import_model
 
     try:
         imported = import_model(case.save(folder), plugins=plugins)  # type: ignore[arg-type]
@@ -360,7 +360,7 @@ def test_opset_is_raised_for_float8_and_an_explicit_lower_one_is_refused(tmp_pat
     """A float8 quantize needs opset 19: chosen automatically, refused (layer named) at 17."""
     from trtimport.errors import UnsupportedLayerError
     from trtimport.export.writer import network_to_onnx
-    from trtimport.pipeline import import_model
+    from trtimport.populate import import_model
 
     (case,) = [c for c in node_cases() if c.name == "test_quantizelinear_e4m3fn"]
     with import_model(case.save(tmp_path)) as imported:

@@ -68,7 +68,7 @@ def test_nothing_to_compare_for_onnx_on_cpu(tmp_path):
 def test_layerwise_marks_float_activations_on_the_network(tmp_path):
     from runtime_models import CNN_TENSORS
 
-    from trtimport.pipeline import import_model
+    from trtimport.populate import import_model
     from trtimport.verify.verify import mark_layerwise_outputs
 
     model = make_cnn(tmp_path / "cnn.onnx")

@@ -1,14 +1,22 @@
-"""Engines on disk: written atomically, with a JSON sidecar describing how they were made."""
+"""Engines on disk: written atomically, with a JSON sidecar describing how they were made.
+
+The sidecar's schema lives here alone: :func:`make_sidecar` writes it and
+:func:`import_options_of` reads back the import options an engine was built with.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trtimport.core.files import atomic_path
+from trtimport.core.backend import Backend
+from trtimport.core.files import FileHashes, atomic_path
+from trtimport.core.options import BuildOptions, ImportOptions, PrecisionOptions, Profile
 from trtimport.errors import ModelParseError
 
 SIDECAR_SCHEMA = 1
@@ -82,6 +90,117 @@ def read_sidecar(engine: Path) -> dict[str, Any]:
     return data
 
 
-def tensor_infos(items: list[TensorInfo]) -> list[dict[str, Any]]:
-    """JSON-friendly list of tensors."""
-    return [asdict(t) | {"shape": list(t.shape)} for t in items]
+def make_sidecar(
+    *,
+    backend: Backend,
+    source: Path,
+    format: str,
+    file_hashes: FileHashes,
+    import_options: ImportOptions,
+    build_options: BuildOptions,
+    builder_threads: int | None,
+    targets: list[str],
+    shape_tensor_inputs: list[str],
+    inputs: list[TensorInfo],
+    outputs: list[TensorInfo],
+    layers: int,
+    seconds: float,
+) -> dict[str, Any]:
+    """The sidecar of an engine just built (:func:`write_engine` adds the engine's size)."""
+    from trtimport import __version__
+
+    return {
+        "schema": SIDECAR_SCHEMA,
+        "trtimport": __version__,
+        "backend": {
+            "name": backend.name,
+            "version": backend.version,
+            "onnx_parser": backend.onnx_parser_version,
+        },
+        "python": ".".join(map(str, sys.version_info[:3])),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "source": {
+            "model": str(source),
+            "format": format,
+            "files": [
+                {"path": str(p), "sha256": digest, **stamp} for p, digest, stamp in file_hashes
+            ],
+        },
+        "import_options": {
+            "input_shapes": {k: list(v) for k, v in import_options.input_shapes.items()},
+            "input_values": {k: list(v) for k, v in import_options.input_values.items()},
+            "outputs": list(import_options.outputs),
+            "opset": import_options.opset,
+            "batch": list(import_options.batch) if import_options.batch else None,
+            "more_batches": [list(b) for b in import_options.more_batches],
+            "precision": import_options.precision.as_dict(),
+            "extra": import_options.extra,
+        },
+        "build_options": {
+            "workspace": build_options.workspace,
+            "optimization_level": build_options.optimization_level,
+            "refittable": build_options.refittable,
+            "strip_weights": build_options.strip_weights,
+            "profiling_verbosity": build_options.profiling_verbosity,
+            # How many threads the builder could use (the engine does not depend on it).
+            "builder_threads": builder_threads,
+            # TensorRT-RTX's runtime cache is filled when the engine runs; runners read the path
+            # from here. Full TensorRT's timing cache was used (and updated) by this build.
+            "cache": {
+                "kind": backend.cache_kind,
+                "path": str(build_options.cache.absolute()) if build_options.cache else None,
+            },
+        },
+        "targets": targets,
+        "profiles": [_profile_dict(profile) for profile in import_options.profiles],
+        # Their ranges in "profiles" are values, not shapes.
+        "shape_tensor_inputs": sorted(shape_tensor_inputs),
+        "inputs": [t.as_dict() for t in inputs],
+        "outputs": [t.as_dict() for t in outputs],
+        "layers": layers,
+        "build_seconds": round(seconds, 3),
+    }
+
+
+def _profile_dict(profile: Profile) -> dict[str, dict[str, list[int]]]:
+    return {name: rng.as_dict() for name, rng in profile.items()}
+
+
+def _path(value: Any) -> Path | None:
+    return Path(value) if value else None
+
+
+def _precision_of(recorded: dict[str, Any]) -> PrecisionOptions:
+    defaults = PrecisionOptions()
+    return PrecisionOptions(
+        precision=recorded.get("precision") or defaults.precision,
+        int8=bool(recorded.get("int8")),
+        calib_data=_path(recorded.get("calib_data")),
+        calib_batches=recorded.get("calib_batches"),
+        calib_method=recorded.get("calib_method") or defaults.calib_method,
+        calib_percentile=recorded.get("calib_percentile") or defaults.calib_percentile,
+        calib_cache=_path(recorded.get("calib_cache")),
+    )
+
+
+def import_options_of(sidecar: dict[str, Any], weights: Path | None = None) -> ImportOptions:
+    """The import options recorded in ``sidecar`` (``weights`` replaces the recorded ones).
+
+    Everything :func:`make_sidecar` records comes back: shapes, shape-tensor values, outputs,
+    opset, every batch range and the precision (the calibration's image options are not
+    recorded; with a calibration cache they are not needed).
+    """
+    recorded = sidecar.get("import_options") or {}
+    batch = recorded.get("batch")
+    return ImportOptions(
+        weights=weights,
+        format=(sidecar.get("source") or {}).get("format"),
+        input_shapes={k: tuple(v) for k, v in (recorded.get("input_shapes") or {}).items()},
+        input_values={k: tuple(v) for k, v in (recorded.get("input_values") or {}).items()},
+        outputs=list(recorded.get("outputs") or []),
+        opset=recorded.get("opset"),
+        batch=tuple(batch) if batch else None,  # type: ignore[arg-type]
+        more_batches=[tuple(b) for b in recorded.get("more_batches") or []],  # type: ignore[misc]
+        precision=_precision_of(recorded.get("precision") or {}),
+        extra=dict(recorded.get("extra") or {}),
+    )

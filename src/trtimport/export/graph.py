@@ -78,10 +78,6 @@ class GraphWriter:
             raise UnsupportedLayerError(f"data type {key} has no ONNX equivalent")
         return int(getattr(self.onnx.TensorProto, _ONNX_DTYPES[key]))
 
-    def onnx_dtype_of_numpy(self, dtype: Any) -> int:
-        """numpy dtype -> ONNX element type."""
-        return int(self.onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
-
     def node(
         self,
         op: str,

@@ -21,7 +21,7 @@ from trtimport.runtime.inputs import make_feeds
 from trtimport.verify.compare import CandidateReport, compare_runners
 
 if TYPE_CHECKING:
-    from trtimport.pipeline import ImportedNetwork
+    from trtimport.populate import ImportedNetwork
 
 
 @dataclass
@@ -70,7 +70,7 @@ def _select_outputs(runner: Runner, names: list[str], notes: list[str]) -> None:
 
 def mark_layerwise_outputs(imported: ImportedNetwork, names: list[str]) -> list[str]:
     """Also mark the network's float activations among ``names`` as outputs; returns them."""
-    from trtimport.pipeline import all_tensors, mark_outputs
+    from trtimport.populate import all_tensors, mark_outputs
 
     network = imported.network
     current = [network.get_output(i).name for i in range(network.num_outputs)]
@@ -109,7 +109,7 @@ def _candidates(
     stack: contextlib.ExitStack,
     notes: list[str],
 ) -> list[Runner]:
-    from trtimport.pipeline import import_model
+    from trtimport.populate import import_model
     from trtimport.runners import (
         choose_backend,
         exported_onnx_runner,

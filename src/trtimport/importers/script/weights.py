@@ -114,10 +114,6 @@ class Weights(Mapping[str, np.ndarray]):
             array = self.pin(np.ascontiguousarray(array, dtype=dtype))
         return array
 
-    def require(self, name: str, shape: Sequence[int] | None = None, dtype: Any = None) -> Any:
-        """Like :meth:`get` without a default: a missing name is always an error."""
-        return self.get(name, shape=shape, dtype=dtype)
-
     def _shaped(self, name: str, array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         if array.shape == shape:
             return array
