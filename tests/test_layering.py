@@ -47,9 +47,7 @@ def _module_name(path: Path) -> str:
 
 
 def _modules() -> dict[str, Path]:
-    return {
-        _module_name(p): p for p in sorted(PACKAGE.rglob("*.py")) if "proto" not in p.parts
-    }
+    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py")) if "proto" not in p.parts}
 
 
 def _imports(name: str, path: Path, known: set[str]) -> set[str]:

@@ -21,31 +21,12 @@ from trtimport.core.options import BatchRange, ImportOptions, ShapeRange
 from trtimport.core.progress import Progress
 from trtimport.detect import detect_format
 from trtimport.errors import OutputMarkingError, ShapeError, UsageError
+from trtimport.onnxtools.dtypes import numpy_name
 from trtimport.plugins.manager import ImporterEntry, Plugins, load_plugins
-
-_DTYPE_NAMES = {
-    "FLOAT": "float32",
-    "HALF": "float16",
-    "BF16": "bfloat16",
-    "FP8": "float8",
-    "INT8": "int8",
-    "INT32": "int32",
-    "INT64": "int64",
-    "UINT8": "uint8",
-    "BOOL": "bool",
-    "INT4": "int4",
-    "FP4": "float4",
-}
-
-
-def dtype_name(dtype: Any) -> str:
-    """TensorRT DataType -> numpy-style name (``float32``)."""
-    raw = str(getattr(dtype, "name", dtype)).upper().replace("DATATYPE.", "")
-    return _DTYPE_NAMES.get(raw, raw.lower())
 
 
 def _tensor_info(tensor: Any) -> TensorInfo:
-    return TensorInfo(tensor.name, tuple(int(d) for d in tensor.shape), dtype_name(tensor.dtype))
+    return TensorInfo(tensor.name, tuple(int(d) for d in tensor.shape), numpy_name(tensor.dtype))
 
 
 @dataclass

@@ -97,4 +97,3 @@ class Importer:
     def reference_runner(self, source: Path, options: ImportOptions) -> Runner | None:
         """A runner on the source framework's own runtime (for ``verify``), or None."""
         return None
-

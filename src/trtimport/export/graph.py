@@ -9,24 +9,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trtimport.errors import UnsupportedLayerError
+from trtimport.onnxtools.dtypes import onnx_name, trt_dtype_key
 
 if TYPE_CHECKING:
     import onnx
-
-# TensorRT DataType name -> ONNX TensorProto.DataType name.
-_ONNX_DTYPES = {
-    "FLOAT": "FLOAT",
-    "HALF": "FLOAT16",
-    "BF16": "BFLOAT16",
-    "INT8": "INT8",
-    "INT32": "INT32",
-    "INT64": "INT64",
-    "BOOL": "BOOL",
-    "UINT8": "UINT8",
-    "FP8": "FLOAT8E4M3FN",
-    "INT4": "INT4",
-    "FP4": "FLOAT4E2M1",
-}
 
 
 class GraphWriter:
@@ -73,10 +59,12 @@ class GraphWriter:
 
     def onnx_dtype(self, trt_dtype: Any) -> int:
         """TensorRT DataType -> ONNX element type."""
-        key = str(getattr(trt_dtype, "name", trt_dtype)).split(".")[-1].upper()
-        if key not in _ONNX_DTYPES:
-            raise UnsupportedLayerError(f"data type {key} has no ONNX equivalent")
-        return int(getattr(self.onnx.TensorProto, _ONNX_DTYPES[key]))
+        name = onnx_name(trt_dtype)
+        if name is None:
+            raise UnsupportedLayerError(
+                f"data type {trt_dtype_key(trt_dtype)} has no ONNX equivalent"
+            )
+        return int(getattr(self.onnx.TensorProto, name))
 
     def node(
         self,

@@ -22,6 +22,7 @@ from trtimport.errors import UsageError
 #: The percentiles reported, as trtexec does with ``--percentile=90,95,99``.
 PERCENTILES = (90, 95, 99)
 
+
 def percentile(sorted_values: list[float], p: float) -> float:
     """trtexec's percentile of ascending values.
 

@@ -12,12 +12,11 @@ from onnx import TensorProto, helper
 from precision_nets import NETS, resnet_net
 
 from trtimport.core.options import BuildOptions, ImportOptions, PrecisionOptions
+from trtimport.onnxtools.dtypes import bfloat16_bits_to_float32, float32_to_bfloat16_bits
 from trtimport.onnxtools.passes.precision import (
     LOW_OPS,
     SENSITIVE_OPS,
-    bfloat16_bits_to_float32,
     convert_precision,
-    float32_to_bfloat16_bits,
 )
 
 ort = pytest.importorskip("onnxruntime")

@@ -15,21 +15,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from trtimport.onnxtools.dtypes import onnx_type_of_numpy
 from trtimport.onnxtools.graph import unique_name
 
 Shape = tuple[int, ...]
-
-_ONNX_DTYPES: dict[np.dtype, int] = {
-    np.dtype(np.float32): onnx.TensorProto.FLOAT,
-    np.dtype(np.int64): onnx.TensorProto.INT64,
-    np.dtype(np.int32): onnx.TensorProto.INT32,
-    np.dtype(np.bool_): onnx.TensorProto.BOOL,
-}
-
-
-def onnx_dtype(dtype: np.dtype | type) -> int:
-    """The ONNX element type of a numpy dtype trtimport emits (float32, int64, int32, bool)."""
-    return _ONNX_DTYPES[np.dtype(dtype)]
 
 
 class GraphBuilder:
@@ -84,12 +73,14 @@ class GraphBuilder:
     def add_input(self, name: str, shape: Shape, dtype: type = np.float32) -> None:
         """Declare a graph input."""
         self.claim(name)
-        self.inputs.append(helper.make_tensor_value_info(name, onnx_dtype(dtype), list(shape)))
+        self.inputs.append(
+            helper.make_tensor_value_info(name, onnx_type_of_numpy(dtype), list(shape))
+        )
 
     def add_output(self, name: str, shape: Shape | None, dtype: type = np.float32) -> None:
         """Declare a graph output (``shape`` None leaves it unknown)."""
         dims = None if shape is None else list(shape)
-        self.outputs.append(helper.make_tensor_value_info(name, onnx_dtype(dtype), dims))
+        self.outputs.append(helper.make_tensor_value_info(name, onnx_type_of_numpy(dtype), dims))
 
     def graph(self, name: str, *, with_initializers: bool = False) -> onnx.GraphProto:
         """The graph; initializers are left out unless asked (the writer streams them)."""

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from trtimport.errors import ModelParseError, ShapeError, TrtImportError, UsageError
+from trtimport.onnxtools.dtypes import bfloat16_bits_to_float32
 
 
 class WeightNameError(TrtImportError):
@@ -27,7 +28,7 @@ class WeightShapeError(ShapeError):
     """A weight exists but its shape is not the one the script asked for."""
 
 
-# safetensors dtype -> numpy dtype. BF16 is read as its raw uint16 bits (see :func:`bf16_to_f32`).
+# safetensors dtype -> numpy dtype. BF16 is read as its raw uint16 bits (see onnxtools.dtypes).
 _SAFETENSORS_DTYPES: dict[str, str] = {
     "F64": "<f8",
     "F32": "<f4",
@@ -40,11 +41,6 @@ _SAFETENSORS_DTYPES: dict[str, str] = {
     "U8": "u1",
     "BOOL": "?",
 }
-
-
-def bf16_to_f32(bits: np.ndarray) -> np.ndarray:
-    """bfloat16 values stored as uint16 bit patterns -> float32."""
-    return (bits.astype(np.uint32) << 16).view(np.float32)
 
 
 class Weights(Mapping[str, np.ndarray]):
@@ -207,7 +203,7 @@ def load_safetensors(path: Path) -> dict[str, np.ndarray]:
             )
             continue
         array = np.frombuffer(body[begin:end], dtype=dtype).reshape(shape)
-        arrays[name] = bf16_to_f32(array) if dtype_name == "BF16" else array
+        arrays[name] = bfloat16_bits_to_float32(array) if dtype_name == "BF16" else array
     if problems:
         raise ModelParseError(f"{path}: cannot read every tensor", problems)
     return arrays

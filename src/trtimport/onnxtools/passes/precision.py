@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from trtimport.errors import UsageError
+from trtimport.onnxtools.dtypes import float32_to_bfloat16_bits
 from trtimport.onnxtools.graph import (
     drop_unused_initializers,
     opset_of,
@@ -129,21 +130,6 @@ def low_type(precision: str) -> int:
     if precision not in types:
         raise UsageError(f"--precision '{precision}': use one of {', '.join(PRECISIONS)}")
     return types[precision]
-
-
-def float32_to_bfloat16_bits(values: np.ndarray) -> np.ndarray:
-    """Round float32 values to bfloat16 (to nearest, ties to even); returns the uint16 bits."""
-    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)
-    rounding = ((bits >> 16) & 1) + np.uint32(0x7FFF)
-    rounded = ((bits + rounding) >> 16).astype(np.uint16)
-    nan = np.isnan(values)
-    rounded[nan] = 0x7FC0
-    return rounded
-
-
-def bfloat16_bits_to_float32(bits: np.ndarray) -> np.ndarray:
-    """The float32 values of bfloat16 bit patterns."""
-    return (np.asarray(bits, dtype=np.uint32) << 16).view(np.float32)
 
 
 def _lower_tensor(
