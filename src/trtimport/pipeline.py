@@ -130,11 +130,13 @@ def convert(
     source = Path(model)
     engine = Path(output) if output is not None else default_engine_path(source)
     if import_options.precision.int8 and import_options.precision.calib_cache is None:
+        from trtimport.onnxtools.passes.calibrate import default_calib_cache
+
         import_options = replace(
             import_options,
             precision=replace(
                 import_options.precision,
-                calib_cache=engine.with_name(engine.name + ".calib.json") if build else None,
+                calib_cache=default_calib_cache(source, engine) if build else None,
             ),
         )
     plugins = plugins or load_plugins()

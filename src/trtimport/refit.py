@@ -25,6 +25,7 @@ import numpy as np
 from trtimport.build.engine import import_options_of, read_sidecar, write_engine
 from trtimport.core.options import ImportOptions
 from trtimport.errors import EngineBuildError, ShapeError, UsageError
+from trtimport.onnxtools.external_data import load_initializers
 from trtimport.plugins.manager import Plugins, load_plugins
 
 
@@ -85,20 +86,6 @@ def _float(dtype: np.dtype) -> bool:
     return bool(np.issubdtype(dtype, np.floating))
 
 
-def onnx_initializers(path: Path) -> dict[str, np.ndarray]:
-    """Every initializer of an ONNX file, as arrays (external data read from its folder)."""
-    import onnx
-    from onnx import numpy_helper
-
-    try:
-        model = onnx.load(str(path))
-    except Exception as err:
-        from trtimport.errors import ModelParseError
-
-        raise ModelParseError(f"{path}: not a readable ONNX model ({err})") from err
-    return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-
-
 def _info(name: str, array: np.ndarray) -> WeightInfo:
     return WeightInfo(name, tuple(int(d) for d in array.shape), str(array.dtype))
 
@@ -132,7 +119,7 @@ def _imported_initializers(
                 f"{source}: the {imported.format} importer fills the network without ONNX; "
                 "refit by name needs an ONNX-based model"
             )
-        arrays = onnx_initializers(imported.onnx_path)
+        arrays = load_initializers(imported.onnx_path)
         kept = None
         if keep_in is not None:
             work = imported.context.work
@@ -176,7 +163,7 @@ def plan_refit(
             plan.arrays = {n: load_array_file(weights, n) for n in names}
             new = plan.arrays
         elif suffix == ".onnx":
-            new = onnx_initializers(weights)
+            new = load_initializers(weights)
             plan.onnx_file = weights
         else:
             plan._owned = Path(tempfile.mkdtemp(prefix="trtimport-refit-"))

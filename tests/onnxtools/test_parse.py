@@ -11,7 +11,7 @@ from onnx_models import conv_relu, save, with_external_weights
 
 from trtimport import ModelParseError, convert, import_model
 from trtimport.core.options import BuildOptions
-from trtimport.onnxtools.parse import check_external_data
+from trtimport.onnxtools.external_data import check_external_data
 
 pytest.importorskip("tensorrt_rtx")
 

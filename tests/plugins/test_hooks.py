@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from plugin_fakes import (
@@ -16,7 +15,8 @@ from plugin_fakes import (
 )
 
 from trtimport.detect import detect_format
-from trtimport.plugins.manager import load_plugins, register_caffe_layers
+from trtimport.importers.caffe.registry import build_registry
+from trtimport.plugins.manager import load_plugins
 
 
 def test_trtimport_register_importers() -> None:
@@ -40,10 +40,11 @@ def test_trtimport_detect_format(tmp_path: Path) -> None:
 
 def test_trtimport_register_caffe_layers() -> None:
     plugins = load_plugins([CaffeLayerPlugin()], entry_points=[], builtins=False)
-    registered: dict[str, Any] = {}
-    register_caffe_layers(plugins, lambda kind, fn: registered.setdefault(kind, fn))
-    assert list(registered) == ["FakeCaffeLayer"]
-    assert registered["FakeCaffeLayer"](None, None, [1, 2]) == [1, 2]
+    registry = build_registry(plugins)
+    assert registry.types() == ["FakeCaffeLayer"]
+    entry = registry.get("FakeCaffeLayer")
+    assert entry is not None and entry.origin == "plugin_fakes.CaffeLayerPlugin"
+    assert entry.converter(None, None, [1, 2]) == [1, 2]  # type: ignore[call-arg]
 
 
 def test_trtimport_configure_builder() -> None:

@@ -5,15 +5,26 @@ a tenth of a second that way. The walk below only visits the messages that can h
 (graphs, nodes, attributes, functions, sparse tensors) and jumps over everything else,
 including the weight bytes, so its cost does not grow with the size of the weights.
 Field numbers are those of ``onnx/onnx.proto``.
+
+Also here: the check that every reference stays inside the model's folder, and the one loader
+of an ONNX file's initializers, which runs that check first.
 """
 
 from __future__ import annotations
 
 import mmap
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
+
+from trtimport.errors import ModelParseError
 from trtimport.onnxtools.protowire import LEN, VARINT, WireError, iter_fields
+
+if TYPE_CHECKING:
+    import onnx
 
 #: Message kind -> {field number: kind of the embedded message}.
 _CHILDREN: dict[str, dict[int, str]] = {
@@ -77,3 +88,77 @@ def external_data_references(path: Path) -> list[tuple[str, str]] | None:
             return None
         finally:
             buf.release()
+
+
+def _tensors_of_graph(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    yield from graph.initializer
+    yield from (s.values for s in graph.sparse_initializer)
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            if attr.HasField("g"):
+                yield from _tensors_of_graph(attr.g)
+            for sub in attr.graphs:
+                yield from _tensors_of_graph(sub)
+
+
+def _references_via_onnx(path: Path) -> list[tuple[str, str]]:
+    """The slow, thorough way (when the quick walk cannot read the file)."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as err:
+        raise ModelParseError(
+            f"{path}: not a valid ONNX model ({err}). The file may be truncated or corrupt; "
+            "export it again."
+        ) from err
+    found = []
+    for tensor in _tensors_of_graph(model.graph):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            entries = {e.key: e.value for e in tensor.external_data}
+            found.append((tensor.name, entries.get("location", "")))
+    return found
+
+
+def check_external_data(path: Path) -> None:
+    """Refuse external-data references that leave the model's folder or point nowhere."""
+    references = external_data_references(path)
+    if references is None:
+        references = _references_via_onnx(path)
+    if not references:
+        return
+    # The parser looks for external data beside the path it is given, so confine to that folder
+    # (resolved, so that a symlinked data file pointing elsewhere is caught too).
+    folder = path.absolute().parent.resolve()
+    problems = []
+    for name, location in references:
+        target = (folder / location).resolve()
+        if not location or os.path.isabs(location) or not target.is_relative_to(folder):
+            problems.append(
+                f"tensor '{name}': external data '{location}' is outside the model's "
+                f"folder {folder}"
+            )
+        elif not target.is_file():
+            problems.append(f"tensor '{name}': external data file '{location}' is missing")
+    if problems:
+        raise ModelParseError(
+            f"{path}: external data must be files inside the model's folder; move them next "
+            "to the model",
+            problems,
+        )
+
+
+def load_initializers(path: Path) -> dict[str, np.ndarray]:
+    """Every initializer of an ONNX model as arrays (external data only from its own folder)."""
+    import onnx
+    from onnx import numpy_helper
+
+    check_external_data(path)
+    try:
+        model = onnx.load(str(path))
+    except Exception as err:
+        raise ModelParseError(f"{path}: not a valid ONNX model ({err})") from err
+    return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}

@@ -14,11 +14,6 @@ if TYPE_CHECKING:
     from trtimport.core.importer import ImportContext
 
 
-def default_calib_cache(source: Path) -> Path:
-    """``./<model stem>.calib.json`` (``convert`` puts it beside the engine instead)."""
-    return Path.cwd() / f"{source.stem or 'model'}.calib.json"
-
-
 def rewrite_onnx(ctx: ImportContext, path: Path) -> Path:
     """Apply ``--batch``, ``--int8`` and ``--precision`` to ``path``; returns the file to parse."""
     options = ctx.options
@@ -36,6 +31,7 @@ def rewrite_onnx(ctx: ImportContext, path: Path) -> Path:
         model, notes = make_batch_dynamic(model)
         ctx.notes.extend(notes)
     if precision.int8:
+        from trtimport.onnxtools.passes.calibrate import default_calib_cache
         from trtimport.onnxtools.passes.quantize import quantize_int8
 
         model, notes = quantize_int8(
@@ -43,7 +39,7 @@ def rewrite_onnx(ctx: ImportContext, path: Path) -> Path:
             precision,
             ctx.backend.name,
             ctx.workdir,
-            precision.calib_cache or default_calib_cache(ctx.source),
+            precision.calib_cache or default_calib_cache(ctx.source, None),
         )
         ctx.notes.extend(notes)
     if precision.precision != "fp32":

@@ -228,16 +228,43 @@ def _unique_name(manager: pluggy.PluginManager, plugin: object) -> str:
     return name
 
 
-def _collect_importers(plugins: Plugins) -> None:
-    manager = plugins.manager
-    # Registration order (built-ins, entry points, extras), so a clash names the first owner first.
-    for impl in manager.hook.trtimport_register_importers.get_hookimpls():
-        origin = _plugin_origin(manager, impl.plugin, plugins.distributions)
+#: Who provided a plugin: (plugin name, distribution, version).
+PluginOrigin = tuple[str, str, str]
 
-        def register(importer: Importer, _origin: tuple[str, str, str] = origin) -> None:
+
+def walk_registrations(
+    plugins: Plugins,
+    hook_name: str,
+    what: str,
+    make_register: Callable[[PluginOrigin], Callable[..., None]],
+) -> None:
+    """Run every implementation of a register-callback hook (the one walker for every registry).
+
+    Implementations run in registration order (built-ins, entry points, extras), so a clash
+    names the first owner first; each gets its own ``register`` from ``make_register(origin)``.
+    Anything a plugin raises other than :class:`PluginLoadError` becomes one, naming the
+    plugin and ``what`` it was registering.
+    """
+    manager = plugins.manager
+    for impl in getattr(manager.hook, hook_name).get_hookimpls():
+        origin = _plugin_origin(manager, impl.plugin, plugins.distributions)
+        try:
+            impl.function(register=make_register(origin))
+        except PluginLoadError:
+            raise
+        except Exception as err:  # a plugin may raise anything
+            raise PluginLoadError(
+                f"plugin '{origin[0]}' ({origin[1]}) failed while registering {what}: "
+                f"{type(err).__name__}: {err}"
+            ) from err
+
+
+def _collect_importers(plugins: Plugins) -> None:
+    def make_register(origin: PluginOrigin) -> Callable[[Importer], None]:
+        def register(importer: Importer) -> None:
             if not isinstance(importer, Importer) or not importer.name:
                 raise PluginLoadError(
-                    f"plugin '{_origin[0]}' registered {importer!r}, which is not an Importer "
+                    f"plugin '{origin[0]}' registered {importer!r}, which is not an Importer "
                     "with a name"
                 )
             existing = plugins.importers.get(importer.name)
@@ -245,22 +272,11 @@ def _collect_importers(plugins: Plugins) -> None:
                 raise PluginLoadError(
                     f"format '{importer.name}' is registered twice: by plugin "
                     f"'{existing.plugin}' ({existing.distribution}) and by plugin "
-                    f"'{_origin[0]}' ({_origin[1]}). Uninstall one of them or leave one out "
+                    f"'{origin[0]}' ({origin[1]}). Uninstall one of them or leave one out "
                     "with TRTIMPORT_PLUGINS."
                 )
-            plugins.importers[importer.name] = ImporterEntry(importer, *_origin)
+            plugins.importers[importer.name] = ImporterEntry(importer, *origin)
 
-        try:
-            impl.function(register=register)
-        except PluginLoadError:
-            raise
-        except Exception as err:
-            raise PluginLoadError(
-                f"plugin '{origin[0]}' ({origin[1]}) failed while registering importers: "
-                f"{type(err).__name__}: {err}"
-            ) from err
+        return register
 
-
-def register_caffe_layers(plugins: Plugins, register: Callable[..., None]) -> None:
-    """Let every plugin register custom Caffe layer converters through ``register``."""
-    plugins.hook.trtimport_register_caffe_layers(register=register)
+    walk_registrations(plugins, "trtimport_register_importers", "importers", make_register)

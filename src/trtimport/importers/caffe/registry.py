@@ -29,7 +29,7 @@ from trtimport.importers.caffe.emit import GraphBuilder, Shape
 from trtimport.importers.caffe.parse import CaffeModel, blob_as, describe_layer, require_blobs
 
 if TYPE_CHECKING:
-    from trtimport.plugins.manager import Plugins
+    from trtimport.plugins.manager import PluginOrigin, Plugins
 
 __all__ = [
     "Converter",
@@ -178,29 +178,18 @@ class ConverterRegistry:
         return layer_type in self._entries
 
 
-def _origin(plugin: object, fallback: str) -> str:
-    return str(getattr(plugin, "__name__", None) or type(plugin).__qualname__ or fallback)
-
-
 def build_registry(plugins: Plugins | None = None) -> ConverterRegistry:
     """Collect every plugin's converters (the built-ins come from the Caffe importer plugin)."""
-    from trtimport.plugins.manager import load_plugins
+    from trtimport.plugins.manager import load_plugins, walk_registrations
 
     plugins = plugins or load_plugins()
     registry = ConverterRegistry()
-    for impl in reversed(plugins.hook.trtimport_register_caffe_layers.get_hookimpls()):
-        origin = _origin(impl.plugin, impl.plugin_name)
 
-        def register(layer_type: str, converter: Converter, _origin: str = origin) -> None:
-            registry.register(layer_type, converter, origin=_origin)
+    def make_register(origin: PluginOrigin) -> Callable[..., None]:
+        def register(layer_type: str, converter: Converter) -> None:
+            registry.register(layer_type, converter, origin=origin[0])
 
-        try:
-            impl.function(register=register)
-        except PluginLoadError:
-            raise
-        except Exception as err:  # a plugin may raise anything
-            raise PluginLoadError(
-                f"plugin '{origin}' failed while registering Caffe layers: "
-                f"{type(err).__name__}: {err}"
-            ) from err
+        return register
+
+    walk_registrations(plugins, "trtimport_register_caffe_layers", "Caffe layers", make_register)
     return registry

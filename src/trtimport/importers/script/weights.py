@@ -18,6 +18,7 @@ import numpy as np
 
 from trtimport.errors import ModelParseError, ShapeError, TrtImportError, UsageError
 from trtimport.onnxtools.dtypes import bfloat16_bits_to_float32
+from trtimport.onnxtools.external_data import load_initializers
 
 
 class WeightNameError(TrtImportError):
@@ -268,28 +269,13 @@ def load_caffemodel(path: Path) -> dict[str, np.ndarray]:
     }
 
 
-def load_onnx_initializers(path: Path) -> dict[str, np.ndarray]:
-    """Initializers of an ONNX model (external data only from the model's own folder)."""
-    import onnx
-    from onnx import numpy_helper
-
-    from trtimport.onnxtools.parse import check_external_data
-
-    check_external_data(path)
-    try:
-        model = onnx.load(str(path))
-    except Exception as err:
-        raise ModelParseError(f"{path}: not a valid ONNX model ({err})") from err
-    return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-
-
 #: File suffix -> loader.
 LOADERS: dict[str, Callable[[Path], dict[str, np.ndarray]]] = {
     ".npz": load_npz,
     ".safetensors": load_safetensors,
     ".wts": load_wts,
     ".caffemodel": load_caffemodel,
-    ".onnx": load_onnx_initializers,
+    ".onnx": load_initializers,
 }
 
 

@@ -40,6 +40,17 @@ QUANT_LEVELS = 128
 Batch = dict[str, np.ndarray]
 
 
+def default_calib_cache(source: Path, engine: Path | None) -> Path:
+    """Where INT8 calibration ranges are cached unless ``--calib-cache`` says otherwise.
+
+    Beside the engine (``model.engine.calib.json``) when one is built, else
+    ``./<model stem>.calib.json`` in the current folder.
+    """
+    if engine is not None:
+        return engine.with_name(engine.name + ".calib.json")
+    return Path.cwd() / f"{source.stem or 'model'}.calib.json"
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """A graph input: name, shape (None for symbolic dims) and numpy dtype."""
