@@ -116,3 +116,26 @@ class FakeDistribution(importlib.metadata.Distribution):
     def locate_file(self, path: str | Any) -> Path:
         """Not needed: nothing is installed."""
         return Path(str(path))
+
+
+class CommandPlugin:
+    """Adds ``trtimport hello``, whose module is this one (HELP, add_arguments, run below)."""
+
+    @hookimpl
+    def trtimport_register_commands(self, register: Callable[[str, str], None]) -> None:
+        register("hello", __name__)
+
+
+#: ``trtimport hello``: the command :class:`CommandPlugin` registers.
+HELP = "say hello (a test plugin's command)"
+
+
+def add_arguments(parser: Any) -> None:
+    """``trtimport hello NAME``."""
+    parser.add_argument("name")
+
+
+def run(args: Any) -> int:
+    """Print a greeting."""
+    print(f"hello {args.name}")
+    return 0

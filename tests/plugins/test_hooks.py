@@ -9,12 +9,14 @@ from plugin_fakes import (
     FAKE_MAGIC,
     BuilderPlugin,
     CaffeLayerPlugin,
+    CommandPlugin,
     DetectPlugin,
     FakeImporter,
     FakePlugin,
 )
 
 from trtimport.detect import detect_format
+from trtimport.errors import PluginLoadError
 from trtimport.importers.caffe.registry import build_registry
 from trtimport.plugins.manager import load_plugins
 
@@ -45,6 +47,29 @@ def test_trtimport_register_caffe_layers() -> None:
     entry = registry.get("FakeCaffeLayer")
     assert entry is not None and entry.origin == "plugin_fakes.CaffeLayerPlugin"
     assert entry.converter(None, None, [1, 2]) == [1, 2]  # type: ignore[call-arg]
+
+
+def test_trtimport_register_commands() -> None:
+    plugins = load_plugins([CommandPlugin()], entry_points=[])
+    assert plugins.commands() == {"caffe": "trtimport.cli.caffe", "hello": "plugin_fakes"}
+    twice = load_plugins([CommandPlugin(), CommandPlugin()], entry_points=[])
+    with pytest.raises(PluginLoadError, match="command 'hello' is registered twice"):
+        twice.commands()
+
+
+def test_a_plugin_command_runs_from_the_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trtimport.cli import main
+    from trtimport.plugins import manager
+
+    with_command = load_plugins([CommandPlugin()], entry_points=[])
+    monkeypatch.setattr(manager, "load_plugins", lambda: with_command)
+    assert main(["hello", "world"]) == 0
+    assert capsys.readouterr().out == "hello world\n"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "say hello" in capsys.readouterr().out
 
 
 def test_trtimport_configure_builder() -> None:

@@ -1,8 +1,10 @@
 """The command line: a thin layer over the library.
 
 ``trtimport MODEL …`` is short for ``trtimport convert MODEL …``. Each subcommand lives in its
-own module under ``trtimport.cli`` with ``HELP``, ``add_arguments(parser)`` and ``run(args)``;
-modules import heavy libraries only inside ``run`` so that ``--help`` stays fast.
+own module with ``HELP``, ``add_arguments(parser)`` and ``run(args)``; modules import heavy
+libraries only inside ``run`` so that ``--help`` stays fast. The built-in commands are in
+:data:`COMMANDS`; plugins add theirs with the ``trtimport_register_commands`` hook (the Caffe
+importer adds ``caffe``).
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ from typing import NoReturn
 
 from trtimport import __version__
 
-#: Subcommand name -> module (relative to this package).
+#: Built-in subcommand name -> module (relative to this package).
 COMMANDS: dict[str, str] = {
-    "caffe": "caffe",
     "convert": "convert",
     "formats": "formats",
     "info": "info",
@@ -77,8 +78,25 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         )
 
 
-def _command_module(name: str) -> ModuleType:
-    return importlib.import_module(f"trtimport.cli.{COMMANDS[name]}")
+def plugin_commands() -> dict[str, str]:
+    """Subcommands added by plugins: name -> module (a built-in's name is refused)."""
+    from trtimport.errors import PluginLoadError
+    from trtimport.plugins.manager import load_plugins
+
+    commands = load_plugins().commands()
+    clash = sorted(set(commands) & set(COMMANDS))
+    if clash:
+        raise PluginLoadError(
+            f"a plugin registers the command(s) {', '.join(clash)}, which trtimport itself has; "
+            "uninstall the plugin or leave it out with TRTIMPORT_PLUGINS"
+        )
+    return commands
+
+
+def _command_module(name: str, plugins: dict[str, str]) -> ModuleType:
+    if name in COMMANDS:
+        return importlib.import_module(f"trtimport.cli.{COMMANDS[name]}")
+    return importlib.import_module(plugins[name])
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -94,9 +112,16 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"trtimport {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    names = [only] if only in COMMANDS else [] if only == "--version" else list(COMMANDS)
+    plugins: dict[str, str] = {}
+    if only in COMMANDS:
+        names = [only]
+    elif only == "--version":
+        names = []
+    else:
+        plugins = plugin_commands()
+        names = [only] if only in plugins else [*COMMANDS, *sorted(plugins)]
     for name in names:
-        module = _command_module(name)
+        module = _command_module(name, plugins)
         cmd = sub.add_parser(
             name,
             help=module.HELP,
@@ -109,8 +134,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def _normalize(argv: list[str]) -> list[str]:
-    """Insert ``convert`` when the first argument is a model rather than a command."""
-    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+    """Insert ``convert`` when the first argument is a model rather than a command.
+
+    An existing file or folder is a model without asking the plugins for their commands.
+    """
+    if not argv or argv[0].startswith("-") or argv[0] in COMMANDS:
+        return argv
+    if os.path.exists(argv[0]) or argv[0] not in plugin_commands():
         return ["convert", *argv]
     return argv
 
@@ -119,13 +149,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     from trtimport.errors import TrtImportError
 
-    args_list = _normalize(list(sys.argv[1:] if argv is None else argv))
-    parser = build_parser(args_list[0] if args_list else None)
-    if not args_list:
-        parser.print_help()
-        return 0
-    args = parser.parse_args(args_list)
     try:
+        args_list = _normalize(list(sys.argv[1:] if argv is None else argv))
+        parser = build_parser(args_list[0] if args_list else None)
+        if not args_list:
+            parser.print_help()
+            return 0
+        args = parser.parse_args(args_list)
         return int(args._module.run(args) or 0)
     except TrtImportError as err:
         from trtimport.cli.output import print_error

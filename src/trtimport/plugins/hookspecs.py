@@ -53,6 +53,18 @@ def trtimport_register_caffe_layers(register: Callable[..., None]) -> None:
 
 
 @hookspec
+def trtimport_register_commands(register: Callable[[str, str], None]) -> None:
+    """Add ``trtimport`` subcommands: call ``register(name, module)`` once per command.
+
+    ``module`` is the dotted name of a module with ``HELP``, ``add_arguments(parser)`` and
+    ``run(args) -> int`` (optionally ``DESCRIPTION``), like the built-in commands in
+    ``trtimport.cli``; it is imported only when the command runs or the full help is shown, so
+    keep heavy imports inside ``run``. Every plugin's implementation runs; a name that is
+    registered twice or that a built-in command has is an error.
+    """
+
+
+@hookspec
 def trtimport_configure_builder(config: Any, options: BuildOptions, backend: Backend) -> None:
     """Adjust the TensorRT ``IBuilderConfig`` after trtimport has applied ``options``.
 

@@ -76,6 +76,31 @@ class Plugins:
         """The importer registered under ``name``, if any."""
         return self.importers.get(name)
 
+    def commands(self) -> dict[str, str]:
+        """Subcommands the plugins add (``trtimport_register_commands``): name -> module."""
+        commands: dict[str, str] = {}
+        owners: dict[str, str] = {}
+
+        def make_register(origin: PluginOrigin) -> Callable[[str, str], None]:
+            def register(name: str, module: str) -> None:
+                if not (isinstance(name, str) and name and isinstance(module, str) and module):
+                    raise PluginLoadError(
+                        f"plugin '{origin[0]}' registered command {name!r} with {module!r}: "
+                        "expected register(name: str, module: str)"
+                    )
+                if name in commands:
+                    raise PluginLoadError(
+                        f"command '{name}' is registered twice: by plugin '{owners[name]}' and "
+                        f"by plugin '{origin[0]}'. Uninstall one of them or leave one out with "
+                        "TRTIMPORT_PLUGINS."
+                    )
+                commands[name], owners[name] = module, origin[0]
+
+            return register
+
+        walk_registrations(self, "trtimport_register_commands", "commands", make_register)
+        return commands
+
 
 def _trtimport_version() -> str:
     from trtimport import __version__

@@ -124,3 +124,9 @@ def trtimport_register_caffe_layers(register: Callable[..., None]) -> None:
 
     for layer_type, converter in builtin_converters().items():
         register(layer_type, converter)
+
+
+@hookimpl
+def trtimport_register_commands(register: Callable[[str, str], None]) -> None:
+    """``trtimport caffe …``: the Caffe tools (``make-weights``)."""
+    register("caffe", "trtimport.cli.caffe")
