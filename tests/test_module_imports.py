@@ -1,10 +1,17 @@
-"""Every module of the package imports without the optional dependencies installed."""
+"""The package's modules: each imports without the optional dependencies, imports point down
+the layers of docs/architecture.md, and there are no import cycles.
+
+The layer rules read imports with ``ast`` from the source, so every import counts: module level,
+inside functions, and the ones only type checkers see (``if TYPE_CHECKING:``).
+"""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 #: Optional dependencies (extras) that no module may need at import time.
 OPTIONAL = ("tensorflow", "tf2onnx", "onnxruntime", "cv2", "cuda", "torch")
@@ -49,3 +56,130 @@ def test_every_module_imports_without_optional_dependencies() -> None:
     count, *failed = proc.stdout.strip().splitlines()
     assert int(count) >= 20
     assert not [f for f in failed if f], "\n".join(failed)
+
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PACKAGE = SRC / "trtimport"
+
+#: Bottom to top: a module may import its own layer and the layers below it, never above.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("trtimport.errors",),
+    ("trtimport.core",),
+    ("trtimport.plugins",),
+    ("trtimport.build",),
+    ("trtimport.runtime",),
+    ("trtimport.onnxtools",),
+    ("trtimport.export",),
+    ("trtimport.importers",),
+    ("trtimport.netbuild",),
+    (
+        "trtimport.detect",
+        "trtimport.populate",
+        "trtimport.pipeline",
+        "trtimport.runners",
+        "trtimport.refit",
+    ),
+    ("trtimport.verify",),
+    ("trtimport",),
+    ("trtimport.cli", "trtimport.__main__"),
+)
+
+#: ``from trtimport import __version__`` reads a constant of the package itself: allowed anywhere.
+ANYWHERE = {("trtimport", "__version__")}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(SRC).with_suffix("").parts
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py")) if "proto" not in p.parts}
+
+
+def _imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """Every trtimport module ``name`` imports, anywhere in the file."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "trtimport"}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != "trtimport":
+                continue
+            for alias in node.names:
+                if (target, alias.name) in ANYWHERE:
+                    continue
+                sub = f"{target}.{alias.name}"
+                found.add(sub if sub in known else target)
+    found.discard(name)
+    return found
+
+
+def _layer(name: str) -> int:
+    best, rank = -1, -1
+    for i, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (name == prefix or name.startswith(prefix + ".")) and len(prefix) > best:
+                best, rank = len(prefix), i
+    assert rank >= 0, f"{name} is in no layer: add it to LAYERS and docs/architecture.md"
+    return rank
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    known = set(modules)
+    return {name: _imports(name, path, known) for name, path in modules.items()}
+
+
+def test_every_module_has_a_layer() -> None:
+    for name in _modules():
+        _layer(name)
+
+
+def test_imports_point_down_the_layers() -> None:
+    wrong = [
+        f"{name} ({LAYERS[_layer(name)][0]}) imports {dep} ({LAYERS[_layer(dep)][0]})"
+        for name, deps in _graph().items()
+        for dep in sorted(deps)
+        if _layer(dep) > _layer(name)
+    ]
+    assert not wrong, "imports against the layers:\n" + "\n".join(wrong)
+
+
+def test_no_import_cycles() -> None:
+    graph = _graph()
+    # A package's __init__ runs when any of its modules is imported; an import of a module is
+    # an edge to it (its package's __init__ is not counted, as it imports nothing by default).
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == 1:
+                cycles.append([*stack[stack.index(dep) :], dep])
+            elif dep not in state:
+                visit(dep)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_layers_see_a_real_graph() -> None:
+    graph = _graph()
+    assert len(graph) > 60
+    assert "trtimport.core.options" in graph["trtimport.pipeline"]

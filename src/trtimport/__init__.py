@@ -16,8 +16,12 @@ _EXPORTS = {
     "ImportedNetwork": "trtimport.populate",
     "ImportOptions": "trtimport.core.options",
     "BuildOptions": "trtimport.core.options",
+    "PrecisionOptions": "trtimport.core.options",
     "get_backend": "trtimport.core.backend",
     "make_runner": "trtimport.runners",
+    "Runner": "trtimport.core.runner",
+    "run_benchmark": "trtimport.runtime.bench",
+    "export_network_onnx": "trtimport.export.writer",
     "verify_model": "trtimport.verify.verify",
     "load_plugins": "trtimport.plugins.manager",
     "hookimpl": "trtimport.plugins.hookspecs",
@@ -44,7 +48,8 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:
     from trtimport.core.backend import get_backend
     from trtimport.core.importer import ImportContext, Importer
-    from trtimport.core.options import BuildOptions, ImportOptions
+    from trtimport.core.options import BuildOptions, ImportOptions, PrecisionOptions
+    from trtimport.core.runner import Runner
     from trtimport.errors import (
         EngineBuildError,
         InferenceError,
@@ -60,12 +65,14 @@ if TYPE_CHECKING:
         UnsupportedLayerError,
         UsageError,
     )
+    from trtimport.export.writer import export_network_onnx
     from trtimport.importers.base import OnnxBasedImporter
     from trtimport.pipeline import ConvertResult, convert
     from trtimport.plugins.hookspecs import hookimpl
     from trtimport.plugins.manager import load_plugins
     from trtimport.populate import ImportedNetwork, import_model
     from trtimport.runners import make_runner
+    from trtimport.runtime.bench import run_benchmark
     from trtimport.verify.verify import verify_model
 
 

@@ -1,7 +1,7 @@
 """Short, readable helpers for hand-written TensorRT networks (network scripts).
 
 A :class:`NetBuilder` wraps the empty ``INetworkDefinition`` a script receives, its
-:class:`~trtimport.importers.script.weights.Weights` and the TensorRT module (``tensorrt`` or
+:class:`Weights` and the TensorRT module (``tensorrt`` or
 ``tensorrt_rtx``; both have the same network API). Every helper takes weight *names*, checks
 their shapes, names its layer and output tensor after ``name`` and returns the output tensor::
 
@@ -24,6 +24,8 @@ import numpy as np
 
 from trtimport.errors import ShapeError, UsageError
 from trtimport.importers.script.weights import Weights
+
+__all__ = ["NetBuilder", "Weights"]
 
 IntOrSeq = int | Sequence[int]
 

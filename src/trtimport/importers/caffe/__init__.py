@@ -2,15 +2,19 @@
 
 ``trtimport model.caffemodel`` pairs the weights with the deploy prototxt beside them;
 ``trtimport deploy.prototxt --weights model.caffemodel`` names both. This module is a plugin like
-any third-party one: it registers the importer and the built-in layer converters. It imports
-nothing heavy; parsing and conversion modules load when a model is converted.
+any third-party one: it registers the importer, the built-in layer converters and the
+``trtimport caffe`` command. It imports nothing heavy; parsing and conversion modules load when a
+model is converted.
+
+It is also the Caffe importer's documented Python API (docs/caffe.md): :data:`API` lists the
+names, loaded on first use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from trtimport.core.importer import ImportContext, Importer
 from trtimport.core.options import ImportOptions
@@ -20,6 +24,24 @@ from trtimport.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from trtimport.core.runner import Runner
+
+#: The Caffe Python API: name -> the module that defines it (loaded on first use).
+API = {
+    "load_caffe": "trtimport.importers.caffe.parse",
+    "caffe_to_onnx": "trtimport.importers.caffe.convert",
+    "LayerContext": "trtimport.importers.caffe.registry",
+    "Shape": "trtimport.importers.caffe.registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = API.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module_name), name)
+
 
 #: Why an engine cannot hold a converted ROIPooling layer (added to the parser's error).
 ROI_POOLING_HINT = (
