@@ -78,3 +78,13 @@ def test_verify_compares_the_intermediate_onnx_on_cpu(tmp_path):
     assert labels[0].startswith("the intermediate ONNX of cnn.packed on onnxruntime")
     assert report.reference == "unpacked model (reference)"
     assert report.passed and report.candidates[0].compared_tensors == 8
+
+
+def test_the_old_backend_keyword_still_picks_the_runtime_with_a_warning(tmp_path: Path) -> None:
+    model = make_cnn(tmp_path / "cnn.onnx")
+    with pytest.warns(DeprecationWarning, match="now 'runtime'"):
+        runner = make_runner(model, backend="onnxruntime")
+    with runner:
+        assert isinstance(runner, OnnxRuntimeRunner)
+    with make_runner(model, runtime="onnxruntime") as runner:
+        assert isinstance(runner, OnnxRuntimeRunner)

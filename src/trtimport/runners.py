@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 from trtimport.build.engine import sidecar_path
@@ -18,7 +19,7 @@ from trtimport.core.runner import Runner, TensorSpec
 from trtimport.errors import UsageError
 from trtimport.plugins.manager import Plugins
 from trtimport.populate import ImportedNetwork, import_model
-from trtimport.runtime import RUNNER_BACKENDS
+from trtimport.runtime import RUNTIMES
 from trtimport.runtime.onnxruntime import OnnxRuntimeRunner
 from trtimport.runtime.tensorrt import ENGINE_SUFFIXES, TensorRTRunner
 
@@ -105,7 +106,7 @@ def exported_onnx_runner(imported: ImportedNetwork) -> OnnxRuntimeRunner:
             f"{imported.source}: the {imported.format} importer fills the TensorRT network "
             "directly, so there is no ONNX to run on ONNX Runtime, and this installation has "
             "no network exporter (trtimport.export.writer). Run it on a GPU with "
-            "--backend tensorrt."
+            "--runtime tensorrt."
         ) from err
     owned = Path(tempfile.mkdtemp(prefix="trtimport-export-"))
     try:
@@ -121,35 +122,51 @@ def exported_onnx_runner(imported: ImportedNetwork) -> OnnxRuntimeRunner:
         raise
 
 
-def choose_backend(requested: str, imported: ImportedNetwork) -> str:
-    """``tensorrt`` or ``onnxruntime`` for ``--backend auto|tensorrt|onnxruntime``."""
-    if requested not in RUNNER_BACKENDS:
-        raise UsageError(f"unknown --backend '{requested}': use {', '.join(RUNNER_BACKENDS)}")
+def choose_runtime(requested: str, imported: ImportedNetwork) -> str:
+    """``tensorrt`` or ``onnxruntime`` for ``--runtime auto|tensorrt|onnxruntime``."""
+    if requested not in RUNTIMES:
+        raise UsageError(f"unknown --runtime '{requested}': use {', '.join(RUNTIMES)}")
     if requested != "auto":
         return requested
     return "tensorrt" if imported.backend.gpu_support_problem() is None else "onnxruntime"
 
 
+def runtime_argument(runtime: str, backend: str | None) -> str:
+    """``runtime``, or the value of the old keyword ``backend`` with a DeprecationWarning."""
+    if backend is None:
+        return runtime
+    warnings.warn(
+        "the 'backend' keyword of make_runner and verify_model is now 'runtime' ('backend' "
+        "names the TensorRT flavour elsewhere); it will be removed in a later release",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return backend
+
+
 def make_runner(
     model: str | Path,
-    backend: str = "auto",
+    runtime: str = "auto",
     *,
     import_options: ImportOptions | None = None,
     plugins: Plugins | None = None,
     streams: int = 1,
     cuda_graph: bool = False,
     verbosity: int = 0,
+    backend: str | None = None,
 ) -> Runner:
     """Open a runner for a model or an engine file; close it when done.
 
-    ``backend``: ``auto`` (TensorRT if a usable GPU exists, else ONNX Runtime), ``tensorrt``
-    or ``onnxruntime``. Engines always run on TensorRT.
+    ``runtime``: ``auto`` (TensorRT if a usable GPU exists, else ONNX Runtime), ``tensorrt``
+    or ``onnxruntime``. Engines always run on TensorRT. ``backend`` is the deprecated old name
+    of ``runtime``.
     """
+    runtime = runtime_argument(runtime, backend)
     path = Path(model)
-    if backend not in RUNNER_BACKENDS:
-        raise UsageError(f"unknown --backend '{backend}': use {', '.join(RUNNER_BACKENDS)}")
+    if runtime not in RUNTIMES:
+        raise UsageError(f"unknown --runtime '{runtime}': use {', '.join(RUNTIMES)}")
     if is_engine_file(path):
-        if backend == "onnxruntime":
+        if runtime == "onnxruntime":
             raise UsageError(
                 f"{path}: an engine runs only on TensorRT; to use ONNX Runtime give the model "
                 "the engine was built from (its sidecar names it under source.model)"
@@ -161,7 +178,7 @@ def make_runner(
         path, options=import_options, plugins=plugins, verbosity=verbosity
     ) as imported:
         runner: Runner
-        if choose_backend(backend, imported) == "tensorrt":
+        if choose_runtime(runtime, imported) == "tensorrt":
             runner = engine_runner_for(
                 imported, streams=streams, cuda_graph=cuda_graph, verbosity=verbosity
             )

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     files, options = input_files_and_options(args)
     with make_runner(
         args.model,
-        args.backend,
+        args.runtime,
         import_options=options,
         streams=args.streams,
         cuda_graph=args.cuda_graph,

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
     files, options = input_files_and_options(args)
     with make_runner(
-        args.model, args.backend, import_options=options, verbosity=args.verbose
+        args.model, args.runtime, import_options=options, verbosity=args.verbose
     ) as runner:
         feeds = make_feeds(
             runner.inputs(), files, image_options(args), seed=args.seed, shapes=options.input_shapes

@@ -8,10 +8,10 @@ from pathlib import Path
 from trtimport.cli.common import add_image_arguments, add_import_arguments, import_options
 from trtimport.core.options import ImportOptions
 from trtimport.errors import UsageError
-from trtimport.runtime import RUNNER_BACKENDS
+from trtimport.runtime import RUNTIMES
 
 
-def add_model_and_input_arguments(parser: argparse.ArgumentParser, *, backend: bool = True) -> None:
+def add_model_and_input_arguments(parser: argparse.ArgumentParser, *, runtime: bool = True) -> None:
     """MODEL, the import flags, ``--input NAME=FILE``, image preprocessing and ``--seed``."""
     add_import_arguments(parser, input_files=True)
     add_image_arguments(parser)
@@ -19,10 +19,12 @@ def add_model_and_input_arguments(parser: argparse.ArgumentParser, *, backend: b
     g.add_argument(
         "--seed", type=int, default=0, metavar="N", help="seed for generated inputs (default 0)"
     )
-    if backend:
+    if runtime:
         parser.add_argument(
+            "--runtime",
             "--backend",
-            choices=RUNNER_BACKENDS,
+            dest="runtime",
+            choices=RUNTIMES,
             default="auto",
             help="TensorRT on a GPU, or ONNX Runtime on the CPU (default: auto)",
         )

@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         atol=args.atol,
         rtol=args.rtol,
         layerwise=args.layerwise,
-        backend=args.backend,
+        runtime=args.runtime,
         verbosity=args.verbose,
     )
     data = report.as_dict()

@@ -103,7 +103,7 @@ def _candidates(
     options: ImportOptions,
     plugins: Plugins,
     reference: Runner,
-    backend: str,
+    runtime: str,
     layerwise: bool,
     verbosity: int,
     stack: contextlib.ExitStack,
@@ -111,7 +111,7 @@ def _candidates(
 ) -> list[Runner]:
     from trtimport.populate import import_model
     from trtimport.runners import (
-        choose_backend,
+        choose_runtime,
         exported_onnx_runner,
         intermediate_onnx_runner,
     )
@@ -120,7 +120,7 @@ def _candidates(
         import_model(source, options=options, plugins=plugins, verbosity=verbosity)
     )
     notes.extend(imported.notes)
-    if choose_backend(backend, imported) == "tensorrt":
+    if choose_runtime(runtime, imported) == "tensorrt":
         return [stack.enter_context(_gpu_candidate(imported, reference, layerwise, verbosity))]
     runners: list[Runner] = []
     onnx_path = imported.onnx_path
@@ -152,11 +152,19 @@ def verify_model(
     atol: float = 1e-4,
     rtol: float = 1e-3,
     layerwise: bool = False,
-    backend: str = "auto",
+    runtime: str = "auto",
     plugins: Plugins | None = None,
     verbosity: int = 0,
+    backend: str | None = None,
 ) -> VerifyReport:
-    """Compare the reference runtime with every candidate on the same inputs."""
+    """Compare the reference runtime with every candidate on the same inputs.
+
+    ``runtime`` (``auto``, ``tensorrt``, ``onnxruntime``) runs the candidate built from the
+    model; ``backend`` is its deprecated old name.
+    """
+    from trtimport.runners import runtime_argument
+
+    runtime = runtime_argument(runtime, backend)
     from trtimport.detect import detect_format
     from trtimport.runtime.onnxruntime import OnnxRuntimeRunner
 
@@ -184,7 +192,7 @@ def verify_model(
             runners: list[Runner] = [stack.enter_context(OnnxRuntimeRunner(candidate))]
         else:
             runners = _candidates(
-                source, options, plugins, reference, backend, layerwise, verbosity, stack, notes
+                source, options, plugins, reference, runtime, layerwise, verbosity, stack, notes
             )
         if options.outputs:
             for runner in (reference, *runners):
