@@ -41,6 +41,11 @@ _EXPORTS = {
     "NoGpuError": "trtimport.errors",
     "InferenceError": "trtimport.errors",
     "InternalError": "trtimport.errors",
+    "ScriptSyntaxError": "trtimport.errors",
+    "ScriptExecutionError": "trtimport.errors",
+    "ScriptOutputError": "trtimport.errors",
+    "WeightNameError": "trtimport.errors",
+    "WeightShapeError": "trtimport.errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -59,11 +64,16 @@ if TYPE_CHECKING:
         NoGpuError,
         OutputMarkingError,
         PluginLoadError,
+        ScriptExecutionError,
+        ScriptOutputError,
+        ScriptSyntaxError,
         ShapeError,
         TrtImportError,
         UnknownFormatError,
         UnsupportedLayerError,
         UsageError,
+        WeightNameError,
+        WeightShapeError,
     )
     from trtimport.export.writer import export_network_onnx
     from trtimport.importers.base import OnnxBasedImporter

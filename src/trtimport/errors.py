@@ -56,6 +56,26 @@ class OutputMarkingError(TrtImportError):
     """A requested output tensor does not exist, or the network has no outputs."""
 
 
+class ScriptSyntaxError(ModelParseError):
+    """The network script is not valid Python, or lacks ``build_network``."""
+
+
+class ScriptExecutionError(TrtImportError):
+    """The network script raised an exception while loading or in ``build_network``."""
+
+
+class ScriptOutputError(OutputMarkingError):
+    """The network script marked no outputs and none were named with ``--output``."""
+
+
+class WeightNameError(TrtImportError):
+    """A script asked for a weight the file does not have; the message lists near matches."""
+
+
+class WeightShapeError(ShapeError):
+    """A weight exists but its shape is not the one the script asked for."""
+
+
 class UsageError(TrtImportError):
     """A command-line flag or API argument is invalid."""
 

@@ -16,7 +16,12 @@ from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING
 
 from trtimport.core.importer import ImportContext, Importer
-from trtimport.errors import ModelParseError, OutputMarkingError, TrtImportError
+from trtimport.errors import (
+    ScriptExecutionError,
+    ScriptOutputError,
+    ScriptSyntaxError,
+    TrtImportError,
+)
 from trtimport.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -27,18 +32,6 @@ if TYPE_CHECKING:
 ENTRY_POINT = "build_network"
 
 _module_ids = itertools.count()
-
-
-class ScriptSyntaxError(ModelParseError):
-    """The network script is not valid Python, or lacks ``build_network``."""
-
-
-class ScriptExecutionError(TrtImportError):
-    """The network script raised an exception while loading or in ``build_network``."""
-
-
-class ScriptOutputError(OutputMarkingError):
-    """The network script marked no outputs and none were named with ``--output``."""
 
 
 def parse_script(path: Path) -> ast.Module:

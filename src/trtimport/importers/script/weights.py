@@ -16,18 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from trtimport.errors import ModelParseError, ShapeError, TrtImportError, UsageError
+from trtimport.errors import (
+    ModelParseError,
+    TrtImportError,
+    UsageError,
+    WeightNameError,
+    WeightShapeError,
+)
 from trtimport.onnxtools.dtypes import bfloat16_bits_to_float32
 from trtimport.onnxtools.external_data import load_initializers
-
-
-class WeightNameError(TrtImportError):
-    """A script asked for a weight the file does not have; the message lists near matches."""
-
-
-class WeightShapeError(ShapeError):
-    """A weight exists but its shape is not the one the script asked for."""
-
 
 # safetensors dtype -> numpy dtype. BF16 is read as its raw uint16 bits (see onnxtools.dtypes).
 _SAFETENSORS_DTYPES: dict[str, str] = {
