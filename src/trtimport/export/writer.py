@@ -75,12 +75,12 @@ def network_to_onnx(
     g.conditions = collect_conditions(typed)
     inputs = [network.get_input(i) for i in range(network.num_inputs)]
     for t in inputs:
-        g.reserve(t.name)
+        g.claim(t.name)
     for layer in layers:
         for j in range(layer.num_outputs):
             out = layer.get_output(j)
             if out is not None:
-                g.reserve(out.name)
+                g.claim(out.name)
     spans: dict[int, tuple[int, int]] = {}  # layer index -> its nodes in g.nodes
     for index, (kind, layer) in enumerate(typed):
         g.kind = kind

@@ -1,14 +1,24 @@
-"""Small helpers shared by the ONNX graph rewrites."""
+"""Building and rewriting ONNX graphs: the one graph builder, and helpers the rewrites share.
+
+:class:`GraphBuilder` collects nodes, numpy constants, inputs and outputs with unique generated
+names; the Caffe importer builds its graph with it and the network exporter
+(:class:`~trtimport.export.graph.GraphWriter`) extends it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 if TYPE_CHECKING:
     import onnx
 
+
+#: A static tensor shape.
+Shape = tuple[int, ...]
 
 #: Protobuf's limit for one serialized message; bigger models keep their weights beside them.
 TWO_GIB = 2**31 - 1
@@ -103,3 +113,105 @@ def drop_unused_initializers(graph: onnx.GraphProto) -> None:
     for i in reversed(range(len(graph.initializer))):
         if graph.initializer[i].name not in used:
             del graph.initializer[i]
+
+
+class GraphBuilder:
+    """Collects the nodes, initializers, inputs and outputs of one ONNX graph.
+
+    Names the caller gives (Caffe blob and layer names, TensorRT tensor names) are claimed
+    first; helper tensors and nodes get names derived from a hint (``conv1/W``) that never
+    collide with them: the hint itself if free, else ``hint_2``, ``hint_3``…
+    """
+
+    def __init__(
+        self, reserved_tensors: Iterable[str] = (), reserved_nodes: Iterable[str] = ()
+    ) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: dict[str, np.ndarray] = {}
+        self.inputs: list[onnx.ValueInfoProto] = []
+        self.outputs: list[onnx.ValueInfoProto] = []
+        self._tensor_names: set[str] = set(reserved_tensors)
+        self._node_names: set[str] = set(reserved_nodes)
+
+    def fresh(self, hint: str) -> str:
+        """A tensor name not used yet, ``hint`` itself if free."""
+        return unique_name(hint, self._tensor_names)
+
+    def fresh_node(self, hint: str) -> str:
+        """A node name not used yet, ``hint`` itself if free."""
+        return unique_name(hint, self._node_names)
+
+    def claim(self, name: str) -> None:
+        """Mark a tensor name as used (names from the source model are claimed by the caller)."""
+        self._tensor_names.add(name)
+
+    def const(self, value: Any, hint: str) -> str:
+        """Add a constant as an initializer; float64 becomes float32, Python ints int64."""
+        array = np.asarray(value)
+        if array.dtype == np.float64:
+            array = array.astype(np.float32)
+        elif array.dtype.kind in "iu" and array.dtype != np.int32:
+            array = array.astype(np.int64)
+        name = self.fresh(hint)
+        self.initializers[name] = array
+        return name
+
+    def ints(self, values: Any, hint: str) -> str:
+        """A 1-D int64 constant (shapes, axes, pads)."""
+        return self.const(np.asarray(values, dtype=np.int64).reshape(-1), hint)
+
+    def node(
+        self,
+        op: str,
+        inputs: Sequence[str | None],
+        outputs: Sequence[str] | int = 1,
+        *,
+        name: str,
+        **attrs: Any,
+    ) -> list[str]:
+        """Append a node; returns its outputs.
+
+        ``outputs`` is a list of names or how many fresh names to make; a None input is an
+        omitted optional input; ``name`` is made unique; attributes set to None are left out.
+        """
+        from onnx import helper
+
+        if isinstance(outputs, int):
+            outputs = [self.fresh(f"{name}/{op}_out{i}") for i in range(outputs)]
+        else:
+            for out in outputs:
+                self.claim(out)
+        ins = [i if i is not None else "" for i in inputs]
+        while ins and ins[-1] == "":
+            ins.pop()
+        kept = {k: v for k, v in attrs.items() if v is not None}
+        self.nodes.append(
+            helper.make_node(op, ins, list(outputs), name=self.fresh_node(name), **kept)
+        )
+        return list(outputs)
+
+    def add_input(self, name: str, shape: Shape, dtype: type = np.float32) -> None:
+        """Declare a graph input."""
+        from onnx import helper
+
+        from trtimport.onnxtools.dtypes import onnx_type_of_numpy
+
+        self.claim(name)
+        self.inputs.append(
+            helper.make_tensor_value_info(name, onnx_type_of_numpy(dtype), list(shape))
+        )
+
+    def add_output(self, name: str, shape: Shape | None, dtype: type = np.float32) -> None:
+        """Declare a graph output (``shape`` None leaves it unknown)."""
+        from onnx import helper
+
+        from trtimport.onnxtools.dtypes import onnx_type_of_numpy
+
+        dims = None if shape is None else list(shape)
+        self.outputs.append(helper.make_tensor_value_info(name, onnx_type_of_numpy(dtype), dims))
+
+    def graph(self, name: str) -> onnx.GraphProto:
+        """The graph without its initializers (:attr:`initializers`; a writer streams them)."""
+        from onnx import helper
+
+        return helper.make_graph(self.nodes, name, self.inputs, self.outputs)

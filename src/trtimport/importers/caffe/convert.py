@@ -28,7 +28,6 @@ from trtimport.errors import (
     UnsupportedLayerError,
     UsageError,
 )
-from trtimport.importers.caffe.emit import GraphBuilder, Shape
 from trtimport.importers.caffe.parse import CaffeModel, check_bottoms, describe_layer
 from trtimport.importers.caffe.registry import (
     ConverterRegistry,
@@ -37,7 +36,7 @@ from trtimport.importers.caffe.registry import (
     Registration,
     build_registry,
 )
-from trtimport.onnxtools.graph import unique_name
+from trtimport.onnxtools.graph import GraphBuilder, Shape, unique_name
 
 if TYPE_CHECKING:
     from trtimport.plugins.manager import Plugins

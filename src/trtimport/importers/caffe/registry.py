@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trtimport.errors import PluginLoadError, ShapeError
-from trtimport.importers.caffe.emit import GraphBuilder, Shape
 from trtimport.importers.caffe.parse import CaffeModel, blob_as, describe_layer, require_blobs
+from trtimport.onnxtools.graph import GraphBuilder, Shape
 
 if TYPE_CHECKING:
     from trtimport.plugins.manager import PluginOrigin, Plugins
@@ -97,7 +97,7 @@ class LayerContext:
             outs = list(outputs)
         writes_top = any(o in self.outputs for o in outs)
         node_name = self.name if writes_top else f"{self.name}/{op}"
-        self.graph.node(op, inputs, outs, node_name, **attrs)
+        self.graph.node(op, inputs, outs, name=node_name, **attrs)
         return outs
 
     def op(self, op: str, *inputs: str, out: str | None = None, **attrs: Any) -> str:
