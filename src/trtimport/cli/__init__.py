@@ -36,6 +36,8 @@ Get models of any format into NVIDIA TensorRT.
 
   trtimport MODEL [options]        import MODEL and build an engine (same as `convert`)
   trtimport COMMAND --help         help for one command
+  trtimport formats                the installed formats, and the commands plugins add
+                                   (`trtimport caffe …` comes from the Caffe importer)
 """
 
 
@@ -115,11 +117,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     plugins: dict[str, str] = {}
     if only in COMMANDS:
         names = [only]
-    elif only == "--version":
-        names = []
+    elif only is None or only.startswith("-"):
+        # The full help lists the built-in commands only: loading every plugin to list theirs
+        # would cost start-up time on every --help; `formats` lists them.
+        names = [] if only == "--version" else list(COMMANDS)
     else:
         plugins = plugin_commands()
-        names = [only] if only in plugins else [*COMMANDS, *sorted(plugins)]
+        names = [only] if only in plugins else list(COMMANDS)
     for name in names:
         module = _command_module(name, plugins)
         cmd = sub.add_parser(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "list model formats, the plugins that provide them, and missing dependencies"
+HELP = "list model formats, the plugins that provide them, missing dependencies, plugin commands"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,8 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the list as JSON")
 
 
-def format_rows() -> tuple[list[dict[str, object]], list[str]]:
-    """One row per registered format, and the plugin load errors."""
+def format_rows() -> tuple[list[dict[str, object]], list[str], dict[str, str]]:
+    """One row per registered format, the plugin load errors, the plugins' commands."""
     from trtimport.plugins.manager import load_plugins
 
     plugins = load_plugins()
@@ -35,16 +35,16 @@ def format_rows() -> tuple[list[dict[str, object]], list[str]]:
                 "install": f"pip install trtimport[{imp.extra}]" if missing and imp.extra else None,
             }
         )
-    return rows, [str(e) for e in plugins.load_errors]
+    return rows, [str(e) for e in plugins.load_errors], plugins.commands()
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``formats``."""
-    rows, errors = format_rows()
+    rows, errors, commands = format_rows()
     if args.json:
         from trtimport.cli.output import print_json
 
-        print_json({"formats": rows, "plugin_errors": errors})
+        print_json({"formats": rows, "plugin_errors": errors, "commands": commands})
         return 0
     width = max((len(str(r["format"])) for r in rows), default=6)
     for r in rows:
@@ -60,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
             f"({r['distribution']} {r['version']})  {status}"
         )
         print(f"{'':<{width}}  {r['description']}")
+    if commands:
+        print("commands from plugins: " + ", ".join(f"trtimport {c}" for c in sorted(commands)))
     if errors:
         from trtimport.cli.output import print_warning
 

@@ -58,8 +58,9 @@ def trtimport_register_commands(register: Callable[[str, str], None]) -> None:
 
     ``module`` is the dotted name of a module with ``HELP``, ``add_arguments(parser)`` and
     ``run(args) -> int`` (optionally ``DESCRIPTION``), like the built-in commands in
-    ``trtimport.cli``; it is imported only when the command runs or the full help is shown, so
-    keep heavy imports inside ``run``. Every plugin's implementation runs; a name that is
+    ``trtimport.cli``; it is imported only when the command runs, so keep heavy imports inside
+    ``run``. ``trtimport formats`` lists these commands (the full ``--help`` lists only the
+    built-in ones, to start fast). Every plugin's implementation runs; a name that is
     registered twice or that a built-in command has is an error.
     """
 
