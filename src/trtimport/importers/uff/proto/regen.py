@@ -1,0 +1,31 @@
+"""Regenerate ``uff_pb2.py`` and ``uff_pb2.pyi`` from ``uff.proto`` with grpcio-tools' protoc.
+
+Run ``python -m trtimport.importers.uff.proto.regen`` after editing ``uff.proto`` and commit
+the three files together; a test regenerates them and checks they match.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from trtimport.importers.caffe.proto import regen as caffe_regen
+
+PROTO_DIR = Path(__file__).resolve().parent
+PROTO_FILE = PROTO_DIR / "uff.proto"
+
+
+def generate(out_dir: Path) -> list[Path]:
+    """Compile ``uff.proto`` into ``out_dir``; returns the generated files."""
+    return caffe_regen.generate(out_dir, PROTO_FILE)
+
+
+def main() -> int:
+    """Regenerate the committed stubs in place."""
+    for path in generate(PROTO_DIR):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
