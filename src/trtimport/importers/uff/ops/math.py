@@ -74,9 +74,9 @@ def convert_binary(cx: Converter, node: UffNode) -> None:
     func = _func(node)
     if func not in _BINARY:
         raise NotConvertible(f"func '{func}' is not supported (supported: {', '.join(_BINARY)})")
-    if len(node.inputs) != 2:
-        raise NotConvertible(f"has {len(node.inputs)} inputs, not 2")
-    cx.emit(_BINARY[func], cx.inputs(node), node.name)
+    if len(node.inputs) < 2:
+        raise NotConvertible(f"has {len(node.inputs)} input(s), not 2")
+    cx.emit(_BINARY[func], cx.inputs(node)[:2], node.name)
 
 
 def emit_binary(cx: Converter, node: UffNode, onnx_op: str) -> None:

@@ -269,17 +269,22 @@ def batch_norm(cx: Converter, node: UffNode, epsilon: float, channel_axis: int |
 
 @handles("LRN")
 def convert_lrn(cx: Converter, node: UffNode) -> None:
-    """TensorFlow's LRN: x / (k + alpha * sum of squares over 2r+1 channels) ** beta."""
+    """TensorFlow's LRN: x / (k + alpha * sum of squares over 2r+1 channels) ** beta.
+
+    TensorFlow's LRN always normalises the last axis; the converter writes the fixed order
+    ``NC+`` for it whatever the data, so the order is not read."""
+    x = cx.tensor(node.inputs[0])
+    rank = cx.rank(x)
+    moved = [0, rank - 1, *range(1, rank - 1)]
     radius = int(node.fields.get("window_size", 5))
     size = 2 * radius + 1
-    layout = to_canonical(cx, node)
     y = cx.step(
         "LRN",
-        [layout.tensor],
+        [cx.transpose(x, moved, f"{node.name}/nchw")],
         f"{node.name}/lrn",
         size=size,
         alpha=float(node.fields.get("alpha", 1.0)) * size,
         beta=float(node.fields.get("beta", 0.5)),
         bias=float(node.fields.get("k", 1.0)),
     )
-    from_canonical(cx, layout, y, node.name)
+    cx.emit("Transpose", [y], node.name, perm=[int(a) for a in np.argsort(moved)])
