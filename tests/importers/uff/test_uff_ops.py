@@ -74,11 +74,21 @@ def _depthwise_batch_norm(tf: Any) -> Case:
         scale, offset = _f32(8) + 1.5, _f32(8)
         mean, var = _f32(8), np.abs(_f32(8)) + 0.5
         v1 = tf.raw_ops.FusedBatchNorm(
-            x=y, scale=scale, offset=offset, mean=mean, variance=var, epsilon=1e-3,
+            x=y,
+            scale=scale,
+            offset=offset,
+            mean=mean,
+            variance=var,
+            epsilon=1e-3,
             is_training=False,
         )[0]
         v3 = tf.raw_ops.FusedBatchNormV3(
-            x=y, scale=offset, offset=scale, mean=mean, variance=var, epsilon=1e-2,
+            x=y,
+            scale=offset,
+            offset=scale,
+            mean=mean,
+            variance=var,
+            epsilon=1e-2,
             is_training=False,
         )[0]
         return {"bn": tf.nn.relu6(v1), "bn3": tf.nn.elu(v3)}
@@ -233,7 +243,9 @@ def test_op_matches_tensorflow(tf: Any, tmp_path: Path, case: str) -> None:
         expected = dict(
             zip(
                 built.outputs,
-                session.run([f"{n}:0" for n in built.outputs], {f"{k}:0": v for k, v in built.feeds.items()}),
+                session.run(
+                    [f"{n}:0" for n in built.outputs], {f"{k}:0": v for k, v in built.feeds.items()}
+                ),
                 strict=True,
             )
         )

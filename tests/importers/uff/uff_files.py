@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from trtimport.importers.uff.model import ORDER_DECREMENT, ORDER_INCREMENT, ORDER_ANY_RANK
-from trtimport.importers.uff.proto import uff_pb2
+from trtimport.importers.uff.model import ORDER_ANY_RANK, ORDER_DECREMENT, ORDER_INCREMENT
+from trtimport.importers.uff.proto import uff_schema_pb2
 
 _DTYPE_CODES = {
     np.dtype(np.int8): 0x10008,
@@ -44,33 +44,33 @@ def order_values(spec: str) -> list[int]:
     return [v for char in spec for v in table[char]]
 
 
-def data(value: Any) -> uff_pb2.Data:
+def data(value: Any) -> uff_schema_pb2.Data:
     """A ``Data`` message for a Python value."""
-    if isinstance(value, uff_pb2.Data):
+    if isinstance(value, uff_schema_pb2.Data):
         return value
     if isinstance(value, bool):
-        return uff_pb2.Data(b=value)
+        return uff_schema_pb2.Data(b=value)
     if isinstance(value, (int, np.integer)):
-        return uff_pb2.Data(i=int(value))
+        return uff_schema_pb2.Data(i=int(value))
     if isinstance(value, (float, np.floating)):
-        return uff_pb2.Data(d=float(value))
+        return uff_schema_pb2.Data(d=float(value))
     if isinstance(value, str):
-        return uff_pb2.Data(s=value)
+        return uff_schema_pb2.Data(s=value)
     if isinstance(value, bytes):
-        return uff_pb2.Data(blob=value)
+        return uff_schema_pb2.Data(blob=value)
     if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
         code = _DTYPE_CODES.get(np.dtype(value), _DTYPE_CODES[np.dtype(np.int8)])  # bool: int8
-        return uff_pb2.Data(dtype=code)  # type: ignore[arg-type]
+        return uff_schema_pb2.Data(dtype=code)  # type: ignore[arg-type]
     if isinstance(value, (list, tuple)):
         items = list(value)
         if all(isinstance(v, bool) for v in items) and items:
-            return uff_pb2.Data(b_list=uff_pb2.Bools(val=items))
+            return uff_schema_pb2.Data(b_list=uff_schema_pb2.Bools(val=items))
         if all(isinstance(v, (int, np.integer)) for v in items):
-            return uff_pb2.Data(i_list=uff_pb2.Int64s(val=[int(v) for v in items]))
+            return uff_schema_pb2.Data(i_list=uff_schema_pb2.Int64s(val=[int(v) for v in items]))
         if all(isinstance(v, (int, float, np.number)) for v in items):
-            return uff_pb2.Data(d_list=uff_pb2.Doubles(val=[float(v) for v in items]))
+            return uff_schema_pb2.Data(d_list=uff_schema_pb2.Doubles(val=[float(v) for v in items]))
         if all(isinstance(v, str) for v in items):
-            return uff_pb2.Data(s_list=uff_pb2.Strings(val=items))
+            return uff_schema_pb2.Data(s_list=uff_schema_pb2.Strings(val=items))
     raise TypeError(f"no UFF data for {value!r}")
 
 
@@ -78,13 +78,13 @@ class UffWriter:
     """Builds a UFF MetaGraph node by node."""
 
     def __init__(self) -> None:
-        self.nodes: list[uff_pb2.Node] = []
-        self.refs: dict[str, uff_pb2.Data] = {}
+        self.nodes: list[uff_schema_pb2.Node] = []
+        self.refs: dict[str, uff_schema_pb2.Data] = {}
         self.custom = False
 
     def node(self, name: str, op: str, inputs: list[str] = (), **fields: Any) -> None:  # type: ignore[assignment]
         """Add a node; fields set to None are left out."""
-        message = uff_pb2.Node(id=name, operation=op, inputs=list(inputs))
+        message = uff_schema_pb2.Node(id=name, operation=op, inputs=list(inputs))
         for key, value in fields.items():
             if value is not None:
                 message.fields.add(key=key, value=data(value))
@@ -92,16 +92,16 @@ class UffWriter:
             self.custom = True
         self.nodes.append(message)
 
-    def orders(self, *specs: str) -> uff_pb2.Data:
+    def orders(self, *specs: str) -> uff_schema_pb2.Data:
         """A reference to the orders of ``specs`` (one per input), as the converter names it."""
         key = "orders_" + "_".join(specs)
-        listing = uff_pb2.DimOrdersList()
+        listing = uff_schema_pb2.DimOrdersList()
         for spec in specs:
             entry = listing.val.add().orders.add()
             entry.key = ORDER_ANY_RANK  # type: ignore[assignment]
             entry.value.val.extend(order_values(spec))
-        self.refs[key] = uff_pb2.Data(dim_orders_list=listing)
-        return uff_pb2.Data(ref=key)
+        self.refs[key] = uff_schema_pb2.Data(dim_orders_list=listing)
+        return uff_schema_pb2.Data(ref=key)
 
     def input(self, name: str, shape: list[int], dtype: Any = np.float32) -> None:
         """An Input node (an empty shape, as TensorRT 3 era files have, is allowed)."""
@@ -113,19 +113,26 @@ class UffWriter:
         if array.dtype == np.bool_:  # UFF has no boolean type
             array = array.astype(np.int8)
         key = f"weights_{name}"
-        self.refs[key] = uff_pb2.Data(blob=array.tobytes())
+        self.refs[key] = uff_schema_pb2.Data(blob=array.tobytes())
         self.node(
-            name, "Const", dtype=array.dtype, shape=list(array.shape), values=uff_pb2.Data(ref=key)
+            name,
+            "Const",
+            dtype=array.dtype,
+            shape=list(array.shape),
+            values=uff_schema_pb2.Data(ref=key),
         )
 
     def mark_output(self, name: str) -> None:
         """A MarkOutput node for ``name``."""
-        self.node(f"MarkOutput_{sum(n.operation == 'MarkOutput' for n in self.nodes)}",
-                  "MarkOutput", [name])
+        self.node(
+            f"MarkOutput_{sum(n.operation == 'MarkOutput' for n in self.nodes)}",
+            "MarkOutput",
+            [name],
+        )
 
     def serialize(self) -> bytes:
         """The file's bytes (nodes written outputs first, as the converter does)."""
-        meta = uff_pb2.MetaGraph(version=1, descriptor_core_version=1)
+        meta = uff_schema_pb2.MetaGraph(version=1, descriptor_core_version=1)
         meta.descriptors.add(id="tensorflow_extension", version=1)
         if self.custom:
             meta.descriptors.add(id="custom", version=1)
@@ -160,7 +167,9 @@ def _attr(value: Any) -> Any:
     return None
 
 
-def graphdef_to_uff(graph_def: Any, outputs: list[str], writer: UffWriter | None = None) -> UffWriter:
+def graphdef_to_uff(
+    graph_def: Any, outputs: list[str], writer: UffWriter | None = None
+) -> UffWriter:
     """Convert a frozen TensorFlow GraphDef to UFF the way NVIDIA's converter did."""
     import tensorflow as tf
 
@@ -200,16 +209,36 @@ def _spatial(values: list[int], data_format: str) -> list[int]:
     return values[2:] if data_format == "NCHW" else values[1:3]
 
 
-def _convert(w: UffWriter, node: Any, inputs: list[str], value: Any, fmt: Any, nodes: Any) -> list[str]:
+def _convert(
+    w: UffWriter, node: Any, inputs: list[str], value: Any, fmt: Any, nodes: Any
+) -> list[str]:
     """Write one TensorFlow node; returns the inputs the UFF node reads (to convert next)."""
     op, name, attr = node.op, node.name, node.attr
     order = {"NHWC": "N+C", "NCHW": "NC+"}
-    binary = {"Add": "add", "Sub": "sub", "Mul": "mul", "RealDiv": "div", "Minimum": "min",
-              "Maximum": "max"}
-    unary = {"Rsqrt": "rsqrt", "Square": "square", "Exp": "exp", "Neg": "neg", "Abs": "abs",
-             "Sqrt": "sqrt", "Log": "log"}
-    activation = {"Relu": "relu", "Relu6": "relu6", "Tanh": "tanh", "Sigmoid": "sigmoid",
-                  "Elu": "elu"}
+    binary = {
+        "Add": "add",
+        "Sub": "sub",
+        "Mul": "mul",
+        "RealDiv": "div",
+        "Minimum": "min",
+        "Maximum": "max",
+    }
+    unary = {
+        "Rsqrt": "rsqrt",
+        "Square": "square",
+        "Exp": "exp",
+        "Neg": "neg",
+        "Abs": "abs",
+        "Sqrt": "sqrt",
+        "Log": "log",
+    }
+    activation = {
+        "Relu": "relu",
+        "Relu6": "relu6",
+        "Tanh": "tanh",
+        "Sigmoid": "sigmoid",
+        "Elu": "elu",
+    }
     reduce = {"Mean": "mean", "Sum": "sum", "Max": "max", "Min": "min", "Prod": "prod"}
     if op == "Placeholder":
         shape = [d.size for d in attr["shape"].shape.dim]
@@ -254,26 +283,52 @@ def _convert(w: UffWriter, node: Any, inputs: list[str], value: Any, fmt: Any, n
                 padding = _spatial(pads[:, 0].tolist(), data_format)
                 source = _name(nodes[source].input[0])
         if op in ("MaxPool", "AvgPool"):
-            w.node(name, "Pool", [source], func="max" if op == "MaxPool" else "avg",
-                   kernel=_spatial(list(attr["ksize"].list.i), data_format), strides=strides,
-                   padding=padding, inputs_orders=w.orders(order[data_format]), **fields)
+            w.node(
+                name,
+                "Pool",
+                [source],
+                func="max" if op == "MaxPool" else "avg",
+                kernel=_spatial(list(attr["ksize"].list.i), data_format),
+                strides=strides,
+                padding=padding,
+                inputs_orders=w.orders(order[data_format]),
+                **fields,
+            )
             return [source]
         groups = int(value(inputs[1]).shape[2]) if op == "DepthwiseConv2dNative" else None
         dilations = list(attr["dilations"].list.i)
-        w.node(name, "Conv", [source, inputs[1]], strides=strides, padding=padding,
-               dilation=_spatial(dilations, data_format) if dilations else None,
-               number_groups=groups, inputs_orders=w.orders(order[data_format], "+CK"), **fields)
+        w.node(
+            name,
+            "Conv",
+            [source, inputs[1]],
+            strides=strides,
+            padding=padding,
+            dilation=_spatial(dilations, data_format) if dilations else None,
+            number_groups=groups,
+            inputs_orders=w.orders(order[data_format], "+CK"),
+            **fields,
+        )
         return [source, inputs[1]]
     if op == "Conv2DBackpropInput":
         data_format = fmt(node)
         fields = {"implicit_padding": "same"} if attr["padding"].s == b"SAME" else {}
-        w.node(name, "ConvTranspose", [inputs[2], inputs[1], inputs[0]],
-               strides=_spatial(list(attr["strides"].list.i), data_format),
-               inputs_orders=w.orders(order[data_format], "+KC"), **fields)
+        w.node(
+            name,
+            "ConvTranspose",
+            [inputs[2], inputs[1], inputs[0]],
+            strides=_spatial(list(attr["strides"].list.i), data_format),
+            inputs_orders=w.orders(order[data_format], "+KC"),
+            **fields,
+        )
         return [inputs[2], inputs[1], inputs[0]]
     if op == "FusedBatchNorm":
-        w.node(name, "BatchNorm", inputs[:5], epsilon=float(attr["epsilon"].f),
-               inputs_orders=w.orders(order[fmt(node)]))
+        w.node(
+            name,
+            "BatchNorm",
+            inputs[:5],
+            epsilon=float(attr["epsilon"].f),
+            inputs_orders=w.orders(order[fmt(node)]),
+        )
         return inputs[:5]
     if op == "MatMul":
         lhs = "CN" if attr["transpose_a"].b else "NC"
@@ -281,8 +336,14 @@ def _convert(w: UffWriter, node: Any, inputs: list[str], value: Any, fmt: Any, n
         w.node(name, "FullyConnected", inputs[:2], inputs_orders=w.orders(lhs, rhs))
         return inputs[:2]
     if op in reduce:
-        w.node(name, "Reduce", inputs[:1], func=reduce[op],
-               axes=[int(a) for a in np.ravel(value(inputs[1]))], keepdims=attr["keep_dims"].b)
+        w.node(
+            name,
+            "Reduce",
+            inputs[:1],
+            func=reduce[op],
+            axes=[int(a) for a in np.ravel(value(inputs[1]))],
+            keepdims=attr["keep_dims"].b,
+        )
         return inputs[:1]
     if op == "Reshape":
         w.node(name, "Reshape", inputs[:2])
@@ -303,8 +364,14 @@ def _convert(w: UffWriter, node: Any, inputs: list[str], value: Any, fmt: Any, n
         w.node(name, "ExpandDims", inputs[:1], axis=int(value(inputs[1])))
         return inputs[:1]
     if op == "StridedSlice":
-        w.node(name, "StridedSlice", inputs[:4], begin_mask=attr["begin_mask"].i,
-               end_mask=attr["end_mask"].i, shrink_axis_mask=attr["shrink_axis_mask"].i)
+        w.node(
+            name,
+            "StridedSlice",
+            inputs[:4],
+            begin_mask=attr["begin_mask"].i,
+            end_mask=attr["end_mask"].i,
+            shrink_axis_mask=attr["shrink_axis_mask"].i,
+        )
         return inputs[:4]
     if op == "Shape":
         w.node(name, "Shape", inputs[:1])
@@ -313,9 +380,16 @@ def _convert(w: UffWriter, node: Any, inputs: list[str], value: Any, fmt: Any, n
         w.node(name, "Pad", inputs[:2])
         return inputs[:2]
     if op == "LRN":
-        w.node(name, "LRN", inputs[:1], window_size=int(attr["depth_radius"].i),
-               alpha=float(attr["alpha"].f), beta=float(attr["beta"].f), k=float(attr["bias"].f),
-               inputs_orders=w.orders("NC+"))
+        w.node(
+            name,
+            "LRN",
+            inputs[:1],
+            window_size=int(attr["depth_radius"].i),
+            alpha=float(attr["alpha"].f),
+            beta=float(attr["beta"].f),
+            k=float(attr["bias"].f),
+            inputs_orders=w.orders("NC+"),
+        )
         return inputs[:1]
     fields = {k: _attr(v) for k, v in attr.items() if k not in ("T", "_output_shapes")}
     w.node(name, "_" + op, inputs, **fields)

@@ -129,9 +129,9 @@ class UffModel:
 def _load_proto(path: Path) -> Any:
     from google.protobuf.message import DecodeError
 
-    from trtimport.importers.uff.proto import uff_pb2
+    from trtimport.importers.uff.proto import uff_schema_pb2
 
-    meta = uff_pb2.MetaGraph()
+    meta = uff_schema_pb2.MetaGraph()
     try:
         data = path.read_bytes()
         meta.ParseFromString(data)

@@ -1,1 +1,1 @@
-"""trtimport's UFF schema (``uff.proto``) and its generated stubs (``uff_pb2``)."""
+"""trtimport's UFF schema (``uff_schema.proto``) and its generated stubs (``uff_schema_pb2``)."""

@@ -1,6 +1,6 @@
-"""Regenerate ``uff_pb2.py`` and ``uff_pb2.pyi`` from ``uff.proto`` with grpcio-tools' protoc.
+"""Regenerate the ``uff_schema_pb2`` stubs from ``uff_schema.proto`` with grpcio-tools' protoc.
 
-Run ``python -m trtimport.importers.uff.proto.regen`` after editing ``uff.proto`` and commit
+Run ``python -m trtimport.importers.uff.proto.regen`` after editing ``uff_schema.proto`` and commit
 the three files together; a test regenerates them and checks they match.
 """
 
@@ -12,11 +12,11 @@ from pathlib import Path
 from trtimport.importers.caffe.proto import regen as caffe_regen
 
 PROTO_DIR = Path(__file__).resolve().parent
-PROTO_FILE = PROTO_DIR / "uff.proto"
+PROTO_FILE = PROTO_DIR / "uff_schema.proto"
 
 
 def generate(out_dir: Path) -> list[Path]:
-    """Compile ``uff.proto`` into ``out_dir``; returns the generated files."""
+    """Compile ``uff_schema.proto`` into ``out_dir``; returns the generated files."""
     return caffe_regen.generate(out_dir, PROTO_FILE)
 
 
