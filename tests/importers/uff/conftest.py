@@ -1,15 +1,11 @@
-"""Shared fixtures of the UFF tests: the shared real files and TensorFlow (imported once)."""
+"""TensorFlow for the UFF tests, imported once (the shared files come from tests/conftest.py)."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[3]
-SHARED_UFF = REPO.parent / "shared" / "models" / "uff"
 
 
 @pytest.fixture(scope="session")
@@ -19,11 +15,3 @@ def tf() -> Any:
     module = pytest.importorskip("tensorflow")
     module.get_logger().setLevel("ERROR")
     return module
-
-
-@pytest.fixture(scope="session")
-def shared_uff() -> Path:
-    """The folder of real UFF files (skips the test when the checkout has none beside it)."""
-    if not SHARED_UFF.is_dir():
-        pytest.skip(f"no shared UFF models at {SHARED_UFF}")
-    return SHARED_UFF

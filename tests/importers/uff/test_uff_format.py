@@ -234,3 +234,20 @@ def test_inputs_as_nchw(tmp_path: Path) -> None:
     done = uff_to_onnx(load_uff(path), tmp_path / "t.onnx", Request(inputs_as_nchw={"img"}))
     x = np.arange(40, dtype=np.float32).reshape(1, 2, 4, 5)
     np.testing.assert_array_equal(run_onnx(done.path, {"img": x})["t"], x)
+
+
+def test_reduce_without_keepdims_field(tmp_path: Path) -> None:
+    """TensorRT 3 era files have no keepdims: axes are dropped (TensorFlow's default) unless the
+    result is combined element-wise with another tensor, which only broadcast with them kept."""
+    writer = UffWriter()
+    writer.input("x", [1, 3, 4, 2])
+    writer.node("gap", "Reduce", ["x"], func="mean", axes=[1, 2])
+    writer.node("se", "Reduce", ["x"], func="max", axes=[1, 2])
+    writer.node("scaled", "Binary", ["x", "se"], func="mul")
+    writer.mark_output("gap")
+    writer.mark_output("scaled")
+    done = uff_to_onnx(load_uff(writer.write(tmp_path / "r.uff")), tmp_path / "r.onnx")
+    x = np.random.default_rng(1).standard_normal((1, 3, 4, 2)).astype(np.float32)
+    values = run_onnx(done.path, {"x": x})
+    np.testing.assert_allclose(values["gap"], x.mean(axis=(1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(values["scaled"], x * x.max(axis=(1, 2), keepdims=True), rtol=1e-6)

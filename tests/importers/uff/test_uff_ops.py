@@ -204,6 +204,25 @@ def _conv_transpose_lrn(tf: Any) -> Case:
     return _graph(tf, build, {"x": _f32(2, 5, 5, 3)})
 
 
+def _gather_tile_pads(tf: Any) -> Case:
+    def build(x: dict[str, Any]) -> dict[str, Any]:
+        v = x["x"]
+        picked = tf.gather(v, [2, 0, 2], axis=2)
+        low = tf.expand_dims(tf.argmin(v, axis=1)[:, :, 0], 1)
+        best = tf.cast(tf.argmax(v, axis=-1) - low, tf.float32)
+        edges = tf.pad(v, [[0, 0], [1, 2], [2, 1], [0, 0]], mode="REFLECT")
+        ones = tf.pad(v, [[0, 0], [1, 0], [0, 1], [0, 0]], constant_values=1.5)
+        return {
+            "picked": tf.tile(picked, [1, 2, 1, 1]) - tf.maximum(v[:, :1, :3], 0.2),
+            "best": best,
+            "edges": tf.minimum(edges, 0.5) * tf.sqrt(tf.abs(edges)),
+            "ones": tf.math.log(tf.abs(ones) + 1.0) / tf.negative(ones - 9.0),
+            "squared": tf.math.squared_difference(tf.stop_gradient(v), 0.5),
+        }
+
+    return _graph(tf, build, {"x": _f32(2, 4, 5, 3)})
+
+
 CASES: dict[str, Callable[[Any], Case]] = {
     "conv_same_relu6": _conv_same_relu6,
     "conv_valid_dilated": _conv_valid_dilated,
@@ -217,6 +236,7 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "batch_matmul_band": _batch_matmul_band,
     "learning_phase_cond": _learning_phase_cond,
     "conv_transpose_lrn": _conv_transpose_lrn,
+    "gather_tile_pads": _gather_tile_pads,
 }
 
 

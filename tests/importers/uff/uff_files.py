@@ -379,6 +379,12 @@ def _convert(
     if op == "Pad":
         w.node(name, "Pad", inputs[:2])
         return inputs[:2]
+    if op == "GatherV2":
+        w.node(name, "GatherV2", inputs[:2], axis=int(value(inputs[2])))
+        return inputs[:2]
+    if op in ("ArgMax", "ArgMin"):
+        w.node(name, op, inputs[:1], axis=int(value(inputs[1])))
+        return inputs[:1]
     if op == "LRN":
         w.node(
             name,

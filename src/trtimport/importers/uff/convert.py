@@ -125,14 +125,24 @@ def _check_inputs(model: UffModel, order: list[UffNode], request: Request) -> No
         n.name for n in inputs if not n.fields.get("shape") and n.name not in request.input_shapes
     ]
     if blank:
-        example = blank[0]
+        example = f"{blank[0]}:1x{_shape_hint(model, blank[0])}"
         raise UsageError(
             f"{model.path}: the UFF gives no shape for input(s) "
             f"{', '.join(repr(n) for n in blank)} "
             "(files written for TensorRT 3 leave it to the application). Give each one with "
             f"--input NAME:SHAPE, batch axis included, in the layout the TensorFlow graph used "
-            f"(NHWC for most), e.g. --input {example}:1x28x28x1"
+            f"(NHWC for most), e.g. --input {example}"
         )
+
+
+def _shape_hint(model: UffModel, name: str) -> str:
+    """``HxWxC`` with C from the first conv reading input ``name`` (channel-last), else ``…``."""
+    for node in model.nodes.values():
+        if node.op == "Conv" and node.inputs[:1] == [name] and len(node.inputs) > 1:
+            shape = model.nodes[node.inputs[1]].fields.get("shape") or []
+            if len(shape) == 4:
+                return f"HxWx{shape[2]}"
+    return "…"
 
 
 def uff_to_onnx(model: UffModel, dest: Path, request: Request | None = None) -> Conversion:

@@ -14,7 +14,7 @@ from onnx import helper
 from trtimport.importers.uff.context import Converter, NotConvertible
 from trtimport.importers.uff.model import UffModel, UffNode
 from trtimport.importers.uff.ops import handles
-from trtimport.importers.uff.ops.math import emit_binary, relu6
+from trtimport.importers.uff.ops.math import emit_binary
 from trtimport.importers.uff.ops.nn import batch_norm
 from trtimport.importers.uff.ops.tensor import const_array, pad_constant
 
@@ -110,40 +110,15 @@ def convert_merge(cx: Converter, node: UffNode) -> None:
     cx.emit("Identity", [cx.tensor(taken)], node.name)
 
 
-@handles("_AddV2", "_Add")
+@handles("_AddV2")
 def convert_add(cx: Converter, node: UffNode) -> None:
     emit_binary(cx, node, "Add")
-
-
-@handles("_Sub")
-def convert_sub(cx: Converter, node: UffNode) -> None:
-    emit_binary(cx, node, "Sub")
-
-
-@handles("_Mul")
-def convert_mul(cx: Converter, node: UffNode) -> None:
-    emit_binary(cx, node, "Mul")
-
-
-@handles("_RealDiv", "_Div")
-def convert_div(cx: Converter, node: UffNode) -> None:
-    emit_binary(cx, node, "Div")
-
-
-@handles("_Pow")
-def convert_pow(cx: Converter, node: UffNode) -> None:
-    emit_binary(cx, node, "Pow")
 
 
 @handles("_SquaredDifference")
 def convert_squared_difference(cx: Converter, node: UffNode) -> None:
     diff = cx.step("Sub", cx.inputs(node)[:2], f"{node.name}/diff")
     cx.emit("Mul", [diff, diff], node.name)
-
-
-@handles("_Relu6")
-def convert_relu6(cx: Converter, node: UffNode) -> None:
-    relu6(cx, cx.tensor(node.inputs[0]), node.name)
 
 
 @handles("_Cast")
@@ -193,7 +168,7 @@ def _data_format_channel(node: UffNode, rank: int) -> int:
     return 1 if fmt.startswith("NC") else rank - 1
 
 
-@handles("_FusedBatchNorm", "_FusedBatchNormV2", "_FusedBatchNormV3")
+@handles("_FusedBatchNormV2", "_FusedBatchNormV3")
 def convert_fused_batch_norm(cx: Converter, node: UffNode) -> None:
     if node.fields.get("is_training"):
         raise NotConvertible("is in training mode (it normalises by the batch's own statistics)")
@@ -224,9 +199,3 @@ def convert_tile(cx: Converter, node: UffNode) -> None:
         [cx.tensor(node.inputs[0]), cx.ints(multiples.tolist(), f"{node.name}/reps")],
         node.name,
     )
-
-
-@handles("_GatherV2")
-def convert_gather_v2(cx: Converter, node: UffNode) -> None:
-    axis = int(cx.const_input(node, 2, "axis").reshape(()))
-    cx.emit("Gather", cx.inputs(node)[:2], node.name, axis=axis)

@@ -161,9 +161,19 @@ def convert_reduce(cx: Converter, node: UffNode) -> None:
     axes = node.fields.get("axes")
     if isinstance(axes, int):
         axes = [axes]
-    # Files of the TensorRT 3 era have no keepdims field; TensorFlow's default is False.
-    keepdims = int(bool(node.fields.get("keepdims", False)))
-    reduce_op(cx, _REDUCE[func], cx.tensor(node.inputs[0]), axes, keepdims, node.name)
+    keepdims = node.fields.get("keepdims")
+    if not isinstance(keepdims, bool):
+        keepdims = _feeds_element_wise(cx, node)
+    reduce_op(cx, _REDUCE[func], cx.tensor(node.inputs[0]), axes, int(keepdims), node.name)
+
+
+def _feeds_element_wise(cx: Converter, node: UffNode) -> bool:
+    """Files of the TensorRT 3 era have no keepdims field. TensorFlow's default is to drop the
+    axes, but a result combined element-wise with another tensor (a squeeze-excite scale, a
+    normalisation) only broadcast in TensorFlow with the axes kept."""
+    return any(
+        other.op == "Binary" and node.name in other.inputs for other in cx.model.nodes.values()
+    )
 
 
 def reduce_op(
@@ -213,11 +223,10 @@ def convert_fully_connected(cx: Converter, node: UffNode) -> None:
         cx.emit("Add", [product, cx.tensor(bias)], node.name)
 
 
-@handles("ArgMax", "ArgMin", "_ArgMax", "_ArgMin")
+@handles("ArgMax", "ArgMin")
 def convert_arg(cx: Converter, node: UffNode) -> None:
     if "axis" in node.fields and isinstance(node.fields["axis"], int):
         axis = node.fields["axis"]
     else:
         axis = int(cx.const_input(node, 1, "axis").reshape(-1)[0])
-    op = "ArgMax" if node.op.lstrip("_") == "ArgMax" else "ArgMin"
-    cx.emit(op, [cx.tensor(node.inputs[0])], node.name, axis=axis, keepdims=0)
+    cx.emit(node.op, [cx.tensor(node.inputs[0])], node.name, axis=axis, keepdims=0)

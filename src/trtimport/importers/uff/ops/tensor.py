@@ -90,7 +90,7 @@ def convert_const(cx: Converter, node: UffNode) -> None:
     cx.set_value(node.name, const_array(node))
 
 
-@handles("Identity", "_Identity", "_StopGradient", "_Snapshot", "_PreventGradient")
+@handles("Identity", "_StopGradient")
 def convert_identity(cx: Converter, node: UffNode) -> None:
     cx.emit("Identity", [cx.tensor(node.inputs[0])], node.name)
 
@@ -100,7 +100,7 @@ def convert_flatten(cx: Converter, node: UffNode) -> None:
     cx.emit("Flatten", [cx.tensor(node.inputs[0])], node.name, axis=1)
 
 
-@handles("Reshape", "_Reshape")
+@handles("Reshape")
 def convert_reshape(cx: Converter, node: UffNode) -> None:
     x = cx.tensor(node.inputs[0])
     if len(node.inputs) < 2:
@@ -128,7 +128,7 @@ def convert_reshape(cx: Converter, node: UffNode) -> None:
     )
 
 
-@handles("Transpose", "_Transpose")
+@handles("Transpose")
 def convert_transpose(cx: Converter, node: UffNode) -> None:
     perm = node.fields.get("permutation")
     if perm is None:
@@ -204,7 +204,7 @@ def _mask_bits(node: UffNode, name: str) -> int:
     return int(value) if isinstance(value, int) else 0
 
 
-@handles("StridedSlice", "_StridedSlice")
+@handles("StridedSlice")
 def convert_strided_slice(cx: Converter, node: UffNode) -> None:
     begin = cx.const_input(node, 1, "begin").astype(np.int64).reshape(-1)
     end = cx.const_input(node, 2, "end").astype(np.int64).reshape(-1)
@@ -253,7 +253,7 @@ def convert_strided_slice(cx: Converter, node: UffNode) -> None:
         squeeze(cx, sliced, shrunk, node.name)
 
 
-@handles("Shape", "_Shape")
+@handles("Shape")
 def convert_shape(cx: Converter, node: UffNode) -> None:
     # TensorFlow's Shape is int32 unless asked otherwise (the UFF keeps no out_type).
     out_type = node.fields.get("out_type", np.dtype(np.int32))
@@ -271,7 +271,7 @@ def pad_constant(cx: Converter, node: UffNode, mode: str, value: str | None = No
     cx.emit("Pad", inputs, node.name, mode=mode)
 
 
-@handles("Pad", "_Pad")
+@handles("Pad")
 def convert_pad(cx: Converter, node: UffNode) -> None:
     pad_constant(cx, node, "constant")
 
