@@ -31,8 +31,16 @@ class TwinGraphRunner(Runner):
         self.marked = outputs or load_uff(uff).outputs
 
     def inputs(self) -> list[TensorSpec]:
-        """The graph's Placeholders, by node name."""
-        return [TensorSpec(_node_name(s.name), s.shape, s.dtype) for s in self.graph.inputs()]
+        """The graph's Placeholders, by node name; an unknown batch axis is 1, as the importer
+        makes it."""
+        return [
+            TensorSpec(
+                _node_name(s.name),
+                tuple(1 if i == 0 and d is None else d for i, d in enumerate(s.shape)),
+                s.dtype,
+            )
+            for s in self.graph.inputs()
+        ]
 
     def outputs(self) -> list[TensorSpec]:
         """The tensors the UFF marks as outputs (or ``--output``)."""
