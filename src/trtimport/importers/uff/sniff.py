@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from trtimport.core.protowire import LEN, VARINT, WireError, next_field, read_varint
+from trtimport.onnxtools.protowire import LEN, VARINT, WireError, head_field
 
 _META_VERSION, _META_CORE_VERSION, _META_DESCRIPTOR, _META_GRAPH = 1, 2, 3, 4
 _ID = re.compile(rb"[A-Za-z_][A-Za-z0-9_.\-]*")
@@ -27,7 +27,7 @@ def looks_like_uff(head: bytes) -> bool:
     last = 0
     try:
         while pos < len(buf):
-            number, wire, value, end = _head_field(buf, pos)
+            number, wire, value, end = head_field(buf, pos)
             if number < last:
                 return False
             last = number
@@ -48,19 +48,10 @@ def looks_like_uff(head: bytes) -> bool:
     return seen_container
 
 
-def _head_field(buf: memoryview, pos: int) -> tuple[int, int, int, int]:
-    """Like :func:`next_field`, but a payload cut off by the end of the head is accepted."""
-    key, at = read_varint(buf, pos, len(buf))
-    if key & 7 == LEN:
-        length, at = read_varint(buf, at, len(buf))
-        return key >> 3, LEN, at, at + length
-    return next_field(buf, pos, len(buf))
-
-
 def _starts_with_id(payload: memoryview) -> bool:
     """A descriptor or graph message starts with its id: a short identifier string."""
     try:
-        number, wire, value, end = _head_field(payload, 0)
+        number, wire, value, end = head_field(payload, 0)
     except WireError:
         return False
     if number != 1 or wire != LEN or end > len(payload):

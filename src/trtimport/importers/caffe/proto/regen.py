@@ -32,9 +32,9 @@ def generate(out_dir: Path, proto_file: Path = PROTO_FILE) -> list[Path]:
     return [out_dir / f"{proto_file.stem}_pb2{suffix}" for suffix in (".py", ".pyi")]
 
 
-def main() -> int:
-    """Regenerate the committed stubs in place."""
-    for path in generate(PROTO_DIR):
+def main(proto_file: Path = PROTO_FILE) -> int:
+    """Regenerate the committed stubs of ``proto_file`` in place, beside it."""
+    for path in generate(proto_file.parent, proto_file):
         print(f"wrote {path}")
     return 0
 

@@ -22,9 +22,7 @@ def generate(out_dir: Path) -> list[Path]:
 
 def main() -> int:
     """Regenerate the committed stubs in place."""
-    for path in generate(PROTO_DIR):
-        print(f"wrote {path}")
-    return 0
+    return caffe_regen.main(PROTO_FILE)
 
 
 if __name__ == "__main__":
