@@ -206,15 +206,21 @@ def test_every_unsupported_op_is_listed_before_any_work(tmp_path: Path) -> None:
 
 
 def test_channel_first_orders(tmp_path: Path) -> None:
-    """The same conv written NCHW (orders NC+) and NHWC (N+C) computes the same numbers."""
+    """The same layers written NCHW (orders NC+, bias shaped Cx1x1 as the converter wrote it for
+    NCHW) and NHWC (N+C) compute the same numbers."""
     rng = np.random.default_rng(2)
     x = rng.standard_normal((1, 5, 6, 3)).astype(np.float32)
     kernel = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+    bias = rng.standard_normal(4).astype(np.float32)
+    stats = [rng.random(4).astype(np.float32) + 0.5 for _ in range(4)]
     results = []
     for spec, shape, feed in (("N+C", x.shape, x), ("NC+", (1, 3, 5, 6), x.transpose(0, 3, 1, 2))):
         writer = UffWriter()
         writer.input("x", list(shape))
         writer.const("k", kernel)
+        writer.const("b", bias if spec == "N+C" else bias.reshape(-1, 1, 1))
+        for name, value in zip(("gamma", "beta", "mean", "var"), stats, strict=True):
+            writer.const(name, value)
         writer.node(
             "conv",
             "Conv",
@@ -223,10 +229,18 @@ def test_channel_first_orders(tmp_path: Path) -> None:
             implicit_padding="same",
             inputs_orders=writer.orders(spec, "+CK"),
         )
+        writer.node("biased", "Binary", ["conv", "b"], func="add")
+        writer.node(
+            "bn",
+            "BatchNorm",
+            ["biased", "gamma", "beta", "mean", "var"],
+            epsilon=1e-3,
+            inputs_orders=writer.orders(spec),
+        )
         writer.node(
             "pool",
             "Pool",
-            ["conv"],
+            ["bn"],
             func="max",
             kernel=[2, 2],
             strides=[1, 1],
@@ -266,3 +280,20 @@ def test_reduce_without_keepdims_field(tmp_path: Path) -> None:
     values = run_onnx(done.path, {"x": x})
     np.testing.assert_allclose(values["gap"], x.mean(axis=(1, 2)), rtol=1e-6)
     np.testing.assert_allclose(values["scaled"], x * x.max(axis=(1, 2), keepdims=True), rtol=1e-6)
+
+
+def test_old_keras_learning_phase_input_is_inference(tmp_path: Path) -> None:
+    """Older Keras made the learning phase a plain placeholder; its cond takes the False side."""
+    writer = UffWriter()
+    writer.input("x", [1, 4])
+    writer.input("keras_learning_phase", [], dtype=np.int8)
+    writer.const("two", np.float32(2.0))
+    writer.node("drop/Switch", "_Switch", ["x", "keras_learning_phase"])
+    writer.node("drop/train", "Binary", ["drop/Switch", "two"], func="mul")
+    writer.node("drop/infer", "Binary", ["drop/Switch", "two"], func="add")
+    writer.node("drop/Merge", "_Merge", ["drop/infer", "drop/train"])
+    writer.mark_output("drop/Merge")
+    done = uff_to_onnx(load_uff(writer.write(tmp_path / "k.uff")), tmp_path / "k.onnx")
+    assert done.inputs == ["x"]
+    x = np.arange(4, dtype=np.float32).reshape(1, 4)
+    np.testing.assert_array_equal(run_onnx(done.path, {"x": x})["drop/Merge"], x + 2)

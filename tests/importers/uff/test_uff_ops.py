@@ -223,6 +223,43 @@ def _gather_tile_pads(tf: Any) -> Case:
     return _graph(tf, build, {"x": _f32(2, 4, 5, 3)})
 
 
+def _mobilenet_block(tf: Any) -> Case:
+    """MobileNet's pattern as Keras writes it: asymmetric zero padding before a stride-2 VALID
+    conv, fused batch norms, ReLU6 (op and clip), depthwise and pointwise convs, a residual add,
+    global average pooling kept 4-D, dropout as a learning-phase cond, a 1x1 classifier conv,
+    a reshape to the batch's size and softmax."""
+
+    def batch_norm(y: Any, channels: int, v3: bool) -> Any:
+        op = tf.raw_ops.FusedBatchNormV3 if v3 else tf.raw_ops.FusedBatchNorm
+        return op(
+            x=y,
+            scale=_f32(channels) + 1.0,
+            offset=_f32(channels),
+            mean=_f32(channels) * 0.1,
+            variance=np.abs(_f32(channels)) + 0.5,
+            epsilon=1e-3,
+            is_training=False,
+        )[0]
+
+    def build(x: dict[str, Any]) -> dict[str, Any]:
+        v = tf.pad(x["image"], [[0, 0], [0, 1], [0, 1], [0, 0]])
+        v = tf.nn.conv2d(v, _f32(3, 3, 3, 8, scale=0.5), strides=2, padding="VALID")
+        first = tf.nn.relu6(batch_norm(v, 8, v3=True))
+        v = tf.nn.depthwise_conv2d(first, _f32(3, 3, 8, 1), [1, 1, 1, 1], padding="SAME")
+        v = tf.clip_by_value(batch_norm(v, 8, v3=False), 0.0, 6.0)
+        v = tf.nn.conv2d(v, _f32(1, 1, 8, 8, scale=0.3), strides=1, padding="SAME")
+        v = batch_norm(v, 8, v3=False) + first
+        v = tf.reduce_mean(v, axis=[1, 2], keepdims=True)
+        training = tf.compat.v1.placeholder_with_default(False, [], name="keras_learning_phase")
+        off, on = tf.raw_ops.Switch(data=v, pred=training)
+        v = tf.raw_ops.Merge(inputs=[off, on * 0.5]).output
+        v = tf.nn.conv2d(v, _f32(1, 1, 8, 10), strides=1, padding="VALID") + _f32(10)
+        v = tf.reshape(v, tf.stack([tf.shape(v)[0], 10]))
+        return {"probs": tf.nn.softmax(v)}
+
+    return _graph(tf, build, {"image": _f32(2, 16, 16, 3)})
+
+
 CASES: dict[str, Callable[[Any], Case]] = {
     "conv_same_relu6": _conv_same_relu6,
     "conv_valid_dilated": _conv_valid_dilated,
@@ -237,6 +274,7 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "learning_phase_cond": _learning_phase_cond,
     "conv_transpose_lrn": _conv_transpose_lrn,
     "gather_tile_pads": _gather_tile_pads,
+    "mobilenet_block": _mobilenet_block,
 }
 
 

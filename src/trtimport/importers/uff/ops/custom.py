@@ -36,6 +36,9 @@ PLUGIN_OPS = {
     "_Proposal": "region proposals (TensorRT plugin)",
 }
 
+#: Keras's training flag; older Keras made it a plain placeholder, False at inference.
+LEARNING_PHASE = "keras_learning_phase"
+
 _PASS_THROUGH = ("Identity", "_Identity", "_PlaceholderWithDefault", "_Switch", "_StopGradient")
 
 
@@ -57,6 +60,8 @@ def constant_of(model: UffModel, name: str, depth: int = 0) -> np.ndarray | None
             return const_array(node)
         except NotConvertible:
             return None
+    if node.op == "Input" and name.rsplit("/", 1)[-1] == LEARNING_PHASE:
+        return np.array(False)  # inference
     if node.op in _PASS_THROUGH and node.inputs:
         return constant_of(model, node.inputs[0], depth + 1)
     if node.op == "_LogicalNot" and node.inputs:
