@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from protoc_child import compile_proto
 
-from trtimport.core.detect import read_head
+from trtimport.core.files import read_head
 from trtimport.errors import ModelParseError, UnsupportedLayerError
 from trtimport.importers.uff import UffImporter
 from trtimport.importers.uff.context import Request
@@ -21,25 +22,6 @@ from .test_uff_ops import run_onnx
 from .uff_files import UffWriter, order_values
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-def compile_proto(proto: Path, out: Path) -> list[Path]:
-    """protoc on ``proto`` in a child process (grpc_tools' protoc crashes in a process that has
-    loaded TensorFlow, which other tests of the same run may have done)."""
-    pytest.importorskip("grpc_tools")
-    code = (
-        "import sys; from pathlib import Path; "
-        "from trtimport.importers.caffe.proto.regen import generate; "
-        "print('\\n'.join(map(str, generate(Path(sys.argv[1]), Path(sys.argv[2])))))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(out), str(proto)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return [Path(line) for line in done.stdout.splitlines()]
 
 
 def test_committed_stubs_match_the_proto(tmp_path: Path) -> None:

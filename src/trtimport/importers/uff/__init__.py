@@ -13,14 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trtimport.core.importer import ImportContext, Importer
 from trtimport.core.options import ImportOptions
 from trtimport.errors import UsageError
-from trtimport.importers.base import ImportContext, Importer, OnnxBasedImporter
+from trtimport.importers.base import OnnxBasedImporter
 from trtimport.importers.uff.sniff import looks_like_uff
 from trtimport.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from trtimport.core.runtime.base import Runner
+    from trtimport.core.runner import Runner
     from trtimport.importers.uff.context import Request
 
 

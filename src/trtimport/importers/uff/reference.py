@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trtimport.core.runtime.base import Runner, TensorSpec
+from trtimport.core.runner import Runner, TensorSpec
 from trtimport.importers.tensorflow.runner import GraphDefRunner
 
 

@@ -1,4 +1,4 @@
-"""Op handlers: one function per UFF operation, registered by name.
+"""Op handlers: one function per UFF operation, registered by name (:mod:`.registry`).
 
 A handler gets the :class:`~trtimport.importers.uff.context.Converter` and the node, and adds
 ONNX nodes that write a tensor named after the node. It raises
@@ -9,25 +9,7 @@ name with a ``_`` prefix (``_BatchMatMulV2``) and its attributes as fields.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from trtimport.importers.uff.context import Converter
-from trtimport.importers.uff.model import UffNode
-
-Handler = Callable[[Converter, UffNode], None]
-
-HANDLERS: dict[str, Handler] = {}
-
-
-def handles(*ops: str) -> Callable[[Handler], Handler]:
-    """Register the decorated function as the handler of ``ops``."""
-
-    def register(func: Handler) -> Handler:
-        for op in ops:
-            HANDLERS[op] = func
-        return func
-
-    return register
+from trtimport.importers.uff.ops.registry import HANDLERS, Handler
 
 
 def handlers() -> dict[str, Handler]:

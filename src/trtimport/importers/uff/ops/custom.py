@@ -13,9 +13,9 @@ from onnx import helper
 
 from trtimport.importers.uff.context import Converter, NotConvertible
 from trtimport.importers.uff.model import UffModel, UffNode
-from trtimport.importers.uff.ops import handles
 from trtimport.importers.uff.ops.math import emit_binary
 from trtimport.importers.uff.ops.nn import batch_norm
+from trtimport.importers.uff.ops.registry import handles
 from trtimport.importers.uff.ops.tensor import const_array, pad_constant
 
 #: TensorRT plugin ops of the old SSD samples and why each has no ONNX form here.

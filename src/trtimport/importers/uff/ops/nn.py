@@ -14,7 +14,7 @@ import numpy as np
 
 from trtimport.importers.uff.context import Converter, NotConvertible
 from trtimport.importers.uff.model import UffNode
-from trtimport.importers.uff.ops import handles
+from trtimport.importers.uff.ops.registry import handles
 
 
 @dataclass

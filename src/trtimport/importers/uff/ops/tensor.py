@@ -8,7 +8,7 @@ from onnx import TensorProto, helper
 
 from trtimport.importers.uff.context import Converter, NotConvertible
 from trtimport.importers.uff.model import UffNode
-from trtimport.importers.uff.ops import handles
+from trtimport.importers.uff.ops.registry import handles
 
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
