@@ -166,18 +166,17 @@ def convert_conv_transpose(cx: Converter, node: UffNode) -> None:
     out_shape = cx.const_input(node, 2, "output shape").astype(np.int64).reshape(-1).tolist()
     out_canonical = [out_shape[a] for a in np.argsort(layout.perm)]
     implicit = str(node.fields.get("implicit_padding") or "").lower() == "same"
+    explicit = _ints(node, "padding", spatial, 0)
     begin: list[int] = []
     end: list[int] = []
     extra: list[int] = []
-    for size, out, k, s, d in zip(
-        layout.dims[2:], out_canonical[2:], ksize, strides, dilations, strict=True
+    for size, out, k, s, d, p in zip(
+        layout.dims[2:], out_canonical[2:], ksize, strides, dilations, explicit, strict=True
     ):
         assert size is not None
         span = (k - 1) * d + 1
-        total = max((size - 1) * s + span - out, 0) if implicit else 0
-        if not implicit:
-            explicit = node.fields.get("padding") or []
-            total = 2 * int(explicit[len(begin)]) if explicit else 0
+        # SAME: the padding of the forward convolution from `out` back to `size`.
+        total = max((size - 1) * s + span - out, 0) if implicit else 2 * p
         begin.append(total // 2)
         end.append(total - total // 2)
         extra.append(out - ((size - 1) * s + span - total))
