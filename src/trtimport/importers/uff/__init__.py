@@ -80,8 +80,9 @@ class UffImporter(OnnxBasedImporter):
         from trtimport.importers.tensorflow.runner import NchwInputs
         from trtimport.importers.uff.reference import TwinGraphRunner
 
-        inner = TwinGraphRunner(twin, request_for(options).outputs or None, source)
-        nchw = sorted(request_for(options).inputs_as_nchw)
+        request = request_for(options)
+        inner = TwinGraphRunner(twin, request.outputs or None, source)
+        nchw = sorted(request.inputs_as_nchw)
         return NchwInputs(inner, nchw) if nchw else inner
 
 

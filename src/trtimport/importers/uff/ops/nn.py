@@ -63,8 +63,12 @@ def canonical_kernel(cx: Converter, node: UffNode, index: int = 1) -> np.ndarray
     return np.ascontiguousarray(kernel)
 
 
+#: Other spellings writers used for a field.
+_ALIASES = {"dilation": "dilations", "strides": "stride", "kernel": "window_size"}
+
+
 def _ints(node: UffNode, name: str, count: int, default: int) -> list[int]:
-    value = node.fields.get(name)
+    value = node.fields.get(name, node.fields.get(_ALIASES.get(name, "")))
     if value is None or value == []:
         return [default] * count
     if isinstance(value, int):
@@ -228,7 +232,7 @@ def convert_batch_norm(cx: Converter, node: UffNode) -> None:
     """Inference batch norm: inputs x, gamma, beta, mean, variance; field epsilon."""
     if len(node.inputs) != 5:
         raise NotConvertible(f"has {len(node.inputs)} inputs, not 5 (x, gamma, beta, mean, var)")
-    epsilon = float(node.fields.get("epsilon", 1e-3))
+    epsilon = float(node.fields.get("epsilon", node.fields.get("eps", 1e-3)))
     batch_norm(cx, node, epsilon, channel_axis=None)
 
 
