@@ -16,8 +16,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from trtimport.importers.caffe.emit import GraphBuilder
 from trtimport.importers.uff.model import OrderError, Orders, UffModel, UffNode
+from trtimport.onnxtools.graph import GraphBuilder
 
 Dims = tuple[int | None, ...]
 
@@ -107,7 +107,7 @@ class Converter:
 
     def emit(self, op: str, inputs: Sequence[str], output: str, **attrs: Any) -> str:
         """Add one ONNX node writing ``output``; returns ``output``."""
-        self.graph.node(op, inputs, [output], output, **attrs)
+        self.graph.node(op, inputs, [output], name=output, **attrs)
         return output
 
     def step(self, op: str, inputs: Sequence[str], hint: str, **attrs: Any) -> str:
