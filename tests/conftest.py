@@ -44,3 +44,12 @@ def shared_caffe() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared Caffe models not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def shared_uff() -> Path:
+    """../shared/models/uff (skips if the shared folder is not beside the checkout)."""
+    path = SHARED_MODELS / "uff"
+    if not path.is_dir():
+        pytest.skip(f"shared UFF models not found at {path}")
+    return path

@@ -13,6 +13,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 #: Optional dependencies (extras) that no module may need at import time.
 OPTIONAL = ("tensorflow", "tf2onnx", "onnxruntime", "cv2", "cuda", "torch")
 
@@ -183,3 +185,47 @@ def test_the_layers_see_a_real_graph() -> None:
     graph = _graph()
     assert len(graph) > 60
     assert "trtimport.core.options" in graph["trtimport.pipeline"]
+
+
+_UFF_SCRIPT = textwrap.dedent(
+    """
+    import importlib.abc, sys
+    from pathlib import Path
+
+    class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in {blocked!r}:
+                raise ImportError(f"blocked: {{name}}")
+            return None
+
+    sys.meta_path.insert(0, Block())
+    from trtimport import BuildOptions, ImportOptions, convert
+
+    out = Path({out!r})
+    result = convert(
+        Path({model!r}),
+        out / "allcnn.engine",
+        import_options=ImportOptions(input_shapes={{"input_layer_1": (1, 28, 28, 1)}}),
+        build_options=BuildOptions(progress=False),
+        save_onnx_to=out / "allcnn.onnx",
+    )
+    assert result.format == "uff", result.format
+    print(sorted(m for m in sys.modules if m.split(".")[0] in {blocked!r}))
+    """
+)
+
+
+def test_uff_importer_never_imports_tensorflow(shared_uff: Path, tmp_path: Path) -> None:
+    """A UFF file converts and builds with TensorFlow, tf2onnx and Keras unimportable."""
+    pytest.importorskip("tensorrt_rtx")
+    script = _UFF_SCRIPT.format(
+        blocked={"tensorflow", "tf2onnx", "keras"},
+        model=str(shared_uff / "cgarciae-allcnn" / "all_cnn.uff"),
+        out=str(tmp_path),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+    assert (tmp_path / "allcnn.engine").stat().st_size > 0

@@ -102,7 +102,7 @@ def add_import_arguments(parser: argparse.ArgumentParser, *, input_files: bool =
         action="append",
         default=[],
         metavar="NAME",
-        help="TensorFlow: transpose this NHWC input to NCHW in the ONNX model (repeatable)",
+        help="TensorFlow, UFF: transpose this NHWC input to NCHW in the ONNX model (repeatable)",
     )
     add_precision_arguments(parser)
 

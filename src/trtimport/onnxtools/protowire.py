@@ -70,6 +70,16 @@ def next_field(buf: memoryview, pos: int, end: int) -> tuple[int, int, int, int]
     return number, wire, at, payload_end
 
 
+def head_field(buf: memoryview, pos: int) -> tuple[int, int, int, int]:
+    """Like :func:`next_field` on a file's first bytes: a length-delimited payload that runs
+    past the end of ``buf`` is accepted (its end lies beyond ``len(buf)``)."""
+    key, at = read_varint(buf, pos, len(buf))
+    if key & 7 == LEN:
+        length, at = read_varint(buf, at, len(buf))
+        return key >> 3, LEN, at, at + length
+    return next_field(buf, pos, len(buf))
+
+
 def iter_fields(buf: memoryview, start: int, end: int) -> Iterator[tuple[int, int, int, int, int]]:
     """Yield ``(field_number, wire_type, value, field_start, field_end)`` for each field."""
     pos = start

@@ -43,6 +43,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "trtimport.importers.onnx",
     "trtimport.importers.caffe",
     "trtimport.importers.tensorflow",
+    "trtimport.importers.uff",
     "trtimport.importers.script",
 )
 

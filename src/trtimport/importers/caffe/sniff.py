@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from trtimport.importers.caffe.wire import NET_LAYER, NET_LAYERS
-from trtimport.onnxtools.protowire import LEN, VARINT, WireError, next_field, read_varint
+from trtimport.onnxtools.protowire import LEN, VARINT, WireError, head_field
 
 _PROTOTXT_LINE = re.compile(
     rb"^\s*(layers?\s*\{|input\s*:|input_dim\s*:|input_shape\s*\{)", re.MULTILINE
@@ -53,7 +53,7 @@ def _looks_like_net_parameter(head: bytes) -> bool:
     pos = 0
     try:
         while pos < len(buf):
-            number, wire, value, end = _head_field(buf, pos)
+            number, wire, value, end = head_field(buf, pos)
             if number in (NET_LAYER, NET_LAYERS) and wire == LEN:
                 return _looks_like_layer(buf[: min(end, len(buf))], value)
             if number == 1 and wire == LEN:
@@ -67,19 +67,10 @@ def _looks_like_net_parameter(head: bytes) -> bool:
     return False
 
 
-def _head_field(buf: memoryview, pos: int) -> tuple[int, int, int, int]:
-    """Like :func:`next_field`, but a payload cut off by the end of the head is accepted."""
-    key, at = read_varint(buf, pos, len(buf))
-    if key & 7 == LEN:
-        length, at = read_varint(buf, at, len(buf))
-        return key >> 3, LEN, at, at + length
-    return next_field(buf, pos, len(buf))
-
-
 def _looks_like_layer(buf: memoryview, start: int) -> bool:
     """A layer message starts with a printable string: its name (V2), or bottom/top/name (V1)."""
     try:
-        number, wire, value, end = _head_field(buf, start)
+        number, wire, value, end = head_field(buf, start)
     except WireError:
         return False
     return wire == LEN and number in (1, 2, 3, 4) and _is_printable(bytes(buf[value:end]))

@@ -11,31 +11,30 @@ from pathlib import Path
 
 PROTO_DIR = Path(__file__).resolve().parent
 PROTO_FILE = PROTO_DIR / "caffe.proto"
-GENERATED = ("caffe_pb2.py", "caffe_pb2.pyi")
 
 
-def generate(out_dir: Path) -> list[Path]:
-    """Compile ``caffe.proto`` into ``out_dir``; returns the generated files."""
+def generate(out_dir: Path, proto_file: Path = PROTO_FILE) -> list[Path]:
+    """Compile ``proto_file`` (default ``caffe.proto``) into ``out_dir``; returns the stubs."""
     from grpc_tools import protoc
 
     out_dir.mkdir(parents=True, exist_ok=True)
     status = protoc.main(
         [
             "protoc",
-            f"--proto_path={PROTO_DIR}",
+            f"--proto_path={proto_file.parent}",
             f"--python_out={out_dir}",
             f"--pyi_out={out_dir}",
-            str(PROTO_FILE),
+            str(proto_file),
         ]
     )
     if status != 0:
-        raise RuntimeError(f"protoc failed on {PROTO_FILE} (exit status {status})")
-    return [out_dir / name for name in GENERATED]
+        raise RuntimeError(f"protoc failed on {proto_file} (exit status {status})")
+    return [out_dir / f"{proto_file.stem}_pb2{suffix}" for suffix in (".py", ".pyi")]
 
 
-def main() -> int:
-    """Regenerate the committed stubs in place."""
-    for path in generate(PROTO_DIR):
+def main(proto_file: Path = PROTO_FILE) -> int:
+    """Regenerate the committed stubs of ``proto_file`` in place, beside it."""
+    for path in generate(proto_file.parent, proto_file):
         print(f"wrote {path}")
     return 0
 
