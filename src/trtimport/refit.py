@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from trtimport.build.engine import import_options_of, read_sidecar, write_engine
+from trtimport.core.backend import Backend
 from trtimport.core.options import ImportOptions
 from trtimport.errors import EngineBuildError, ShapeError, UsageError
 from trtimport.onnxtools.external_data import load_initializers
@@ -263,5 +264,25 @@ def refit_engine(plan: RefitPlan, output: Path | None = None, *, verbosity: int 
     dest = output or plan.engine
     sidecar = dict(plan.sidecar)
     sidecar["refit"] = {"weights": str(plan.weights_file), "weights_set": len(plan.provided)}
-    write_engine(dest, engine.serialize(), sidecar)
+    write_engine(dest, serialize_refitted(backend, engine, plan.sidecar), sidecar)
     return dest
+
+
+def serialize_refitted(backend: Backend, engine: Any, sidecar: dict[str, Any]) -> Any:
+    """The refitted engine's bytes; a ``--strip-weights`` engine keeps its refit information.
+
+    ``serialize()`` of an engine built with STRIP_PLAN leaves out what refitting needs, so the
+    result would no longer be refittable while its sidecar says it is; serializing with
+    ``SerializationFlag.INCLUDE_REFIT`` keeps it.
+    """
+    if not (sidecar.get("build_options") or {}).get("strip_weights"):
+        return engine.serialize()
+    if not backend.has("serialize_include_refit"):
+        raise UsageError(
+            f"{backend.name} {backend.version} cannot serialize a refitted --strip-weights "
+            "engine with its refit information (no SerializationFlag.INCLUDE_REFIT); rebuild "
+            "the engine without --strip-weights"
+        )
+    config = engine.create_serialization_config()
+    config.set_flag(backend.trt.SerializationFlag.INCLUDE_REFIT)
+    return engine.serialize_with_config(config)

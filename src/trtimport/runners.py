@@ -21,7 +21,7 @@ from trtimport.plugins.manager import Plugins
 from trtimport.populate import ImportedNetwork, import_model
 from trtimport.runtime import RUNTIMES
 from trtimport.runtime.onnxruntime import OnnxRuntimeRunner
-from trtimport.runtime.tensorrt import ENGINE_SUFFIXES, TensorRTRunner
+from trtimport.runtime.tensorrt import ENGINE_SUFFIXES, TensorRTRunner, io_dtype
 
 
 def is_engine_file(path: Path) -> bool:
@@ -30,12 +30,11 @@ def is_engine_file(path: Path) -> bool:
 
 
 def _specs(imported: ImportedNetwork) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    import numpy as np
-
     def spec(info: object) -> TensorSpec:
         """TensorInfo (-1 for dynamic dims) -> TensorSpec (None for dynamic dims)."""
         shape = tuple(None if d < 0 else d for d in info.shape)  # type: ignore[attr-defined]
-        return TensorSpec(info.name, shape, np.dtype(info.dtype))  # type: ignore[attr-defined]
+        name, dtype = info.name, info.dtype  # type: ignore[attr-defined]
+        return TensorSpec(name, shape, io_dtype(name, dtype, str(imported.source)))
 
     return [spec(t) for t in imported.inputs], [spec(t) for t in imported.outputs]
 
@@ -45,6 +44,8 @@ def engine_runner_for(
     *,
     streams: int = 1,
     cuda_graph: bool = False,
+    shared_scratch: bool = False,
+    memory_pool: bool = False,
     verbosity: int = 0,
 ) -> TensorRTRunner:
     """Build an engine for the imported network in memory and open it (needs a GPU)."""
@@ -60,6 +61,9 @@ def engine_runner_for(
         imported.context.options.profiles,
         imported.plugins,
     )
+    if cuda_graph and be.has("require_user_allocation"):
+        # TensorRT-RTX: stream capture needs engines that take application memory.
+        config.set_flag(be.trt.BuilderFlag.REQUIRE_USER_ALLOCATION)
     serialized, _ = build_serialized(
         be, imported.builder, imported.network, config, logger=imported.logger
     )
@@ -72,6 +76,8 @@ def engine_runner_for(
         label=f"{imported.source.name} ({be.name} {be.version}, engine built in memory)",
         streams=streams,
         cuda_graph=cuda_graph,
+        shared_scratch=shared_scratch,
+        memory_pool=memory_pool,
         verbosity=verbosity,
     )
 
@@ -152,16 +158,20 @@ def make_runner(
     plugins: Plugins | None = None,
     streams: int = 1,
     cuda_graph: bool = False,
+    shared_scratch: bool = False,
+    memory_pool: bool = False,
     verbosity: int = 0,
     backend: str | None = None,
 ) -> Runner:
     """Open a runner for a model or an engine file; close it when done.
 
-    ``runtime``: ``auto`` (TensorRT if a usable GPU exists, else ONNX Runtime), ``tensorrt``
-    or ``onnxruntime``. Engines always run on TensorRT. ``backend`` is the deprecated old name
-    of ``runtime``.
+    ``runtime``: ``auto`` (TensorRT if a usable GPU exists, else ONNX Runtime, with a note
+    saying why), ``tensorrt`` or ``onnxruntime``. Engines always run on TensorRT. ``backend``
+    is the deprecated old name of ``runtime``. ``shared_scratch`` and ``memory_pool``: see
+    :class:`TensorRTRunner`.
     """
     runtime = runtime_argument(runtime, backend)
+    gpu_options = {"shared_scratch": shared_scratch, "memory_pool": memory_pool}
     path = Path(model)
     if runtime not in RUNTIMES:
         raise UsageError(f"unknown --runtime '{runtime}': use {', '.join(RUNTIMES)}")
@@ -172,7 +182,7 @@ def make_runner(
                 "the engine was built from (its sidecar names it under source.model)"
             )
         return TensorRTRunner.from_file(
-            path, streams=streams, cuda_graph=cuda_graph, verbosity=verbosity
+            path, streams=streams, cuda_graph=cuda_graph, verbosity=verbosity, **gpu_options
         )
     with import_model(
         path, options=import_options, plugins=plugins, verbosity=verbosity
@@ -180,7 +190,11 @@ def make_runner(
         runner: Runner
         if choose_runtime(runtime, imported) == "tensorrt":
             runner = engine_runner_for(
-                imported, streams=streams, cuda_graph=cuda_graph, verbosity=verbosity
+                imported,
+                streams=streams,
+                cuda_graph=cuda_graph,
+                verbosity=verbosity,
+                **gpu_options,
             )
         else:
             if streams > 1 or cuda_graph:
@@ -189,6 +203,9 @@ def make_runner(
                     "one query at a time on the CPU"
                 )
             runner = intermediate_onnx_runner(imported)
+            problem = imported.backend.gpu_support_problem()
+            if backend == "auto" and problem:
+                runner.add_note(f"ran on ONNX Runtime: engines cannot run here ({problem})")
             if imported.context.options.outputs:
                 runner.select_outputs(imported.context.options.outputs)
         for note in imported.notes:

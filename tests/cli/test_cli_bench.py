@@ -67,3 +67,22 @@ def test_gpu_only_flags_are_refused_on_onnxruntime(tmp_path, capsys):
     model = make_cnn(tmp_path / "cnn.onnx")
     assert main(["bench", str(model), "--backend", "onnxruntime", "--streams", "2", *FAST]) == 1
     assert "--streams and --cuda-graph apply to TensorRT" in capsys.readouterr().err
+
+
+def test_trtexec_settings_in_json(tmp_path, capsys):
+    model = make_cnn(tmp_path / "cnn.onnx")
+    assert main(["bench", str(model), "--backend", "onnxruntime", *FAST, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    # trtexec 11 is the default; on ONNX Runtime there are no transfers, graphs or spin-waits.
+    assert summary["trtexec"] == 11
+    assert (summary["data_transfers"], summary["cuda_graph"], summary["spin_wait"]) == (
+        False,
+        False,
+        False,
+    )
+    assert summary["memory"] is None
+    args = ["bench", str(model), "--backend", "onnxruntime", *FAST, "--json", "--trtexec", "10"]
+    assert main([*args, "--no-data-transfers"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["trtexec"] == 10
+    assert any("ONNX Runtime has no host-device copies" in n for n in summary["notes"])

@@ -120,11 +120,48 @@ def test_malformed_sidecar(tmp_path):
 def test_cuda_errors_become_inference_errors():
     pytest.importorskip("cuda.bindings.runtime")
     from trtimport.errors import InferenceError
-    from trtimport.runtime.tensorrt import _Cuda
+    from trtimport.runtime.gpu import Cuda
 
-    cuda = _Cuda()
+    cuda = Cuda()
     result = cuda.rt.cudaGetDeviceCount()
     if int(result[0]) == 0:
         pytest.skip("a CUDA device is present")
     with pytest.raises(InferenceError, match="cudaGetDeviceCount"):
         cuda(result, "cudaGetDeviceCount")
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float8", "int4"])
+def test_io_numpy_cannot_hold_is_named_clearly(tmp_path, dtype):
+    from trtimport.errors import InferenceError
+
+    engine = copy_engine(tmp_path)
+    side = Path(str(engine) + ".json")
+    data = json.loads(side.read_text())
+    data["inputs"][0]["dtype"] = dtype
+    side.write_text(json.dumps(data))
+    with pytest.raises(InferenceError, match=f"'x' has type {dtype}, which numpy cannot hold"):
+        engine_io(engine, read_sidecar(engine))
+
+
+def test_auto_falls_back_to_onnxruntime_with_a_note(tmp_path):
+    if get_backend().gpu_support_problem() is None:
+        pytest.skip("a usable GPU is present")
+    with make_runner(make_cnn(tmp_path / "cnn.onnx"), "auto") as runner:
+        assert runner.name == "onnxruntime"
+        assert any(
+            n.startswith("ran on ONNX Runtime: engines cannot run here (") for n in runner.notes
+        )
+
+
+def test_info_engine_without_a_gpu(tmp_path):
+    from trtimport.runtime.engine_info import engine_facts
+
+    engine = copy_engine(tmp_path)
+    facts = engine_facts(engine)
+    assert facts["inputs"][0]["name"] == "x" and facts["outputs"][0]["name"] == "prob"
+    assert facts["bytes"] == engine.stat().st_size
+    if get_backend().gpu_support_problem() is None:
+        assert facts["memory"]["device_memory_bytes"] > 0
+    else:
+        assert facts["memory"] is None
+        assert "deserialize the engine, which needs a GPU" in facts["memory_problem"]

@@ -9,6 +9,14 @@ from typing import Any
 
 from trtimport.cli.common import add_output_arguments, image_options
 from trtimport.cli.runtime_args import add_model_and_input_arguments, input_files_and_options
+from trtimport.runtime import TRTEXEC_DEFAULTS
+
+#: The settings ``--trtexec`` gives defaults for, and what each does.
+SETTINGS = {
+    "data_transfers": "time host-device copies",
+    "cuda_graph": "capture each enqueue in a CUDA graph",
+    "spin_wait": "poll events instead of blocking on them",
+}
 
 HELP = "measure latency and throughput (trtexec's statistics and --exportTimes records)"
 
@@ -30,12 +38,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--streams", type=int, default=1, metavar="N", help="TensorRT: N contexts on N streams"
     )
     g.add_argument(
-        "--cuda-graph", action="store_true", help="TensorRT: capture each enqueue in a CUDA graph"
+        "--trtexec",
+        type=int,
+        choices=(10, 11),
+        default=11,
+        help="start from trtexec 10's or 11's defaults for transfers, CUDA graphs and "
+        "spin-wait (default 11)",
+    )
+    for setting, meaning in SETTINGS.items():
+        defaults = ", ".join(
+            f"{v}: {'yes' if TRTEXEC_DEFAULTS[v][setting] else 'no'}" for v in TRTEXEC_DEFAULTS
+        )
+        g.add_argument(
+            "--" + setting.replace("_", "-"),
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=f"TensorRT: {meaning} (trtexec {defaults})",
+        )
+    g.add_argument(
+        "--shared-scratch",
+        action="store_true",
+        help="TensorRT: one scratch buffer for all --streams contexts, which then never run "
+        "at once (default: one each)",
     )
     g.add_argument(
-        "--no-data-transfers",
+        "--memory-pool",
         action="store_true",
-        help="TensorRT: leave out host-device copies (time compute only)",
+        help="TensorRT: serve TensorRT's device allocations from a stream-ordered pool",
     )
     g.add_argument(
         "--export-times",
@@ -61,6 +90,20 @@ def print_summary(summary: dict[str, Any], on_gpu: bool) -> None:
     """The human summary, with trtexec's line names."""
     transfers = "no transfers: runs on the host" if not on_gpu else "--no-data-transfers"
     print(f"runner: {summary['runner']}")
+    if on_gpu:
+        print(
+            f"settings: trtexec {summary['trtexec']} defaults; data transfers "
+            f"{_on(summary['data_transfers'])}, CUDA graph {_on(summary['cuda_graph'])}, "
+            f"spin-wait {_on(summary['spin_wait'])}, {summary['streams']} stream(s), 2 queries "
+            "in flight per stream"
+        )
+        memory = summary["memory"] or {}
+        if memory.get("managed_by") == "trtimport":
+            kind = "one shared buffer" if memory["shared"] else "one buffer per context"
+            print(
+                f"scratch: {kind}, {memory['bytes_each']} bytes each, "
+                f"{memory['total_bytes']} bytes in all"
+            )
     print(
         f"Warmup completed {summary['warmup_queries']} queries over {summary['warmup_ms']:.6g} ms"
     )
@@ -77,30 +120,65 @@ def print_summary(summary: dict[str, Any], on_gpu: bool) -> None:
     print(f"{total}: {summary['total_compute_s']:.6g} s")
 
 
+def _on(flag: bool) -> str:
+    return "on" if flag else "off"
+
+
+def _runs_on_tensorrt(args: argparse.Namespace) -> bool:
+    """Whether ``make_runner`` will open TensorRT (so trtexec's default CUDA graph applies)."""
+    from trtimport.core.backend import get_backend
+    from trtimport.errors import TrtImportError
+    from trtimport.runners import is_engine_file
+
+    if args.backend == "tensorrt" or is_engine_file(Path(args.model)):
+        return True
+    if args.backend == "onnxruntime":
+        return False
+    try:
+        return get_backend().gpu_support_problem() is None
+    except TrtImportError:
+        return False
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``bench``."""
     from trtimport.cli.output import print_json
     from trtimport.runners import make_runner
-    from trtimport.runtime.bench import run_benchmark, write_export_times
+    from trtimport.runtime.bench import run_benchmark, trtexec_settings, write_export_times
     from trtimport.runtime.inputs import make_feeds
+    from trtimport.runtime.tensorrt import TensorRTRunner
 
     files, options = input_files_and_options(args)
+    settings = trtexec_settings(
+        args.trtexec,
+        data_transfers=args.data_transfers,
+        cuda_graph=args.cuda_graph,
+        spin_wait=args.spin_wait,
+    )
     with make_runner(
         args.model,
         args.runtime,
         import_options=options,
         streams=args.streams,
-        cuda_graph=args.cuda_graph,
+        cuda_graph=settings["cuda_graph"] and _runs_on_tensorrt(args),
+        shared_scratch=args.shared_scratch,
+        memory_pool=args.memory_pool,
         verbosity=args.verbose,
     ) as runner:
         feeds = make_feeds(
             runner.inputs(), files, image_options(args), seed=args.seed, shapes=options.input_shapes
         )
-        on_gpu = runner.name == "tensorrt"
+        gpu = runner if isinstance(runner, TensorRTRunner) else None
+        on_gpu = gpu is not None
         notes = list(dict.fromkeys([*runner.notes, *feeds.notes]))
-        if args.no_data_transfers and not on_gpu:
-            notes.append("--no-data-transfers: ONNX Runtime has no host-device copies to skip")
-        launcher = runner.launcher(feeds.arrays, transfers=not args.no_data_transfers)
+        if gpu is not None:
+            launcher = gpu.launcher(
+                feeds.arrays, transfers=settings["data_transfers"], spin_wait=settings["spin_wait"]
+            )
+        else:
+            if args.data_transfers is False:
+                notes.append("--no-data-transfers: ONNX Runtime has no host-device copies to skip")
+            launcher = runner.launcher(feeds.arrays)
         try:
             result = run_benchmark(
                 launcher,
@@ -109,11 +187,15 @@ def run(args: argparse.Namespace) -> int:
                 iterations=args.iterations,
                 duration_s=args.duration,
                 streams=args.streams,
-                cuda_graph=args.cuda_graph,
-                data_transfers=on_gpu and not args.no_data_transfers,
+                cuda_graph=gpu is not None and gpu.cuda_graph,
+                data_transfers=on_gpu and settings["data_transfers"],
+                spin_wait=on_gpu and settings["spin_wait"],
+                trtexec=args.trtexec,
+                memory=gpu.memory() if gpu is not None else None,
             )
         finally:
             launcher.close()
+        notes = list(dict.fromkeys([*notes, *runner.notes]))
     if args.export_times is not None:
         write_export_times(result, args.export_times)
     summary = result.summary() | {"notes": notes}

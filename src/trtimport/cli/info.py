@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
-HELP = "show the TensorRT backend, versions, GPUs and what they can do"
+HELP = "show the TensorRT backend, versions, GPUs and what they can do (or an engine's needs)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``info``."""
+    parser.add_argument(
+        "engine",
+        nargs="?",
+        type=Path,
+        metavar="ENGINE",
+        help="an engine built by trtimport: show its I/O, device memory and weight sizes",
+    )
     parser.add_argument("--json", action="store_true", help="print the facts as JSON")
 
 
@@ -85,8 +93,43 @@ def collect() -> dict[str, Any]:
     return facts
 
 
+def print_engine(facts: dict[str, Any]) -> None:
+    """The human form of ``info ENGINE``."""
+    built = facts["built_with"] or {}
+    print(
+        f"{facts['engine']}: {facts['bytes']} bytes, built with {built.get('name')} "
+        f"{built.get('version')}"
+    )
+    for kind in ("inputs", "outputs"):
+        for t in facts[kind] or []:
+            shape = "x".join(str(d) for d in t["shape"])
+            print(f"  {kind[:-1]} {t['name']}  {shape}  {t['dtype']}")
+    memory = facts["memory"]
+    if memory is None:
+        print(f"  memory: unknown ({facts['memory_problem']})")
+        return
+    print(f"  device memory (scratch, largest profile): {memory['device_memory_bytes']} bytes")
+    weights = memory["weights_bytes"]
+    shown = "unknown (this backend has no engine stats)" if weights is None else f"{weights} bytes"
+    print(f"  weights: {shown}; streamable: {memory['streamable_weights_bytes']} bytes")
+    for profile in memory["profiles"]:
+        print(f"  profile {profile['index']}: {profile['device_memory_bytes']} bytes of scratch")
+        for name, r in profile["shapes"].items():
+            print(f"    {name}: min {r['min']} opt {r['opt']} max {r['max']}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``info``."""
+    if args.engine is not None:
+        from trtimport.cli.output import print_json
+        from trtimport.runtime.engine_info import engine_facts
+
+        engine = engine_facts(args.engine, verbosity=getattr(args, "verbose", 0))
+        if args.json:
+            print_json(engine)
+        else:
+            print_engine(engine)
+        return 0
     facts = collect()
     if args.json:
         from trtimport.cli.output import print_json

@@ -26,6 +26,81 @@ BACKEND_MODULES: dict[str, str] = {"tensorrt": "tensorrt", "tensorrt_rtx": "rtx"
 #: Compute capabilities TensorRT-RTX builds for when no target is given (portable engine).
 RTX_PORTABLE_TARGETS = ("sm86", "sm89", "sm120")
 
+#: Runtime API members that differ between TensorRT 10, TensorRT 11 and TensorRT-RTX: feature ->
+#: (class or enum, member), and which backend has it. Code asks :meth:`Backend.has` (which looks
+#: the member up on the installed module) and never tests versions; docs/runtime.md shows this
+#: table and tests/runtime/test_gpu_api_names.py checks it against the installed module.
+#: Sources: TensorRT's Python bindings (python/src/infer/pyCore.cpp, 10.x and 11.x) and
+#: tensorrt_rtx 1.7's bindings (``dir()`` of the module).
+RUNTIME_FEATURES: dict[str, tuple[str, str, frozenset[str]]] = {
+    # Ask whether enqueueV3 can be captured in a CUDA graph (RTX only; TensorRT has no such call).
+    "stream_capturable_query": (
+        "IExecutionContext",
+        "is_stream_capturable",
+        frozenset({"tensorrt_rtx"}),
+    ),
+    # Contexts without their own scratch memory, given one with set_device_memory(ptr, size).
+    "user_managed_memory": (
+        "ExecutionContextAllocationStrategy",
+        "USER_MANAGED",
+        frozenset({"tensorrt10", "tensorrt11", "tensorrt_rtx"}),
+    ),
+    "set_device_memory": (
+        "IExecutionContext",
+        "set_device_memory",
+        frozenset({"tensorrt10", "tensorrt11", "tensorrt_rtx"}),
+    ),
+    # Scratch size; the un-suffixed device_memory_size was deprecated in 10.1 and is not in RTX.
+    "device_memory_size_v2": (
+        "ICudaEngine",
+        "device_memory_size_v2",
+        frozenset({"tensorrt10", "tensorrt11", "tensorrt_rtx"}),
+    ),
+    "profile_device_memory_v2": (
+        "ICudaEngine",
+        "get_device_memory_size_for_profile_v2",
+        frozenset({"tensorrt10", "tensorrt11", "tensorrt_rtx"}),
+    ),
+    # Total and stripped weight bytes (EngineStat); TensorRT 10.12 and later, 11, RTX.
+    "engine_stat": ("ICudaEngine", "get_engine_stat", frozenset({"tensorrt11", "tensorrt_rtx"})),
+    # A runtime config for contexts (allocation strategy, RTX runtime cache and graph strategy).
+    "runtime_config": (
+        "ICudaEngine",
+        "create_runtime_config",
+        frozenset({"tensorrt11", "tensorrt_rtx"}),
+    ),
+    "runtime_cache": ("IRuntimeConfig", "create_runtime_cache", frozenset({"tensorrt_rtx"})),
+    # RTX captures and replays CUDA graphs itself (IRuntimeConfig.cuda_graph_strategy).
+    "builtin_cuda_graphs": (
+        "CudaGraphStrategy",
+        "WHOLE_GRAPH_CAPTURE",
+        frozenset({"tensorrt_rtx"}),
+    ),
+    # RTX: engines that take application memory where possible; needed for stream capture.
+    "require_user_allocation": (
+        "BuilderFlag",
+        "REQUIRE_USER_ALLOCATION",
+        frozenset({"tensorrt_rtx"}),
+    ),
+    # Keep refit information when serializing (a refitted --strip-weights engine stays refittable).
+    "serialize_include_refit": (
+        "SerializationFlag",
+        "INCLUDE_REFIT",
+        frozenset({"tensorrt10", "tensorrt11", "tensorrt_rtx"}),
+    ),
+    # Device-memory hooks set on the runtime (Runtime.gpu_allocator).
+    "async_gpu_allocator": (
+        "IGpuAsyncAllocator",
+        "allocate_async",
+        frozenset({"tensorrt10", "tensorrt11", "tensorrt_rtx"}),
+    ),
+    "runtime_gpu_allocator": (
+        "Runtime",
+        "gpu_allocator",
+        frozenset({"tensorrt10", "tensorrt11", "tensorrt_rtx"}),
+    ),
+}
+
 
 @dataclass(frozen=True)
 class GpuInfo:
@@ -114,6 +189,17 @@ class Backend:
         """True if the builder reports build progress through IProgressMonitor."""
         return hasattr(self.module, "IProgressMonitor")
 
+    def has(self, feature: str) -> bool:
+        """True if the installed module has the runtime ``feature`` (see RUNTIME_FEATURES)."""
+        owner, member, _ = RUNTIME_FEATURES[feature]
+        return hasattr(getattr(self.module, owner, None), member)
+
+    @property
+    def rtx_runnable_sms(self) -> tuple[str, ...]:
+        """Compute capabilities TensorRT-RTX runs engines on (its ComputeCapability members)."""
+        enum = getattr(self.module, "ComputeCapability", None)
+        return tuple(sorted(m.lower() for m in dir(enum) if m.startswith("SM") and m[2:].isdigit()))
+
     @property
     def cache_kind(self) -> str:
         """``runtime`` for TensorRT-RTX's runtime cache, ``timing`` for TensorRT's."""
@@ -152,13 +238,13 @@ class Backend:
         if not gpus:
             return "no CUDA device is visible (check CUDA_VISIBLE_DEVICES and the driver)"
         if self.is_rtx:
-            usable = [g for g in gpus if g.compute_capability[0] != 9]
-            if not usable:
+            runnable = self.rtx_runnable_sms
+            if not any(g.sm in runnable for g in gpus):
                 names = ", ".join(f"{g.name} ({g.sm})" for g in gpus)
                 return (
-                    f"TensorRT-RTX does not run engines on {names}: it supports GeForce/RTX "
-                    "and workstation GPUs (Turing and newer), not data-center Hopper; install "
-                    "full TensorRT (`pip install trtimport[tensorrt]`) for these GPUs"
+                    f"{self.name} {self.version} runs engines only on {', '.join(runnable)} "
+                    f"GPUs, not on {names}; install full TensorRT "
+                    "(`pip install trtimport[tensorrt]`) for these GPUs"
                 )
         return None
 

@@ -18,6 +18,19 @@ import numpy as np
 from trtimport.core.files import atomic_path
 from trtimport.core.runner import IterationTrace, Launcher
 from trtimport.errors import UsageError
+from trtimport.runtime import TRTEXEC_DEFAULTS
+
+
+def trtexec_settings(version: int, **explicit: bool | None) -> dict[str, bool]:
+    """trtexec ``version``'s defaults with the explicitly given settings (not None) applied."""
+    if version not in TRTEXEC_DEFAULTS:
+        raise UsageError(f"--trtexec {version}: use one of {', '.join(map(str, TRTEXEC_DEFAULTS))}")
+    unknown = sorted(set(explicit) - set(TRTEXEC_DEFAULTS[version]))
+    if unknown:
+        raise UsageError(f"unknown trtexec setting(s): {', '.join(unknown)}")
+    given = {k: v for k, v in explicit.items() if v is not None}
+    return TRTEXEC_DEFAULTS[version] | given
+
 
 #: The percentiles reported, as trtexec does with ``--percentile=90,95,99``.
 PERCENTILES = (90, 95, 99)
@@ -90,6 +103,11 @@ class BenchResult:
     streams: int
     cuda_graph: bool
     data_transfers: bool
+    spin_wait: bool = False
+    #: The trtexec version whose defaults the settings started from (None: not given).
+    trtexec: int | None = None
+    #: Scratch memory of the execution contexts (TensorRT runner only).
+    memory: dict[str, Any] | None = None
 
     @property
     def queries(self) -> int:
@@ -132,6 +150,9 @@ class BenchResult:
             "streams": self.streams,
             "cuda_graph": self.cuda_graph,
             "data_transfers": self.data_transfers,
+            "spin_wait": self.spin_wait,
+            "trtexec": self.trtexec,
+            "memory": self.memory,
             "walltime_s": round(self.walltime_ms / 1000.0, 6),
             "throughput_qps": round(self.throughput_qps, 3),
             "latency_ms": latency.as_dict() if latency else None,
@@ -163,6 +184,9 @@ def run_benchmark(
     streams: int = 1,
     cuda_graph: bool = False,
     data_transfers: bool = True,
+    spin_wait: bool = False,
+    trtexec: int | None = None,
+    memory: dict[str, Any] | None = None,
 ) -> BenchResult:
     """Warm up for ``warmup_ms``, then time at least ``iterations`` queries over at least
     ``duration_s`` seconds (trtexec's ``--warmUp``, ``--iterations`` and ``--duration``)."""
@@ -183,4 +207,15 @@ def run_benchmark(
         launcher.launch()
         count += 1
     traces = launcher.collect()
-    return BenchResult(runner, traces, warmups, warm_elapsed, streams, cuda_graph, data_transfers)
+    return BenchResult(
+        runner,
+        traces,
+        warmups,
+        warm_elapsed,
+        streams,
+        cuda_graph,
+        data_transfers,
+        spin_wait,
+        trtexec,
+        memory,
+    )
