@@ -204,7 +204,7 @@ def make_runner(
                 )
             runner = intermediate_onnx_runner(imported)
             problem = imported.backend.gpu_support_problem()
-            if backend == "auto" and problem:
+            if runtime == "auto" and problem:
                 runner.add_note(f"ran on ONNX Runtime: engines cannot run here ({problem})")
             if imported.context.options.outputs:
                 runner.select_outputs(imported.context.options.outputs)

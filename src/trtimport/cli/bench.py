@@ -130,9 +130,9 @@ def _runs_on_tensorrt(args: argparse.Namespace) -> bool:
     from trtimport.errors import TrtImportError
     from trtimport.runners import is_engine_file
 
-    if args.backend == "tensorrt" or is_engine_file(Path(args.model)):
+    if args.runtime == "tensorrt" or is_engine_file(Path(args.model)):
         return True
-    if args.backend == "onnxruntime":
+    if args.runtime == "onnxruntime":
         return False
     try:
         return get_backend().gpu_support_problem() is None
