@@ -177,7 +177,7 @@ def test_layers_without_mapping_are_all_reported_with_the_plugin_recipe(tmp_path
     with pytest.raises(UnsupportedLayerError) as info:
         run(tmp_path, text, {})
     message = str(info.value)
-    assert "3 layer(s) cannot be converted" in message
+    assert "3 layers that cannot be converted to ONNX" in message
     for name, kind, line in (
         ("detection_out", "DetectionOutput", 4),
         ("py", "Python", 5),

@@ -74,12 +74,24 @@ def model_files(source: Path, options: ImportOptions) -> tuple[Path, Path, str |
         prototxt, note = find_deploy_prototxt(source)
         return prototxt, source, note
     if options.weights is None:
-        raise UsageError(
-            f"{source}: a prototxt holds no weights. Pass the trained weights with "
-            f"--weights MODEL.caffemodel, or make seeded random weights to try the structure: "
-            f"`trtimport caffe make-weights {source} -o random.caffemodel --seed 0`"
-        )
+        raise UsageError(_check_without_weights(source, options))
     return source, options.weights, None
+
+
+def _check_without_weights(prototxt: Path, options: ImportOptions) -> str:
+    """Check a prototxt given alone (raising every problem it has); then what to do."""
+    from trtimport.importers.caffe.convert import check_caffe, weights_needed_message
+    from trtimport.importers.caffe.parse import load_caffe
+
+    model = load_caffe(prototxt, None)
+    check_caffe(model, outputs=options.outputs)
+    if model.requested_blobs:
+        return weights_needed_message(model)
+    return (
+        f"{prototxt}: a prototxt holds no weights. Pass the trained weights with "
+        f"--weights MODEL.caffemodel, or make seeded random weights to try the structure: "
+        f"`trtimport caffe make-weights {prototxt} -o random.caffemodel --seed 0`"
+    )
 
 
 class CaffeImporter(OnnxBasedImporter):

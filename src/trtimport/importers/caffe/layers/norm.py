@@ -37,7 +37,7 @@ def batch_norm(ctx: LayerContext) -> list[Shape]:
 
 def _per_channel(ctx: LayerContext, index: int, channels: int) -> np.ndarray:
     """Blob ``index`` holding one value per channel, in any layout (the BN forks use 1xCx1x1)."""
-    value = ctx.blob(index)
+    value = ctx.blob(index) if ctx.model.has_weights else ctx.blob(index, (1, channels, 1, 1))
     if value.size != channels:
         raise ctx.shape_error(
             f"weight blob {index} has shape {list(value.shape)}, expected {channels} values"
