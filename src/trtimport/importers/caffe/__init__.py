@@ -81,9 +81,11 @@ def model_files(source: Path, options: ImportOptions) -> tuple[Path, Path, str |
 def _check_without_weights(prototxt: Path, options: ImportOptions) -> str:
     """Check a prototxt given alone (raising every problem it has); then what to do."""
     from trtimport.importers.caffe.convert import check_caffe, weights_needed_message
+    from trtimport.importers.caffe.inputs import override_input_shapes
     from trtimport.importers.caffe.parse import load_caffe
 
     model = load_caffe(prototxt, None)
+    override_input_shapes(model, options.input_shapes)
     check_caffe(model, outputs=options.outputs)
     if model.requested_blobs:
         return weights_needed_message(model)
@@ -116,12 +118,14 @@ class CaffeImporter(OnnxBasedImporter):
     def to_onnx(self, ctx: ImportContext, dest: Path) -> Path:
         """Load the net and its weights, and convert them to ONNX at ``dest``."""
         from trtimport.importers.caffe.convert import caffe_to_onnx
+        from trtimport.importers.caffe.inputs import override_input_shapes
         from trtimport.importers.caffe.parse import load_caffe
 
         prototxt, caffemodel, note = model_files(ctx.source, ctx.options)
         if note:
             ctx.note(note)
         model = load_caffe(prototxt, caffemodel)
+        model.notes += override_input_shapes(model, ctx.options.input_shapes)
         for message in model.notes:
             ctx.note(message)
         caffe_to_onnx(model, dest, ctx.options.opset, ctx.plugins, outputs=ctx.options.outputs)
