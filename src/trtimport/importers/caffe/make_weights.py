@@ -24,6 +24,7 @@ from trtimport.errors import UnsupportedLayerError
 from trtimport.importers.caffe import shapes
 from trtimport.importers.caffe.convert import check_caffe
 from trtimport.importers.caffe.inputs import override_input_shapes
+from trtimport.importers.caffe.layers.pool import rounds_up
 from trtimport.importers.caffe.parse import CaffeModel, load_caffe
 from trtimport.importers.caffe.problems import NetProblems
 from trtimport.importers.caffe.proto import caffe_pb2
@@ -375,7 +376,7 @@ def _pool(layer: caffe_pb2.LayerParameter, x: Shape) -> Shape:
     kernel = [p.kernel_h, p.kernel_w] if p.HasField("kernel_h") else [p.kernel_size] * 2
     stride = [p.stride_h, p.stride_w] if p.HasField("stride_h") else [p.stride] * 2
     pad = [p.pad_h, p.pad_w] if p.HasField("pad_h") or p.HasField("pad_w") else [p.pad] * 2
-    ceil = p.round_mode == caffe_pb2.PoolingParameter.CEIL
+    ceil = rounds_up(p)
     out = [shapes.pool_output(x[2 + i], kernel[i], stride[i], pad[i], ceil=ceil) for i in range(2)]
     return (*x[:2], *out)
 
@@ -412,7 +413,10 @@ def _layer(
         )
         if kind == "BatchNorm":
             per_channel: Shape = (x[1],)
-            return [(per_channel, mean), (per_channel, var), ((1,), _constant(1.0))], same
+            stats = [(per_channel, mean), (per_channel, var), ((1,), _constant(1.0))]
+            if layer.batch_norm_param.scale_bias:
+                stats += [(per_channel, _uniform(0.8, 1.2)), (per_channel, BIAS)]
+            return stats, same
         fork: Shape = (1, x[1], 1, 1)
         return [(fork, _uniform(0.8, 1.2)), (fork, _spread(0.1)), (fork, mean), (fork, var)], same
     if kind in ("Scale", "Bias"):

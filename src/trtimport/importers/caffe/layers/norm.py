@@ -17,16 +17,24 @@ def _channels(ctx: LayerContext) -> int:
 
 
 def batch_norm(ctx: LayerContext) -> list[Shape]:
-    """BatchNorm with stored statistics: mean and variance divided by the scale-factor blob."""
+    """BatchNorm with stored statistics: mean and variance divided by the scale-factor blob.
+
+    NVCaffe's ``scale_bias: true`` adds a per-channel scale (blob 3) and bias (blob 4) applied
+    after normalising, as a Scale layer would.
+    """
     c = _channels(ctx)
     mean = ctx.blob(0, (c,))
     var = ctx.blob(1, (c,))
     factor = float(ctx.blob(2, (1,)).reshape(()))
     scale = 0.0 if factor == 0.0 else 1.0 / factor
+    if ctx.layer.batch_norm_param.scale_bias:
+        gamma, beta = ctx.blob(3, (c,)), ctx.blob(4, (c,))
+    else:
+        gamma, beta = np.ones(c, np.float32), np.zeros(c, np.float32)
     inputs = [
         ctx.inputs[0],
-        ctx.const(np.ones(c, np.float32), "gamma"),
-        ctx.const(np.zeros(c, np.float32), "beta"),
+        ctx.const(gamma, "gamma"),
+        ctx.const(beta, "beta"),
         ctx.const(mean * scale, "mean"),
         ctx.const(var * scale, "var"),
     ]

@@ -97,6 +97,16 @@ def _geometry(ctx: LayerContext) -> tuple[list[int], list[int], list[int]]:
     return [int(k) for k in kernel], [int(s) for s in stride], [int(v) for v in pad]
 
 
+def rounds_up(p: Any) -> bool:
+    """Whether a PoolingParameter rounds its output size up.
+
+    BVLC's ``round_mode`` (CEIL/FLOOR) and the ``ceil_mode`` flag of OpenCV's caffe.proto and the
+    DenseNet/ResNeXt forks (BVLC pull request 3057) both choose it; either asking for floor wins,
+    as each fork's code only knows its own field (whose default is ceil).
+    """
+    return bool(p.round_mode == p.CEIL and p.ceil_mode)
+
+
 def pooling(ctx: LayerContext) -> list[Shape]:
     """Pooling: MaxPool/AveragePool with Caffe's sizes, or GlobalMax/AveragePool."""
     p = ctx.layer.pooling_param
@@ -118,7 +128,6 @@ def pooling(ctx: LayerContext) -> list[Shape]:
     kernel, stride, pad = _geometry(ctx)
     if min(kernel) <= 0 or min(stride) <= 0:
         raise ctx.shape_error(f"kernel {kernel} and stride {stride} must be positive")
-    ceil = p.round_mode == p.CEIL
     _, shape = emit_pool(
         ctx,
         ctx.inputs[0],
@@ -126,7 +135,7 @@ def pooling(ctx: LayerContext) -> list[Shape]:
         p.pool,
         (kernel, stride, pad),
         ctx.outputs[0],
-        ceil=ceil,
+        ceil=rounds_up(p),
         mask=mask,
     )
     return [shape] * len(ctx.outputs)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from trtimport.importers.caffe import shapes
 from trtimport.importers.caffe.layers.common import axis_index, checked, shape_from
 from trtimport.importers.caffe.registry import Converter, LayerContext, Shape
@@ -90,9 +92,18 @@ def split(ctx: LayerContext) -> list[Shape]:
     return [ctx.input_shapes[0]] * len(ctx.outputs)
 
 
-def identity(ctx: LayerContext) -> list[Shape]:
-    """Dropout at inference (Caffe scales during training): the identity."""
-    ctx.op("Identity", ctx.inputs[0], out=ctx.outputs[0])
+def dropout(ctx: LayerContext) -> list[Shape]:
+    """Dropout at inference: the identity, as BVLC Caffe scales while training.
+
+    With py-faster-rcnn's ``scale_train: false`` training does not scale, so the test-time output
+    is x * (1 - dropout_ratio) (caffe-fast-rcnn's DropoutLayer::Forward_cpu, TEST phase).
+    """
+    p = ctx.layer.dropout_param
+    if p.scale_train:
+        ctx.op("Identity", ctx.inputs[0], out=ctx.outputs[0])
+    else:
+        keep = ctx.const(np.float32(1.0 - p.dropout_ratio), "keep")
+        ctx.op("Mul", ctx.inputs[0], keep, out=ctx.outputs[0])
     return [ctx.input_shapes[0]]
 
 
@@ -278,7 +289,7 @@ CONVERTERS: dict[str, Converter] = {
     "Concat": concat,
     "Slice": slice_,
     "Split": split,
-    "Dropout": identity,
+    "Dropout": dropout,
     "Silence": silence,
     "Crop": crop,
     "Permute": permute,
