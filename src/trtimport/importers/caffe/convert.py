@@ -290,6 +290,10 @@ def _build(
             continue
         if any(b not in shapes for b in bottoms):
             continue  # fed by a layer that failed; that layer is reported
+        unshaped = [t for t in layer.top if layer.type == "Input" and not model.input_shapes[t]]
+        if unshaped:
+            report.no_shape(layer, unshaped)
+            continue
         ctx = LayerContext(
             layer=layer,
             inputs=list(bottoms),

@@ -32,15 +32,17 @@ def override_input_shapes(model: CaffeModel, shapes: Mapping[str, Shape]) -> lis
                 f"{', '.join(model.input_shapes) or '(none)'}"
             )
         shape = tuple(int(d) for d in shape)
-        if len(shape) != len(current) or min(shape, default=1) < 1:
+        unknown = not current  # a data layer whose parameters imply no shape
+        if (len(shape) != len(current) and not unknown) or min(shape, default=1) < 1:
             raise ShapeError(
                 f"{source}: input '{name}' has rank {len(current)} {list(current)}; --input "
                 f"gives {list(shape)} (same rank, every dimension at least 1)"
             )
         if shape != current:
             model.input_shapes[name] = shape
+            said = "x".join(map(str, current)) if current else "no shape"
             notes.append(
                 f"{source}: input '{name}' converted at {'x'.join(map(str, shape))} (the "
-                f"prototxt says {'x'.join(map(str, current))}); every layer's shape follows"
+                f"prototxt says {said}); every layer's shape follows"
             )
     return notes

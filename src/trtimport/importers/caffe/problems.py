@@ -46,6 +46,14 @@ class NetProblems:
         self.unsupported.append(f"{describe_layer(self.model, layer.name)}: {what}")
         self.types.append(layer.type)
 
+    def no_shape(self, layer: caffe_pb2.LayerParameter, tops: list[str]) -> None:
+        """Record inputs whose shape nothing gives (a data layer's parameters imply none)."""
+        give = " ".join(f"--input {t}:NxCxHxW" for t in tops)
+        self.shapes.append(
+            f"{describe_layer(self.model, layer.name)}: no shape for {', '.join(tops)} (the "
+            f"layer's parameters imply none); give it with {give}"
+        )
+
     def raise_if_any(self) -> None:
         """Raise one error listing every problem, if there is any."""
         unknown = self.model.problems
