@@ -7,6 +7,7 @@ from trtimport.importers.caffe.layers import (
     conv,
     dense,
     detection,
+    detection_output,
     math,
     norm,
     pool,
@@ -14,7 +15,7 @@ from trtimport.importers.caffe.layers import (
 )
 from trtimport.importers.caffe.registry import Converter
 
-FAMILIES = (conv, pool, dense, norm, activation, shape, math, detection)
+FAMILIES = (conv, pool, dense, norm, activation, shape, math, detection, detection_output)
 
 
 def builtin_converters() -> dict[str, Converter]:
