@@ -43,12 +43,23 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module_name), name)
 
 
-#: Why an engine cannot hold a converted ROIPooling layer (added to the parser's error).
-ROI_POOLING_HINT = (
-    "ROIPooling layers convert to ONNX MaxRoiPool, which ONNX Runtime runs exactly as Caffe "
-    "does but TensorRT's ONNX parser cannot import; get the ONNX file alone with the Python "
-    "API caffe_to_onnx (docs/caffe.md), or cut the net before the layer with --output"
-)
+#: Why an engine cannot hold a converted layer, keyed by the ONNX op the parser rejected.
+BUILD_LIMITS = {
+    "MaxRoiPool": (
+        "ROIPooling converts to ONNX MaxRoiPool, which ONNX Runtime runs exactly as Caffe does "
+        "but TensorRT's ONNX parser has no importer for. No exact TensorRT formulation is "
+        "practical: each region's bins have data-dependent bounds, so a masked max needs "
+        "regions x channels x height x pooled width x width intermediate values (about 2 G for "
+        "300 regions of a 512 x 38 x 50 map at 7 x 7). Get the ONNX file alone with the Python "
+        "API caffe_to_onnx (docs/caffe.md), or cut the net before the layer with --output"
+    ),
+    "MaxPool": (
+        "a MAX Pooling with a mask top (SegNet/ENet unpooling) whose windows overlap or are "
+        "padded converts to ONNX MaxPool with its indices output, which TensorRT's ONNX parser "
+        "rejects; only windows that tile the input (kernel = stride, no pad, as in SegNet and "
+        "ENet) unpool with ops TensorRT builds. Get the ONNX file alone with caffe_to_onnx"
+    ),
+}
 
 
 def _kind(path: Path) -> str:
@@ -136,10 +147,13 @@ class CaffeImporter(OnnxBasedImporter):
         try:
             super().populate(ctx)
         except ModelParseError as err:
-            if not any("MaxRoiPool" in p for p in err.problems):
+            hints = [
+                hint for op, hint in BUILD_LIMITS.items() if any(op in p for p in err.problems)
+            ]
+            if not hints:
                 raise
             first = str(err).split("\n", 1)[0]
-            raise ModelParseError(first, [*err.problems, ROI_POOLING_HINT]) from err
+            raise ModelParseError(first, [*err.problems, *hints]) from err
 
     def reference_runner(self, source: Path, options: ImportOptions) -> Runner | None:
         """OpenCV's Caffe runtime (``cv2.dnn.readNetFromCaffe``) on the same files."""

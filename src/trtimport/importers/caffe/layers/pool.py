@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from trtimport.importers.caffe import shapes
+from trtimport.importers.caffe.layers.unpool import block_mask, tiles
 from trtimport.importers.caffe.registry import Converter, LayerContext, Shape
 
 MAX, AVE, STOCHASTIC = 0, 1, 2
@@ -58,6 +59,9 @@ def emit_pool(
     out_shape = (*x_shape[:2], *outs)
     if method == MAX and mask is None:
         return ctx.op("MaxPool", x, out=out, **attrs), out_shape
+    if method == MAX and mask is not None and tiles(kernel, stride, pad) and len(sizes) == 2:
+        ctx.op("Identity", block_mask(ctx, x, x_shape, kernel, tuple(outs)), out=mask)
+        return ctx.op("MaxPool", x, out=out, **attrs), out_shape
     if method == MAX and mask is not None:
         # ONNX indices count from the start of the whole tensor; Caffe's from the H x W plane.
         outputs = [out or ctx.graph.fresh(ctx.name), ctx.graph.fresh(f"{mask}/indices")]
@@ -84,7 +88,11 @@ def emit_pool(
 
 
 def _geometry(ctx: LayerContext) -> tuple[list[int], list[int], list[int]]:
-    p = ctx.layer.pooling_param
+    return pool_geometry(ctx.layer.pooling_param)
+
+
+def pool_geometry(p: Any) -> tuple[list[int], list[int], list[int]]:
+    """Kernel, stride and pad (H, W) of a PoolingParameter."""
     if p.HasField("kernel_h") or p.HasField("kernel_w"):
         kernel = [p.kernel_h, p.kernel_w]
     else:

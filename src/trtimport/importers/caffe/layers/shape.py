@@ -14,6 +14,7 @@ import numpy as np
 
 from trtimport.importers.caffe import shapes
 from trtimport.importers.caffe.layers.common import axis_index, checked, shape_from
+from trtimport.importers.caffe.layers.unpool import tiling_pool_of, unpool_by_mask
 from trtimport.importers.caffe.registry import Converter, LayerContext, Shape
 
 
@@ -255,7 +256,11 @@ def _upsample_size(ctx: LayerContext) -> tuple[int, int]:
 
 def upsample(ctx: LayerContext) -> list[Shape]:
     """Upsample: nearest-neighbour by ``scale`` (YOLO ports), or with a mask bottom (SegNet)
-    max-unpooling that puts each value where the mask (a Pooling's second top) says."""
+    max-unpooling that puts each value where the mask (a Pooling's second top) says.
+
+    A mask from tiling MAX pooling (kernel = stride, no pad) unpools with ops TensorRT builds
+    (:mod:`.unpool`); other masks scatter with ScatterElements (ONNX Runtime only).
+    """
     bottom = ctx.input_shapes[0]
     h_out, w_out = _upsample_size(ctx)
     if len(ctx.inputs) == 1:
@@ -273,6 +278,11 @@ def upsample(ctx: LayerContext) -> list[Shape]:
         raise ctx.shape_error(
             f"the mask has shape {list(ctx.input_shapes[1])}, expected {list(bottom)}"
         )
+    stride = tiling_pool_of(ctx, ctx.layer.bottom[1])
+    rows, cols = bottom[2], bottom[3]
+    if stride is not None and _fits(rows, stride[0], h_out) and _fits(cols, stride[1], w_out):
+        unpool_by_mask(ctx, ctx.inputs[0], ctx.inputs[1], stride, (h_out, w_out))
+        return [(*bottom[:2], h_out, w_out)]
     flat = ctx.ints([0, 0, -1], "flat")
     values = ctx.op("Reshape", ctx.inputs[0], flat)
     where = ctx.op("Cast", ctx.op("Reshape", ctx.inputs[1], flat), to=7)  # INT64
@@ -281,6 +291,11 @@ def upsample(ctx: LayerContext) -> list[Shape]:
     scattered = ctx.op("ScatterElements", zeros, where, values, axis=2)
     ctx.op("Reshape", scattered, ctx.ints([0, 0, h_out, w_out], "shape"), out=ctx.outputs[0])
     return [(*bottom[:2], h_out, w_out)]
+
+
+def _fits(pooled: int, stride: int, size: int) -> bool:
+    """Whether ``size`` is what tiling pooling with ``stride`` turned into ``pooled``."""
+    return (pooled - 1) * stride < size <= pooled * stride
 
 
 CONVERTERS: dict[str, Converter] = {
