@@ -259,3 +259,41 @@ def test_mobilenet_ssd_builds_with_tensorrt(ssd, tmp_path: Path) -> None:  # typ
     assert result.engine_bytes and [t.name for t in result.outputs] == ["detection_out"]
     ops = {node.op_type for node in onnx.load(str(conversion.path)).graph.node}
     assert "Loop" in ops and "NonMaxSuppression" not in ops
+
+
+def test_input_shape_override_recomputes_the_priors(ssd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """--input data:1x3x384x384: every shape and the PriorBox constants follow (OpenCV reshapes
+    the same net at run time)."""
+    from trtimport.importers.caffe.inputs import override_input_shapes
+
+    weights, _ = ssd
+    model = load_caffe(SSD, weights)
+    notes = override_input_shapes(model, {"data": (1, 3, 384, 384)})
+    assert "input 'data' converted at 1x3x384x384 (the prototxt says 1x3x300x300)" in notes[0]
+    conversion = caffe_to_onnx(
+        model, tmp_path / "ssd384.onnx", outputs=["mbox_priorbox", "detection_out"]
+    )
+    assert conversion.inputs == {"data": (1, 3, 384, 384)}
+    x = rng(5).standard_normal((1, 3, 384, 384)).astype(np.float32)
+    session = ort.InferenceSession(str(conversion.path), providers=["CPUExecutionProvider"])
+    priors, det = session.run(["mbox_priorbox", "detection_out"], {"data": x})
+    net = cv2.dnn.readNetFromCaffe(str(SSD), str(weights))
+    net.setInput(x)
+    ref_priors, reference = net.forward(["mbox_priorbox", "detection_out"])
+    assert priors.shape == ref_priors.shape == (1, 2, 4 * 2892)  # 300x300 has 1917 priors
+    assert np.abs(priors - ref_priors).max() <= 1e-6
+    reference = reference.reshape(-1, 7)
+    reference = reference[(reference != 0).any(axis=1)]
+    ours = _detections(det)
+    assert ours.shape == reference.shape and np.abs(ours - reference).max() <= 1e-4
+
+
+def test_input_overrides_are_checked(ssd) -> None:  # type: ignore[no-untyped-def]
+    from trtimport.errors import ShapeError, UsageError
+    from trtimport.importers.caffe.inputs import override_input_shapes
+
+    model = load_caffe(SSD, ssd[0])
+    with pytest.raises(UsageError, match="the net's inputs are data"):
+        override_input_shapes(model, {"image": (1, 3, 300, 300)})
+    with pytest.raises(ShapeError, match="rank 4"):
+        override_input_shapes(model, {"data": (3, 300, 300)})
