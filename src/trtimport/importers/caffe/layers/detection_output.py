@@ -4,7 +4,7 @@ Follows weiliu89/caffe's ``DetectionOutputLayer::Forward_cpu`` (which OpenCV 4.x
 decode every box against its prior (``code_type`` CORNER, CENTER_SIZE or CORNER_SIZE, with or
 without ``variance_encoded_in_target``; ``share_location`` or one box set per class), then per
 class other than ``background_label_id``: the ``top_k`` scores above ``confidence_threshold``
-and greedy NMS with ``nms_threshold`` and ``eta`` (:mod:`trtimport.core.onnx_nms`), then the
+and greedy NMS with ``nms_threshold`` and ``eta`` (:mod:`trtimport.onnxtools.nms`), then the
 ``keep_top_k`` best detections over all classes.
 
 Two differences from Caffe, by design. Caffe's output has as many rows as there are detections;
@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from trtimport.core import onnx_nms
 from trtimport.importers.caffe.proto import caffe_pb2
 from trtimport.importers.caffe.registry import Converter, LayerContext, Shape
+from trtimport.onnxtools import nms as onnx_nms
 
 #: Above this many IoU entries (classes x top_k x top_k) the graph would not fit in memory.
 MAX_IOU_ENTRIES = 64 * 1024 * 1024

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from trtimport.importers.caffe import shapes
+from trtimport.importers.caffe.layers.common import pool_geometry
 from trtimport.importers.caffe.layers.unpool import block_mask, tiles
 from trtimport.importers.caffe.registry import Converter, LayerContext, Shape
 
@@ -89,20 +90,6 @@ def emit_pool(
 
 def _geometry(ctx: LayerContext) -> tuple[list[int], list[int], list[int]]:
     return pool_geometry(ctx.layer.pooling_param)
-
-
-def pool_geometry(p: Any) -> tuple[list[int], list[int], list[int]]:
-    """Kernel, stride and pad (H, W) of a PoolingParameter."""
-    if p.HasField("kernel_h") or p.HasField("kernel_w"):
-        kernel = [p.kernel_h, p.kernel_w]
-    else:
-        kernel = [p.kernel_size, p.kernel_size]
-    if p.HasField("stride_h") or p.HasField("stride_w"):
-        stride = [p.stride_h or 1, p.stride_w or 1]
-    else:
-        stride = [p.stride, p.stride]
-    pad = [p.pad_h, p.pad_w] if p.HasField("pad_h") or p.HasField("pad_w") else [p.pad, p.pad]
-    return [int(k) for k in kernel], [int(s) for s in stride], [int(v) for v in pad]
 
 
 def rounds_up(p: Any) -> bool:

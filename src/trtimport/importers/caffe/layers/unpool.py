@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trtimport.importers.caffe.layers.common import reduce
+from trtimport.importers.caffe.layers.common import pool_geometry, reduce
 from trtimport.importers.caffe.registry import LayerContext, Shape
 
 FLOAT = 1
@@ -100,8 +100,6 @@ def tiling_pool_of(ctx: LayerContext, mask_blob: str) -> tuple[int, int] | None:
     """The stride of the tiling MAX Pooling whose second top is ``mask_blob``, if it is one."""
     for layer in ctx.model.net.layer:
         if layer.type == "Pooling" and len(layer.top) > 1 and layer.top[1] == mask_blob:
-            from trtimport.importers.caffe.layers.pool import pool_geometry
-
             kernel, stride, pad = pool_geometry(layer.pooling_param)
             if tiles(kernel, stride, pad) and not layer.pooling_param.global_pooling:
                 return stride[0], stride[1]
