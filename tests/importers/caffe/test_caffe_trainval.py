@@ -55,6 +55,22 @@ def test_a_data_layer_without_a_shape_asks_for_input(cli, tmp_path: Path) -> Non
     )
     assert result.returncode == 1
     assert "no shape for data" in result.stderr and "--input data:NxCxHxW" in result.stderr
+    assert "LeNet-train_test.prototxt:19" in result.stderr  # the TEST-phase data layer's line
+
+
+def test_an_input_layer_without_shape_takes_it_from_input(tmp_path: Path) -> None:
+    """Caffe's Input layer without a shape defers to reshaping; --input gives it."""
+    prototxt = tmp_path / "deferred.prototxt"
+    prototxt.write_text(
+        'layer { name: "data" type: "Input" top: "data" }\n'
+        'layer { name: "pool" type: "Pooling" bottom: "data" top: "pool"\n'
+        "  pooling_param { pool: MAX kernel_size: 2 stride: 2 } }\n"
+    )
+    model = load_caffe(prototxt, None)
+    with pytest.raises(TrtImportError, match=r"deferred.prototxt:1\): no shape for data"):
+        check_caffe(model)
+    override_input_shapes(model, {"data": (1, 3, 9, 9)})
+    assert check_caffe(model) == {"pool": (1, 3, 5, 5)}
 
 
 TRAIN_VAL = """name: "forked"

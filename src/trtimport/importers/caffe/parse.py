@@ -34,7 +34,7 @@ from trtimport.errors import ModelParseError, ShapeError, UsageError
 from trtimport.importers.caffe.proto import caffe_pb2
 from trtimport.importers.caffe.sniff import detect_caffe  # noqa: F401 (part of the interface)
 from trtimport.importers.caffe.trainval import to_deploy
-from trtimport.importers.caffe.upgrade import filter_test_phase, upgrade_net
+from trtimport.importers.caffe.upgrade import filter_test_phase, test_phase_mask, upgrade_net
 from trtimport.importers.caffe.weights import read_caffemodel
 
 SCHEMA_SCOPE = (
@@ -83,7 +83,10 @@ def load_caffe(prototxt: Path | None, caffemodel: Path | None) -> CaffeModel:
         prototxt = Path(prototxt)
         text = _read_text(prototxt)
         net, problems = parse_prototxt_collecting(text, str(prototxt))
-        for line, name in top_level_layer_starts(text):
+        starts = top_level_layer_starts(text)
+        if len(starts) == len(net.layer):  # V2 layers: keep the line of the TEST-phase one
+            starts = [s for s, active in zip(starts, test_phase_mask(net), strict=True) if active]
+        for line, name in starts:
             lines.setdefault(name, line)
     stored = read_caffemodel(Path(caffemodel)) if caffemodel is not None else None
     if prototxt is None:
@@ -295,6 +298,8 @@ def _input_shapes(model: CaffeModel) -> dict[str, tuple[int, ...]]:
         if layer.type != "Input":
             continue
         given = list(layer.input_param.shape)
+        if not given:  # "defer to reshaping manually": --input gives the shape
+            given = [caffe_pb2.BlobShape()]
         if len(given) == 1:
             given = given * len(layer.top)
         if len(given) != len(layer.top):
