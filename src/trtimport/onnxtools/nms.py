@@ -66,11 +66,12 @@ def candidates(g: Emitter, scores: str, top_k: int, threshold: float) -> tuple[s
     return values, indices, valid
 
 
-def jaccard_matrix(g: Emitter, boxes: str) -> str:
+def jaccard_matrix(g: Emitter, boxes: str, *, pixels: bool = False) -> str:
     """IoU of every pair of boxes (C x T x 4, corners) per class: C x T x T.
 
     As Caffe's ``JaccardOverlap`` (normalized): 0 when the boxes are disjoint or the
-    intersection is empty; a box with xmax < xmin or ymax < ymin has size 0.
+    intersection is empty; a box with xmax < xmin or ymax < ymin has size 0. With ``pixels``,
+    boxes count their end pixels (width x2 - x1 + 1), as Faster R-CNN's ``nms`` does.
     """
     a = g.op("Unsqueeze", boxes, g.const(np.array([2], np.int64), "axis2"))  # C,T,1,4
     b = g.op("Unsqueeze", boxes, g.const(np.array([1], np.int64), "axis1"))  # C,1,T,4
@@ -78,6 +79,10 @@ def jaccard_matrix(g: Emitter, boxes: str) -> str:
     bx0, by0, bx1, by1 = _coordinates(g, b)
     width = g.op("Sub", g.op("Min", ax1, bx1), g.op("Max", ax0, bx0))
     height = g.op("Sub", g.op("Min", ay1, by1), g.op("Max", ay0, by0))
+    if pixels:
+        one_pixel = g.const(np.float32(1.0), "one")
+        width, height = g.op("Add", width, one_pixel), g.op("Add", height, one_pixel)
+        ax1, ay1, bx1, by1 = (g.op("Add", t, one_pixel) for t in (ax1, ay1, bx1, by1))
     zero = g.const(np.float32(0.0), "zero")
     meets = g.op("And", g.op("Greater", width, zero), g.op("Greater", height, zero))
     inter = g.op("Mul", width, height)

@@ -11,11 +11,23 @@ from trtimport.importers.caffe.layers import (
     math,
     norm,
     pool,
+    proposal,
     shape,
 )
 from trtimport.importers.caffe.registry import Converter
 
-FAMILIES = (conv, pool, dense, norm, activation, shape, math, detection, detection_output)
+FAMILIES = (
+    conv,
+    pool,
+    dense,
+    norm,
+    activation,
+    shape,
+    math,
+    detection,
+    detection_output,
+    proposal,
+)
 
 
 def builtin_converters() -> dict[str, Converter]:

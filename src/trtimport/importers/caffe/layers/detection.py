@@ -1,5 +1,5 @@
 """Detection layers: PriorBox (a constant), ROIPooling (ONNX MaxRoiPool), and the layers that
-have no mapping (Proposal, Python), whose error explains how a plugin can supply one.
+have no mapping (Python), whose error explains how a plugin can supply one.
 """
 
 from __future__ import annotations
@@ -12,11 +12,6 @@ from trtimport.importers.caffe.registry import Converter, LayerContext, Shape
 
 #: Layer types trtimport deliberately does not convert, and why (shown in the error message).
 NO_MAPPING: dict[str, str] = {
-    "Proposal": (
-        "Faster R-CNN's Proposal layer (anchors, box regression, NMS, a variable number of "
-        "regions) has no built-in mapping yet; cut the net before it with --output and run "
-        "the proposal step on the host, or register a converter from a plugin"
-    ),
     "Python": (
         "a Python layer runs arbitrary code from the model's module, which trtimport never "
         "executes, so there is nothing to translate"

@@ -30,7 +30,7 @@ MAX_IOU_ENTRIES = 64 * 1024 * 1024
 CodeType = caffe_pb2.PriorBoxParameter
 
 
-class _Emitter:
+class Emitter:
     """The :class:`onnx_nms.Emitter` of a layer: helper nodes named after the layer."""
 
     def __init__(self, ctx: LayerContext) -> None:
@@ -77,7 +77,7 @@ def detection_output(ctx: LayerContext) -> list[Shape]:
             f"{len(labels)} classes x top_k {top_k} candidates need a "
             f"{len(labels)}x{top_k}x{top_k} IoU matrix; set nms_param.top_k lower"
         )
-    g = _Emitter(ctx)
+    g = Emitter(ctx)
     threshold = float(p.confidence_threshold) if p.HasField("confidence_threshold") else None
     prior, variance = _prior_parts(ctx)
     rows_per_image = []
@@ -166,7 +166,7 @@ def _decode(
 
 def _image_rows(
     ctx: LayerContext,
-    g: _Emitter,
+    g: Emitter,
     image: int,
     boxes: str,
     scores: str,
