@@ -26,6 +26,15 @@ trtimport_register_caffe_layers hook (docs/caffe.md, "Custom layers"):
         register("{example}", convert_{func})  # convert_{func}(ctx) emits ONNX nodes"""
 
 
+#: Python layers of well-known nets that a built-in layer type computes.
+BUILTIN_EQUIVALENTS = {
+    "ProposalLayer": (
+        'py-faster-rcnn\'s ProposalLayer is the built-in type "Proposal": write that type with '
+        "its param_str values in proposal_param (docs/caffe.md)"
+    ),
+}
+
+
 @dataclass
 class NetProblems:
     """The problems found so far, by kind."""
@@ -43,6 +52,8 @@ class NetProblems:
         if layer.type == "Python":
             p = layer.python_param
             what = f"no converter for the Python layer {p.module or '?'}.{p.layer or '?'}"
+            if p.layer in BUILTIN_EQUIVALENTS:
+                what += f"; {BUILTIN_EQUIVALENTS[p.layer]}"
         self.unsupported.append(f"{describe_layer(self.model, layer.name)}: {what}")
         self.types.append(layer.type)
 
