@@ -297,3 +297,16 @@ def test_input_overrides_are_checked(ssd) -> None:  # type: ignore[no-untyped-de
         override_input_shapes(model, {"image": (1, 3, 300, 300)})
     with pytest.raises(ShapeError, match="rank 4"):
         override_input_shapes(model, {"data": (3, 300, 300)})
+
+
+def test_opencv_reference_runner_gives_the_same_layout(ssd) -> None:  # type: ignore[no-untyped-def]
+    """`trtimport verify` compares with OpenCV: its rows come in trtimport's fixed layout."""
+    from trtimport.importers.caffe.reference import OpenCVCaffeRunner
+
+    weights, conversion = ssd
+    x = np.full((1, 3, 300, 300), 0.2, np.float32)  # few detections: many padding rows
+    session = ort.InferenceSession(str(conversion.path), providers=["CPUExecutionProvider"])
+    (ours,) = session.run(["detection_out"], {"data": x})
+    theirs = OpenCVCaffeRunner(SSD, weights).infer({"data": x})["detection_out"]
+    assert theirs.shape == ours.shape and (theirs[0, 0, -1] == -1).all()
+    assert np.abs(theirs - ours).max() <= 1e-4
