@@ -10,8 +10,10 @@ DESCRIPTION = """\
 Caffe tools.
 
   trtimport caffe make-weights deploy.prototxt -o model.caffemodel [--seed 0] [--json]
+                              [--input NAME:SHAPE]
       write a caffemodel with seeded random weights for every layer of the deploy net that
-      has weights (to try a structure without trained weights, or for tests)
+      has weights (to try a structure without trained weights, or for tests); --input gives
+      an input's shape where the prototxt has none or another one
 """
 
 
@@ -28,14 +30,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     make.add_argument("-o", "--output", type=Path, required=True, help="the caffemodel to write")
     make.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     make.add_argument("--json", action="store_true", help="print what was written as JSON")
+    make.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="NAME:SHAPE",
+        help="an input's shape, e.g. data:1x3x224x224 (repeatable), as for conversion",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``caffe make-weights``."""
     from trtimport.cli.output import human_bytes, print_json
+    from trtimport.core.options import parse_input_spec
     from trtimport.importers.caffe.make_weights import make_caffe_weights
 
-    made = make_caffe_weights(args.prototxt, args.output, seed=args.seed)
+    shapes = dict(parse_input_spec(spec) for spec in args.input)
+    made = make_caffe_weights(args.prototxt, args.output, seed=args.seed, input_shapes=shapes)
     blobs = sum(len(shapes) for shapes in made.blobs.values())
     if args.json:
         print_json(

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trtimport.errors import UnsupportedLayerError
+from trtimport.errors import TrtImportError
 from trtimport.importers.caffe.make_weights import make_caffe_weights
 from trtimport.importers.caffe.parse import load_caffe
 from trtimport.importers.caffe.proto import caffe_pb2
@@ -105,10 +105,12 @@ def test_unfollowable_shapes_are_reported_together(tmp_path: Path) -> None:
         'layer { name: "grp" type: "Convolution" bottom: "data" top: "b"\n'
         "  convolution_param { num_output: 2 kernel_size: 1 group: 2 } }\n"
     )
-    with pytest.raises(UnsupportedLayerError) as info:
+    with pytest.raises(TrtImportError) as info:
         make_caffe_weights(prototxt, tmp_path / "bad.caffemodel")
-    assert len(info.value.layers) == 2
-    assert "layer 'big'" in info.value.layers[0] and "bad.prototxt:2" in info.value.layers[0]
+    message = str(info.value)
+    assert "2 problem(s)" in message
+    assert f"layer 'big' (Convolution, {prototxt}:2)" in message
+    assert f"layer 'grp' (Convolution, {prototxt}:4)" in message
     assert not (tmp_path / "bad.caffemodel").exists()
 
 
@@ -123,3 +125,63 @@ def test_cli_make_weights(tmp_path: Path, cli) -> None:  # type: ignore[no-untyp
     report = json.loads(result.stdout)
     assert report["seed"] == 0 and report["layers"]["ip1"] == [[500, 800], [500]]
     assert report["bytes"] == out.stat().st_size
+
+
+ENET_LIKE = """
+layer { name: "data" type: "Input" top: "data"
+  input_param { shape { dim: 1 dim: 3 dim: 16 dim: 16 } } }
+layer { name: "conv0" type: "Convolution" bottom: "data" top: "conv0"
+  param { name: "shared_w" } convolution_param { num_output: 8 kernel_size: 3 pad: 1
+  bias_term: false } }
+layer { name: "bn0" type: "BN" bottom: "conv0" top: "bn0" bn_param { bn_mode: INFERENCE } }
+layer { name: "prelu0" type: "PReLU" bottom: "bn0" top: "prelu0" }
+layer { name: "pool" type: "Pooling" bottom: "prelu0" top: "pool" top: "mask"
+  pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
+layer { name: "asym" type: "Convolution" bottom: "pool" top: "asym"
+  convolution_param { num_output: 8 kernel_h: 5 kernel_w: 1 pad_h: 2 pad_w: 0 } }
+layer { name: "up" type: "Upsample" bottom: "asym" bottom: "mask" top: "up"
+  upsample_param { scale: 2 } }
+layer { name: "deconv" type: "Deconvolution" bottom: "up" top: "deconv"
+  convolution_param { num_output: 4 kernel_size: 2 stride: 2 bias_term: false } }
+layer { name: "conv1" type: "Convolution" bottom: "deconv" top: "conv1"
+  param { name: "other" } convolution_param { num_output: 4 kernel_size: 1 } }
+layer { name: "conv2" type: "Convolution" bottom: "conv1" top: "conv2"
+  param { name: "other" } convolution_param { num_output: 4 kernel_size: 1 } }
+"""
+
+
+def test_enet_style_nets_get_every_blob_the_converter_reads(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    from trtimport.importers.caffe.convert import caffe_to_onnx
+
+    prototxt = tmp_path / "enet.prototxt"
+    prototxt.write_text(ENET_LIKE)
+    made = make_caffe_weights(prototxt, tmp_path / "enet.caffemodel", seed=5)
+    assert made.blobs["conv0"] == [(8, 3, 3, 3)]  # bias_term: false
+    assert made.blobs["deconv"] == [(8, 4, 2, 2)]
+    assert made.blobs["bn0"] == [(1, 8, 1, 1)] * 4 and made.blobs["prelu0"] == [(8,)]
+    model = load_caffe(prototxt, made.path)
+    conv1, conv2 = model.weights["conv1"], model.weights["conv2"]
+    assert np.array_equal(conv1[0], conv2[0])  # param { name } shares the weight blob
+    assert not np.array_equal(conv1[1], conv2[1])  # but not the unnamed bias
+    conversion = caffe_to_onnx(model, tmp_path / "enet.onnx")
+    session = ort.InferenceSession(str(conversion.path), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal((1, 3, 16, 16)).astype(np.float32)
+    (y,) = session.run(["conv2"], {"data": x})
+    assert y.shape == (1, 4, 32, 32) and np.isfinite(y).all()
+
+
+def test_make_weights_takes_input_shapes(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    prototxt = tmp_path / "noshape.prototxt"
+    prototxt.write_text(
+        'input: "data" input_shape { dim: 1 dim: 1 dim: 1 dim: 1 }\n'
+        'layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip"\n'
+        "  inner_product_param { num_output: 3 } }\n"
+    )
+    out = tmp_path / "w.caffemodel"
+    result = cli(
+        "caffe", "make-weights", str(prototxt), "-o", str(out), "--input", "data:2x3x4x5", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["layers"]["ip"] == [[3, 60], [3]]

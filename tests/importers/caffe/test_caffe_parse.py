@@ -14,6 +14,7 @@ from trtimport.importers.caffe.parse import (
     detect_caffe,
     find_deploy_prototxt,
     load_caffe,
+    parse_prototxt_text,
     require_blobs,
 )
 from trtimport.importers.caffe.proto import caffe_pb2
@@ -248,13 +249,13 @@ def test_syntax_error_has_file_line_col_and_layer(tmp_path: Path) -> None:
 def test_unknown_fork_field_says_what_to_do(tmp_path: Path) -> None:
     path = _net(
         tmp_path,
-        'layer {\n  name: "yolo"\n  type: "Region"\n  region_param { classes: 20 }\n}\n',
+        'layer {\n  name: "sp"\n  type: "Sparse"\n  sparse_param { ratio: 20 }\n}\n',
     )
     with pytest.raises(ModelParseError) as info:
-        load_caffe(path, None)
+        parse_prototxt_text(path.read_text(), str(path))
     message = str(info.value)
-    assert message.startswith(f"{path}:4:3: unknown field 'region_param' in LayerParameter")
-    assert "layer 'yolo'" in message and "Caffe fork" in message
+    assert f"{path}:4:3: unknown field 'sparse_param' in LayerParameter" in message
+    assert "layer 'sp'" in message and "Caffe fork" in message
     assert "trtimport_register_caffe_layers" in message and "Remove the field" in message
 
 

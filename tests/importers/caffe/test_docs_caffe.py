@@ -57,4 +57,5 @@ def test_console_examples_run(tmp_path, cli) -> None:  # type: ignore[no-untyped
         assert args[0] == "trtimport"
         done = cli(*args[1:], cwd=tmp_path)
         assert done.returncode == 0, (command, done.stderr)
-    assert (tmp_path / "ssd.engine").is_file() and (tmp_path / "lenet-ip1.engine").is_file()
+    for engine in ("ssd384.engine", "lenet-ip1.engine", "lenet-trainval.engine"):
+        assert (tmp_path / engine).is_file(), engine

@@ -1,5 +1,5 @@
 """PriorBox against OpenCV's implementation of the SSD layer, ROIPooling against Caffe's loops,
-and the documented refusal of DetectionOutput and Python layers."""
+and the documented refusal of Python layers."""
 
 from __future__ import annotations
 
@@ -164,11 +164,11 @@ def test_layers_without_mapping_are_all_reported_with_the_plugin_recipe(tmp_path
     text = net_text(
         layer("ReLU", "", ("x",), ("r",), name="relu")
         + layer(
-            "DetectionOutput",
-            "detection_output_param { num_classes: 2 }",
+            "Region",
+            "",
             ("r", "r", "r"),
-            ("det",),
-            name="detection_out",
+            ("region",),
+            name="region",
         )
         + layer("Python", 'python_param { module: "m" layer: "L" }', ("r",), ("py",), name="py")
         + layer("FancyNewLayer", "", ("r",), ("f",), name="fancy"),
@@ -177,14 +177,13 @@ def test_layers_without_mapping_are_all_reported_with_the_plugin_recipe(tmp_path
     with pytest.raises(UnsupportedLayerError) as info:
         run(tmp_path, text, {})
     message = str(info.value)
-    assert "3 layer(s) cannot be converted" in message
+    assert "3 layers that cannot be converted to ONNX" in message
     for name, kind, line in (
-        ("detection_out", "DetectionOutput", 4),
+        ("region", "Region", 4),
         ("py", "Python", 5),
         ("fancy", "FancyNewLayer", 6),
     ):
         assert f"layer '{name}' ({kind}, {tmp_path / 'net.prototxt'}:{line})" in message
-    assert "DetectionOutput: SSD's DetectionOutput" in message
     assert "Python: a Python layer runs arbitrary code" in message
     assert "@hookimpl" in message and "trtimport_register_caffe_layers" in message
     assert not (tmp_path / "net.onnx").exists()
@@ -193,7 +192,7 @@ def test_layers_without_mapping_are_all_reported_with_the_plugin_recipe(tmp_path
 def test_a_net_converts_up_to_a_layer_without_mapping(tmp_path) -> None:  # type: ignore[no-untyped-def]
     text = net_text(
         layer("ReLU", "", ("x",), ("r",), name="relu")
-        + layer("DetectionOutput", "", ("r",), ("det",), name="detection_out"),
+        + layer("Region", "", ("r",), ("region",), name="region"),
         {"x": (1, 4, 2, 2)},
     )
     x = rng(61).standard_normal((1, 4, 2, 2))

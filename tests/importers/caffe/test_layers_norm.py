@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from caffe_harness import close, layer, net_text, rng, run
 
+from trtimport.errors import UnsupportedLayerError
+
 X = rng(30).standard_normal((2, 4, 5, 6))
 
 
@@ -34,14 +36,22 @@ def test_bn_fork(tmp_path, stats) -> None:  # type: ignore[no-untyped-def]
     gamma, beta = r.standard_normal((1, 4, 1, 1)), r.standard_normal((1, 4, 1, 1))
     mean, var = r.standard_normal((1, 4, 1, 1)), r.uniform(0.5, 2, (1, 4, 1, 1))
     blobs = [gamma, beta, mean, var] if stats else [gamma, beta]
+    mode = "" if stats else "bn_mode: INFERENCE"  # SegNet/ENet's folded form
     out = run(
         tmp_path,
-        net_text(layer("BN", "bn_param { eps: 0.0001 }"), {"x": X.shape}),
+        net_text(layer("BN", f"bn_param {{ eps: 0.0001 {mode} }}"), {"x": X.shape}),
         {"x": X},
         {"L": blobs},
     )
     expected = gamma * (X - mean) / np.sqrt(var + 1e-4) + beta if stats else gamma * X + beta
     close(out["y"], expected)
+
+
+def test_segnet_bn_in_learn_mode_is_refused_with_what_to_do(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    r = rng(34)
+    blobs = [r.standard_normal((1, 4, 1, 1)), r.standard_normal((1, 4, 1, 1))]
+    with pytest.raises(UnsupportedLayerError, match=r"compute_bn_statistics\.py"):
+        run(tmp_path, net_text(layer("BN", ""), {"x": X.shape}), {"x": X}, {"L": blobs})
 
 
 @pytest.mark.parametrize(

@@ -43,12 +43,23 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module_name), name)
 
 
-#: Why an engine cannot hold a converted ROIPooling layer (added to the parser's error).
-ROI_POOLING_HINT = (
-    "ROIPooling layers convert to ONNX MaxRoiPool, which ONNX Runtime runs exactly as Caffe "
-    "does but TensorRT's ONNX parser cannot import; get the ONNX file alone with the Python "
-    "API caffe_to_onnx (docs/caffe.md), or cut the net before the layer with --output"
-)
+#: Why an engine cannot hold a converted layer, keyed by the ONNX op the parser rejected.
+BUILD_LIMITS = {
+    "MaxRoiPool": (
+        "ROIPooling converts to ONNX MaxRoiPool, which ONNX Runtime runs exactly as Caffe does "
+        "but TensorRT's ONNX parser has no importer for. No exact TensorRT formulation is "
+        "practical: each region's bins have data-dependent bounds, so a masked max needs "
+        "regions x channels x height x pooled width x width intermediate values (about 2 G for "
+        "300 regions of a 512 x 38 x 50 map at 7 x 7). Get the ONNX file alone with the Python "
+        "API caffe_to_onnx (docs/caffe.md), or cut the net before the layer with --output"
+    ),
+    "MaxPool": (
+        "a MAX Pooling with a mask top (SegNet/ENet unpooling) whose windows overlap or are "
+        "padded converts to ONNX MaxPool with its indices output, which TensorRT's ONNX parser "
+        "rejects; only windows that tile the input (kernel = stride, no pad, as in SegNet and "
+        "ENet) unpool with ops TensorRT builds. Get the ONNX file alone with caffe_to_onnx"
+    ),
+}
 
 
 def _kind(path: Path) -> str:
@@ -74,12 +85,26 @@ def model_files(source: Path, options: ImportOptions) -> tuple[Path, Path, str |
         prototxt, note = find_deploy_prototxt(source)
         return prototxt, source, note
     if options.weights is None:
-        raise UsageError(
-            f"{source}: a prototxt holds no weights. Pass the trained weights with "
-            f"--weights MODEL.caffemodel, or make seeded random weights to try the structure: "
-            f"`trtimport caffe make-weights {source} -o random.caffemodel --seed 0`"
-        )
+        raise UsageError(_check_without_weights(source, options))
     return source, options.weights, None
+
+
+def _check_without_weights(prototxt: Path, options: ImportOptions) -> str:
+    """Check a prototxt given alone (raising every problem it has); then what to do."""
+    from trtimport.importers.caffe.convert import check_caffe, weights_needed_message
+    from trtimport.importers.caffe.inputs import override_input_shapes
+    from trtimport.importers.caffe.parse import load_caffe
+
+    model = load_caffe(prototxt, None)
+    override_input_shapes(model, options.input_shapes)
+    check_caffe(model, outputs=options.outputs)
+    if model.requested_blobs:
+        return weights_needed_message(model)
+    return (
+        f"{prototxt}: a prototxt holds no weights. Pass the trained weights with "
+        f"--weights MODEL.caffemodel, or make seeded random weights to try the structure: "
+        f"`trtimport caffe make-weights {prototxt} -o random.caffemodel --seed 0`"
+    )
 
 
 class CaffeImporter(OnnxBasedImporter):
@@ -104,12 +129,14 @@ class CaffeImporter(OnnxBasedImporter):
     def to_onnx(self, ctx: ImportContext, dest: Path) -> Path:
         """Load the net and its weights, and convert them to ONNX at ``dest``."""
         from trtimport.importers.caffe.convert import caffe_to_onnx
+        from trtimport.importers.caffe.inputs import override_input_shapes
         from trtimport.importers.caffe.parse import load_caffe
 
         prototxt, caffemodel, note = model_files(ctx.source, ctx.options)
         if note:
             ctx.note(note)
         model = load_caffe(prototxt, caffemodel)
+        model.notes += override_input_shapes(model, ctx.options.input_shapes)
         for message in model.notes:
             ctx.note(message)
         caffe_to_onnx(model, dest, ctx.options.opset, ctx.plugins, outputs=ctx.options.outputs)
@@ -120,10 +147,13 @@ class CaffeImporter(OnnxBasedImporter):
         try:
             super().populate(ctx)
         except ModelParseError as err:
-            if not any("MaxRoiPool" in p for p in err.problems):
+            hints = [
+                hint for op, hint in BUILD_LIMITS.items() if any(op in p for p in err.problems)
+            ]
+            if not hints:
                 raise
             first = str(err).split("\n", 1)[0]
-            raise ModelParseError(first, [*err.problems, ROI_POOLING_HINT]) from err
+            raise ModelParseError(first, [*err.problems, *hints]) from err
 
     def reference_runner(self, source: Path, options: ImportOptions) -> Runner | None:
         """OpenCV's Caffe runtime (``cv2.dnn.readNetFromCaffe``) on the same files."""

@@ -22,13 +22,15 @@ from typing import TYPE_CHECKING
 
 from trtimport.errors import (
     InternalError,
+    ModelParseError,
     OutputMarkingError,
     PluginLoadError,
+    ShapeError,
     TrtImportError,
-    UnsupportedLayerError,
     UsageError,
 )
-from trtimport.importers.caffe.parse import CaffeModel, check_bottoms, describe_layer
+from trtimport.importers.caffe.parse import CaffeModel, bottom_problems
+from trtimport.importers.caffe.problems import NetProblems
 from trtimport.importers.caffe.registry import (
     ConverterRegistry,
     LayerContext,
@@ -48,16 +50,6 @@ SUPPORTED_OPSETS = range(13, 22)
 BUILTIN_ORIGIN = "trtimport.importers.caffe"
 #: A net-level ``input:`` is written by this pseudo-layer for naming purposes.
 INPUT_WRITER = "input"
-
-PLUGIN_HINT = """\
-Register a converter for these layer types from a plugin, through the
-trtimport_register_caffe_layers hook (docs/caffe.md, "Custom layers"):
-
-    from trtimport import hookimpl
-
-    @hookimpl
-    def trtimport_register_caffe_layers(register):
-        register("{example}", convert_{func})  # convert_{func}(ctx) emits ONNX nodes"""
 
 
 @dataclass
@@ -158,20 +150,6 @@ def _needed_layers(plan: TensorNames, requested: Sequence[str], source: object) 
     return needed
 
 
-def _unsupported_message(model: CaffeModel, problems: list[str], types: list[str]) -> str:
-    from trtimport.importers.caffe.layers.detection import NO_MAPPING
-
-    source = model.prototxt or model.caffemodel or "the Caffe net"
-    lines = [f"{source}: {len(problems)} layer(s) cannot be converted to ONNX:"]
-    lines += [f"  - {p}" for p in problems]
-    for t in sorted(set(types) & set(NO_MAPPING)):
-        lines.append(f"{t}: {NO_MAPPING[t]}.")
-    example = types[0] if types else "MyLayer"
-    func = "".join(c if c.isalnum() else "_" for c in example).lower()
-    lines.append(PLUGIN_HINT.format(example=example, func=func))
-    return "\n".join(lines)
-
-
 def _run_converter(registration: Registration, ctx: LayerContext) -> list[Shape]:
     """Run one converter; a plugin's crash becomes a PluginLoadError naming the plugin."""
     try:
@@ -209,8 +187,78 @@ def caffe_to_onnx(
     ``outputs`` (tensor names; blob names mean their final value) limits the graph to what
     those outputs need and makes them the graph's outputs, so a net can be converted up to a
     layer that has no mapping. Converters come from ``registry`` or from ``plugins`` (default:
-    every installed plugin plus the built-ins).
+    every installed plugin plus the built-ins). Every problem of the net (unknown fields,
+    layers without a converter, shape errors) is reported in one error; a net whose layers
+    need weights that ``model`` lacks is checked first, then refused with the make-weights hint.
     """
+    built = _build(model, opset, plugins, outputs, registry)
+    if model.requested_blobs:
+        raise ModelParseError(weights_needed_message(model))
+    from trtimport import __version__
+    from trtimport.importers.caffe.writer import write_onnx
+
+    net_name = model.net.name or (model.prototxt.stem if model.prototxt else "caffe")
+    write_onnx(
+        Path(dest),
+        built.graph.graph(net_name),
+        built.graph.initializers,
+        opset=built.opset,
+        producer="trtimport",
+        producer_version=__version__,
+    )
+    return Conversion(
+        path=Path(dest),
+        inputs=built.inputs,
+        outputs=built.outputs,
+        tensors=built.tensors,
+        opset=built.opset,
+    )
+
+
+def check_caffe(
+    model: CaffeModel,
+    plugins: Plugins | None = None,
+    *,
+    outputs: Sequence[str] = (),
+    registry: ConverterRegistry | None = None,
+) -> dict[str, Shape]:
+    """Convert ``model`` in memory and raise every problem at once; weights are not needed.
+
+    Without weights, converters get zero blobs of the shapes they ask for (recorded in
+    ``model.requested_blobs``). Returns the output shapes.
+    """
+    return _build(model, None, plugins, outputs, registry).outputs
+
+
+def weights_needed_message(model: CaffeModel) -> str:
+    """What to do when a checked net has no weights for the layers that need them."""
+    source = model.prototxt or "the net"
+    layers = list(model.requested_blobs)
+    shown = ", ".join(layers[:6]) + (" …" if len(layers) > 6 else "")
+    return (
+        f"{source}: the structure is fine, but {len(layers)} layer(s) need weights ({shown}) "
+        "and a prototxt holds none. Pass the trained weights with --weights MODEL.caffemodel "
+        "(layer names must match), or make seeded random weights to try the structure: "
+        f"`trtimport caffe make-weights {source} -o random.caffemodel --seed 0`"
+    )
+
+
+@dataclass
+class _Built:
+    graph: GraphBuilder
+    opset: int
+    inputs: dict[str, Shape]
+    outputs: dict[str, Shape]
+    tensors: list[str]
+
+
+def _build(
+    model: CaffeModel,
+    opset: int | None,
+    plugins: Plugins | None,
+    outputs: Sequence[str],
+    registry: ConverterRegistry | None,
+) -> _Built:
     opset = DEFAULT_OPSET if opset is None else int(opset)
     if opset not in SUPPORTED_OPSETS:
         raise UsageError(
@@ -218,22 +266,13 @@ def caffe_to_onnx(
             f"{SUPPORTED_OPSETS.stop - 1}"
         )
     registry = registry or build_registry(plugins)
-    check_bottoms(model)
+    report = NetProblems(model)
+    report.wiring += bottom_problems(model)
     layers = list(model.net.layer)
     plan = tensor_names(model)
     keep = set(range(len(layers)))
     if outputs:
         keep = _needed_layers(plan, outputs, model.prototxt or model.caffemodel)
-
-    unsupported: list[str] = []
-    unsupported_types: list[str] = []
-    for i in sorted(keep):
-        layer = layers[i]
-        if registry.get(layer.type) is None:
-            unsupported.append(f"{describe_layer(model, layer.name)}: no converter")
-            unsupported_types.append(layer.type)
-    if unsupported:
-        raise UnsupportedLayerError(_unsupported_message(model, unsupported, unsupported_types))
 
     reserved = {n for tops in plan.tops for n in tops} | set(plan.inputs)
     graph = GraphBuilder(reserved_tensors=reserved)
@@ -245,10 +284,16 @@ def caffe_to_onnx(
     for i in sorted(keep):
         layer, tops = layers[i], plan.tops[i]
         bottoms = plan.bottoms[i]
+        registration = registry.get(layer.type)
+        if registration is None:
+            report.no_converter(layer)
+            continue
         if any(b not in shapes for b in bottoms):
             continue  # fed by a layer that failed; that layer is reported
-        registration = registry.get(layer.type)
-        assert registration is not None
+        unshaped = [t for t in layer.top if layer.type == "Input" and not model.input_shapes[t]]
+        if unshaped:
+            report.no_shape(layer, unshaped)
+            continue
         ctx = LayerContext(
             layer=layer,
             inputs=list(bottoms),
@@ -261,12 +306,14 @@ def caffe_to_onnx(
         try:
             result = _run_converter(registration, ctx)
         except LayerNotSupported as err:
-            unsupported.append(str(err))
-            unsupported_types.append(layer.type)
+            report.unsupported.append(str(err))
+            report.types.append(layer.type)
+            continue
+        except (ShapeError, ModelParseError) as err:
+            report.shapes.append(str(err))
             continue
         shapes.update(zip(tops, result, strict=True))
-    if unsupported:
-        raise UnsupportedLayerError(_unsupported_message(model, unsupported, unsupported_types))
+    report.raise_if_any()
 
     out_names = list(outputs) or [t for t in plan.outputs(keep) if t in shapes]
     if not out_names:
@@ -276,23 +323,10 @@ def caffe_to_onnx(
         )
     for name in out_names:
         graph.add_output(name, shapes.get(name))
-
-    from trtimport import __version__
-    from trtimport.importers.caffe.writer import write_onnx
-
-    net_name = model.net.name or (model.prototxt.stem if model.prototxt else "caffe")
-    write_onnx(
-        Path(dest),
-        graph.graph(net_name),
-        graph.initializers,
+    return _Built(
+        graph=graph,
         opset=opset,
-        producer="trtimport",
-        producer_version=__version__,
-    )
-    return Conversion(
-        path=Path(dest),
         inputs={n: shapes[n] for n in plan.inputs if n in shapes},
         outputs={n: shapes[n] for n in out_names if n in shapes},
         tensors=[n for i in sorted(keep) for n in plan.tops[i] if n in shapes],
-        opset=opset,
     )

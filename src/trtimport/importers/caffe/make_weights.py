@@ -10,8 +10,9 @@ The caffemodel is streamed: each blob is generated, written and dropped.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -21,7 +22,11 @@ import numpy as np
 from trtimport.core.files import atomic_path
 from trtimport.errors import UnsupportedLayerError
 from trtimport.importers.caffe import shapes
-from trtimport.importers.caffe.parse import CaffeModel, describe_layer, load_caffe
+from trtimport.importers.caffe.convert import check_caffe
+from trtimport.importers.caffe.inputs import override_input_shapes
+from trtimport.importers.caffe.layers.pool import rounds_up
+from trtimport.importers.caffe.parse import CaffeModel, load_caffe
+from trtimport.importers.caffe.problems import NetProblems
 from trtimport.importers.caffe.proto import caffe_pb2
 from trtimport.importers.caffe.wire import LAYER_BLOBS, NET_LAYER
 from trtimport.importers.caffe.writer import raw_view
@@ -30,6 +35,8 @@ from trtimport.onnxtools.protowire import LEN, encode_varint, split_at_field
 Shape = tuple[int, ...]
 #: A blob's shape and the function that draws its values.
 BlobSpec = tuple[Shape, Callable[[np.random.Generator, Shape], np.ndarray]]
+#: Blob shapes converters asked for: layer -> blob index -> shape.
+RequestedBlobs = dict[str, dict[int, Shape]]
 
 CONV_TYPES = ("Convolution", "ConvolutionDepthwise", "DepthwiseConvolution", "Deconvolution")
 
@@ -44,24 +51,90 @@ class MadeWeights:
     bytes_written: int = 0
 
 
-def make_caffe_weights(prototxt: Path, dest: Path, seed: int = 0) -> MadeWeights:
-    """Write ``dest`` (atomically): the deploy net of ``prototxt`` with seeded random blobs."""
+def make_caffe_weights(
+    prototxt: Path, dest: Path, seed: int = 0, input_shapes: Mapping[str, Shape] | None = None
+) -> MadeWeights:
+    """Write ``dest`` (atomically): the deploy net of ``prototxt`` with seeded random blobs.
+
+    The net is checked first, every problem reported at once. Every blob a converter reads is
+    written, with the shape the converter asks for; ``input_shapes`` replaces input shapes
+    (``--input``), for nets whose data layer has no shape. Layers sharing a parameter by
+    ``param { name }`` get the same values.
+    """
     model = load_caffe(Path(prototxt), None)
-    specs = blob_specs(model)
+    override_input_shapes(model, input_shapes or {})
+    NetProblems(model).raise_if_any()
+    # Layers without a converter get their blobs from the shape walk alone.
+    with contextlib.suppress(UnsupportedLayerError):
+        check_caffe(model)
+    specs = _merge(blob_specs(model), model.requested_blobs)
     rng = np.random.default_rng(seed)
     made = MadeWeights(Path(dest), seed)
     header = caffe_pb2.NetParameter()
     header.CopyFrom(model.net)
     header.ClearField("layer")
+    shared: dict[str, np.ndarray] = {}
     with atomic_path(Path(dest)) as tmp, tmp.open("wb") as out:
         out.write(header.SerializeToString())
         for layer in model.net.layer:
-            layer_specs = specs.get(layer.name, [])
+            layer_specs = _share(layer, specs.get(layer.name, []), shared)
             made.blobs[layer.name] = [shape for shape, _ in layer_specs] if layer_specs else []
             _write_layer(out, layer, layer_specs, rng)
         made.bytes_written = out.tell()
     made.blobs = {k: v for k, v in made.blobs.items() if v}
     return made
+
+
+def _merge(walk: dict[str, list[BlobSpec]], requested: RequestedBlobs) -> dict[str, list[BlobSpec]]:
+    """The walk's blobs, replaced by the converters' where they asked for other shapes."""
+    specs = dict(walk)
+    for name, wanted in requested.items():
+        have = walk.get(name, [])
+        count = max(wanted) + 1
+        if len(have) >= count and all(have[i][0] == s for i, s in wanted.items()):
+            continue
+        specs[name] = [
+            (wanted[i], _fallback(wanted[i])) if i in wanted else have[i] for i in range(count)
+        ]
+    return specs
+
+
+def _fallback(shape: Shape) -> Callable[[np.random.Generator, Shape], np.ndarray]:
+    """Values for a blob the walk does not know: He-scaled weights, small 1-D biases."""
+    return _he(math.prod(shape[1:])) if len(shape) > 1 else BIAS
+
+
+def _share(
+    layer: caffe_pb2.LayerParameter, specs: list[BlobSpec], shared: dict[str, np.ndarray]
+) -> list[BlobSpec]:
+    """Blobs named by ``param { name }`` take the values of the first layer that made them."""
+    out = []
+    for i, (shape, make) in enumerate(specs):
+        name = layer.param[i].name if i < len(layer.param) else ""
+        if name and name in shared and shared[name].shape == shape:
+            out.append((shape, _same(shared[name])))
+            continue
+        if name:
+            out.append((shape, _remember(make, name, shared)))
+            continue
+        out.append((shape, make))
+    return out
+
+
+def _same(values: np.ndarray) -> Callable[[np.random.Generator, Shape], np.ndarray]:
+    return lambda rng, shape: values
+
+
+def _remember(
+    make: Callable[[np.random.Generator, Shape], np.ndarray],
+    name: str,
+    shared: dict[str, np.ndarray],
+) -> Callable[[np.random.Generator, Shape], np.ndarray]:
+    def draw(rng: np.random.Generator, shape: Shape) -> np.ndarray:
+        shared[name] = make(rng, shape)
+        return shared[name]
+
+    return draw
 
 
 def _blob_parts(shape: Shape) -> tuple[bytes, int, bytes]:
@@ -162,7 +235,6 @@ def blob_specs(model: CaffeModel) -> dict[str, list[BlobSpec]]:
     known: dict[str, Shape] = dict(model.input_shapes)
     moments: dict[str, Moments] = dict.fromkeys(known, UNIT)
     specs: dict[str, list[BlobSpec]] = {}
-    problems: list[str] = []
     for layer in model.net.layer:
         if any(b not in known for b in layer.bottom):
             continue  # downstream of a reported problem
@@ -170,19 +242,14 @@ def blob_specs(model: CaffeModel) -> dict[str, list[BlobSpec]]:
         inputs = [moments[b] for b in layer.bottom]
         try:
             layer_specs, tops = _layer(layer, bottoms, inputs, model)
-        except (ValueError, IndexError, ZeroDivisionError) as err:
-            problems.append(f"{describe_layer(model, layer.name)}: {err}")
-            continue
+        except (ValueError, IndexError, ZeroDivisionError):
+            continue  # the converters' check reported it, or their requests cover it
         if layer_specs:
             specs[layer.name] = layer_specs
         out = _moments(layer, bottoms, inputs)
         for top, shape in zip(layer.top, tops, strict=False):
             known[top] = shape
             moments[top] = out
-    if problems:
-        raise UnsupportedLayerError(
-            f"{model.prototxt}: cannot work out the weight shapes of every layer", problems
-        )
     return specs
 
 
@@ -309,7 +376,7 @@ def _pool(layer: caffe_pb2.LayerParameter, x: Shape) -> Shape:
     kernel = [p.kernel_h, p.kernel_w] if p.HasField("kernel_h") else [p.kernel_size] * 2
     stride = [p.stride_h, p.stride_w] if p.HasField("stride_h") else [p.stride] * 2
     pad = [p.pad_h, p.pad_w] if p.HasField("pad_h") or p.HasField("pad_w") else [p.pad] * 2
-    ceil = p.round_mode == caffe_pb2.PoolingParameter.CEIL
+    ceil = rounds_up(p)
     out = [shapes.pool_output(x[2 + i], kernel[i], stride[i], pad[i], ceil=ceil) for i in range(2)]
     return (*x[:2], *out)
 
@@ -346,7 +413,10 @@ def _layer(
         )
         if kind == "BatchNorm":
             per_channel: Shape = (x[1],)
-            return [(per_channel, mean), (per_channel, var), ((1,), _constant(1.0))], same
+            stats = [(per_channel, mean), (per_channel, var), ((1,), _constant(1.0))]
+            if layer.batch_norm_param.scale_bias:
+                stats += [(per_channel, _uniform(0.8, 1.2)), (per_channel, BIAS)]
+            return stats, same
         fork: Shape = (1, x[1], 1, 1)
         return [(fork, _uniform(0.8, 1.2)), (fork, _spread(0.1)), (fork, mean), (fork, var)], same
     if kind in ("Scale", "Bias"):

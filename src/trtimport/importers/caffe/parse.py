@@ -33,7 +33,8 @@ import numpy as np
 from trtimport.errors import ModelParseError, ShapeError, UsageError
 from trtimport.importers.caffe.proto import caffe_pb2
 from trtimport.importers.caffe.sniff import detect_caffe  # noqa: F401 (part of the interface)
-from trtimport.importers.caffe.upgrade import filter_test_phase, upgrade_net
+from trtimport.importers.caffe.trainval import to_deploy
+from trtimport.importers.caffe.upgrade import filter_test_phase, test_phase_mask, upgrade_net
 from trtimport.importers.caffe.weights import read_caffemodel
 
 SCHEMA_SCOPE = (
@@ -53,6 +54,16 @@ class CaffeModel:
     prototxt: Path | None
     caffemodel: Path | None
     notes: list[str] = field(default_factory=list)
+    #: Problems found while reading (unknown fields), reported with the converter's own.
+    problems: list[str] = field(default_factory=list)
+    #: The blob shapes converters asked for, by layer (filled when ``has_weights`` is False).
+    requested_blobs: dict[str, dict[int, tuple[int, ...]]] = field(default_factory=dict)
+
+    @property
+    def has_weights(self) -> bool:
+        """False for a prototxt alone: converters then get zero blobs of the shapes they ask
+        for, so that the structure is checked before weights are asked for."""
+        return self.caffemodel is not None or bool(self.weights)
 
 
 def load_caffe(prototxt: Path | None, caffemodel: Path | None) -> CaffeModel:
@@ -66,12 +77,16 @@ def load_caffe(prototxt: Path | None, caffemodel: Path | None) -> CaffeModel:
     if prototxt is None and caffemodel is None:
         raise UsageError("load_caffe needs a prototxt, a caffemodel, or both")
     notes: list[str] = []
+    problems: list[str] = []
     lines: dict[str, int] = {}
     if prototxt is not None:
         prototxt = Path(prototxt)
         text = _read_text(prototxt)
-        net = parse_prototxt_text(text, str(prototxt))
-        for line, name in top_level_layer_starts(text):
+        net, problems = parse_prototxt_collecting(text, str(prototxt))
+        starts = top_level_layer_starts(text)
+        if len(starts) == len(net.layer):  # V2 layers: keep the line of the TEST-phase one
+            starts = [s for s, active in zip(starts, test_phase_mask(net), strict=True) if active]
+        for line, name in starts:
             lines.setdefault(name, line)
     stored = read_caffemodel(Path(caffemodel)) if caffemodel is not None else None
     if prototxt is None:
@@ -84,6 +99,7 @@ def load_caffe(prototxt: Path | None, caffemodel: Path | None) -> CaffeModel:
     removed = filter_test_phase(net)
     if removed:
         notes.append(f"{source}: left out {len(removed)} layers that a TEST net does not run")
+    notes += to_deploy(net, source)
     weights: dict[str, list[np.ndarray]] = {}
     if stored is not None:
         deploy_names = {layer.name for layer in net.layer}
@@ -110,6 +126,7 @@ def load_caffe(prototxt: Path | None, caffemodel: Path | None) -> CaffeModel:
         prototxt=prototxt,
         caffemodel=Path(caffemodel) if caffemodel is not None else None,
         notes=notes,
+        problems=problems,
     )
     model.input_shapes = _input_shapes(model)
     return model
@@ -130,34 +147,54 @@ def _read_text(path: Path) -> str:
 
 
 _PARSE_PREFIX = re.compile(r"^\d+:\d+ : ")
-_UNKNOWN_FIELD = re.compile(r'Message type "([\w.]+)" has no field named "(\w+)"')
+#: Said once after the unknown fields of a net.
+UNKNOWN_FIELD_HINT = (
+    f"A field that is not in {SCHEMA_SCOPE} probably comes from another Caffe fork. Remove the "
+    "field from the prototxt if the layer does not need it; a fork layer that needs its own "
+    "parameters can be converted by a plugin registered through the "
+    "`trtimport_register_caffe_layers` hook (see docs/caffe.md)"
+)
 
 
 def parse_prototxt_text(text: str, source: str) -> caffe_pb2.NetParameter:
-    """Parse prototxt text; errors become :class:`ModelParseError` with ``source:line:col``."""
+    """Parse prototxt text; every error becomes one :class:`ModelParseError` (``source:line:col``).
+
+    Unknown fields are all listed together (see :func:`parse_prototxt_collecting`).
+    """
+    net, problems = parse_prototxt_collecting(text, source)
+    if problems:
+        raise ModelParseError(
+            f"{source}: {len(problems)} field(s) the schema does not know ({UNKNOWN_FIELD_HINT})",
+            problems,
+        )
+    return net
+
+
+def parse_prototxt_collecting(text: str, source: str) -> tuple[caffe_pb2.NetParameter, list[str]]:
+    """Parse prototxt text, leaving out unknown fields; the net and one problem per such field.
+
+    Other syntax errors raise :class:`ModelParseError` with ``source:line:col`` and the layer,
+    after the unknown fields met before them.
+    """
     from google.protobuf import text_format
 
-    net = caffe_pb2.NetParameter()
+    from trtimport.importers.caffe.unknown_fields import parse_collecting_unknown
+
+    def parse(candidate: str) -> caffe_pb2.NetParameter:
+        net = caffe_pb2.NetParameter()
+        text_format.Parse(candidate, net)
+        return net
+
+    def where(line: int) -> str:
+        return _enclosing_layer(text, line)
+
     try:
-        text_format.Parse(text, net)
+        net, unknown = parse_collecting_unknown(text, parse)
     except text_format.ParseError as err:
         line, col = err.GetLine(), err.GetColumn()
         detail = _PARSE_PREFIX.sub("", str(err))
-        where = _enclosing_layer(text, line)
-        unknown = _UNKNOWN_FIELD.search(detail)
-        if unknown:
-            message, name = unknown.groups()
-            detail = (
-                f"unknown field '{name}' in {message.removeprefix('caffe.')}{where}. It is not "
-                f"in {SCHEMA_SCOPE}, so it probably comes from another Caffe fork. Remove the "
-                "field from the prototxt if the layer does not need it; a fork layer that "
-                "needs its own parameters can be converted by a plugin registered through "
-                "the `trtimport_register_caffe_layers` hook (see docs/caffe.md)"
-            )
-        else:
-            detail = f"{detail}{where}"
-        raise ModelParseError(f"{source}:{line}:{col}: {detail}") from err
-    return net
+        raise ModelParseError(f"{source}:{line}:{col}: {detail}{where(line)}") from err
+    return net, unknown.problems(source, where)
 
 
 _TOKEN = re.compile(
@@ -261,6 +298,8 @@ def _input_shapes(model: CaffeModel) -> dict[str, tuple[int, ...]]:
         if layer.type != "Input":
             continue
         given = list(layer.input_param.shape)
+        if not given:  # "defer to reshaping manually": --input gives the shape
+            given = [caffe_pb2.BlobShape()]
         if len(given) == 1:
             given = given * len(layer.top)
         if len(given) != len(layer.top):
@@ -336,7 +375,17 @@ def blob_as(model: CaffeModel, layer_name: str, index: int, shape: Sequence[int]
 
 
 def check_bottoms(model: CaffeModel) -> None:
-    """Raise one :class:`ModelParseError` listing every bottom not produced before its layer.
+    """Raise one :class:`ModelParseError` listing every bottom not produced before its layer."""
+    problems = bottom_problems(model)
+    if problems:
+        source = model.prototxt or model.caffemodel
+        raise ModelParseError(
+            f"{source}: {len(problems)} layer input(s) are not defined before use", problems
+        )
+
+
+def bottom_problems(model: CaffeModel) -> list[str]:
+    """Every bottom not produced before its layer, one line each.
 
     Caffe runs layers in file order, so a bottom produced only by a later layer is a cycle or a
     misordering, and a bottom produced by nothing is undefined.
@@ -360,11 +409,7 @@ def check_bottoms(model: CaffeModel) -> None:
             else:
                 problems.append(f"{who}: bottom '{bottom}' is not produced by any layer or input")
         produced.update(layer.top)
-    if problems:
-        source = model.prototxt or model.caffemodel
-        raise ModelParseError(
-            f"{source}: {len(problems)} layer input(s) are not defined before use", problems
-        )
+    return problems
 
 
 # --------------------------------------------------------------------------- pairing

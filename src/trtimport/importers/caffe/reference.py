@@ -43,6 +43,7 @@ class OpenCVCaffeRunner(Runner):
             for name, blob in self._names.inputs.items()
         ]
         self._outputs = self._names.outputs()
+        self._types = {layer.name: layer.type for layer in model.net.layer}
         self._net = cv2.dnn.readNetFromCaffe(str(self.prototxt), str(self.caffemodel))
         self._net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
         self._net.enableFusion(False)
@@ -70,6 +71,10 @@ class OpenCVCaffeRunner(Runner):
         layer, index = found
         return layer if index == 0 else f"{layer}.{index}"
 
+    def _detections_of(self, tensor: str) -> bool:
+        found = self._names.producer(tensor)
+        return found is not None and self._types.get(found[0]) == "DetectionOutput"
+
     def infer(
         self, feeds: dict[str, np.ndarray], outputs: list[str] | None = None
     ) -> dict[str, np.ndarray]:
@@ -81,5 +86,22 @@ class OpenCVCaffeRunner(Runner):
                 self._net.setInput(value, self._names.inputs[spec.name])
         results = self._net.forward([self._opencv_name(n) for n in names])
         out = {n: np.asarray(r) for n, r in zip(names, results, strict=True)}
+        batch = next(iter(feeds.values())).shape[0] if feeds else 1
+        for name in names:
+            if self._detections_of(name):
+                out[name] = _fixed_rows(out[name], batch)
         self._shapes.update({n: v.shape for n, v in out.items()})
         return out
+
+
+def _fixed_rows(rows: np.ndarray, batch: int) -> np.ndarray:
+    """OpenCV's DetectionOutput rows in trtimport's layout (docs/caffe.md): each image's
+    detections in its own equal share of the rows, the rest -1 (OpenCV pads with zeros)."""
+    flat = rows.reshape(-1, 7)
+    per_image = flat.shape[0] // max(batch, 1)
+    fixed = np.full_like(flat, -1.0)
+    real = flat[(flat != 0).any(axis=1)]
+    for image in range(batch):
+        mine = real[real[:, 0] == image][:per_image]
+        fixed[image * per_image : image * per_image + len(mine)] = mine
+    return fixed.reshape(rows.shape)

@@ -118,11 +118,23 @@ class LayerContext:
         A missing blob or one whose shape does not fit (legacy 4-D blobs do) is an error naming
         the layer, the expected and the found shape.
         """
+        if not self.model.has_weights:
+            return self._placeholder_blob(index, shape)
         if shape is None:
             if index >= len(self.blobs):
                 require_blobs(self.model, self.name, index + 1)
             return np.asarray(self.blobs[index], dtype=np.float32)
         return np.asarray(blob_as(self.model, self.name, index, shape), dtype=np.float32)
+
+    def _placeholder_blob(self, index: int, shape: Shape | None) -> np.ndarray:
+        """Zeros standing in for a blob while a net without weights is checked; recorded."""
+        if shape is None:
+            raise self.unsupported(
+                f"the converter reads weight blob {index} without saying its shape, so the net "
+                "cannot be checked without weights"
+            )
+        self.model.requested_blobs.setdefault(self.name, {})[index] = tuple(shape)
+        return np.zeros(shape, np.float32)
 
     def unsupported(self, reason: str) -> LayerNotSupported:
         """An error for a parameter this converter cannot map; ``raise`` it."""

@@ -255,22 +255,32 @@ def _rule_met(rule: caffe_pb2.NetStateRule, state: caffe_pb2.NetState) -> bool:
     return all(s in stages for s in rule.stage) and not any(s in stages for s in rule.not_stage)
 
 
+def test_phase_mask(net: caffe_pb2.NetParameter) -> list[bool]:
+    """Per layer: whether a TEST-phase net instantiates it (its include/exclude rules).
+
+    The state is the net's own ``state`` with the phase forced to TEST.
+    """
+    state = caffe_pb2.NetState()
+    state.CopyFrom(net.state)
+    state.phase = caffe_pb2.TEST
+    mask = []
+    for layer in net.layer:
+        if layer.include:
+            mask.append(any(_rule_met(rule, state) for rule in layer.include))
+        else:
+            mask.append(not any(_rule_met(rule, state) for rule in layer.exclude))
+    return mask
+
+
 def filter_test_phase(net: caffe_pb2.NetParameter) -> list[str]:
     """Remove the layers a TEST-phase net would not instantiate (include/exclude rules).
 
     The state is the net's own ``state`` with the phase forced to TEST. Returns the names of the
     removed layers.
     """
-    state = caffe_pb2.NetState()
-    state.CopyFrom(net.state)
-    state.phase = caffe_pb2.TEST
     kept: list[caffe_pb2.LayerParameter] = []
     removed: list[str] = []
-    for layer in net.layer:
-        if layer.include:
-            active = any(_rule_met(rule, state) for rule in layer.include)
-        else:
-            active = not any(_rule_met(rule, state) for rule in layer.exclude)
+    for layer, active in zip(net.layer, test_phase_mask(net), strict=True):
         if active:
             kept.append(layer)
         else:

@@ -7,14 +7,27 @@ from trtimport.importers.caffe.layers import (
     conv,
     dense,
     detection,
+    detection_output,
     math,
     norm,
     pool,
+    proposal,
     shape,
 )
 from trtimport.importers.caffe.registry import Converter
 
-FAMILIES = (conv, pool, dense, norm, activation, shape, math, detection)
+FAMILIES = (
+    conv,
+    pool,
+    dense,
+    norm,
+    activation,
+    shape,
+    math,
+    detection,
+    detection_output,
+    proposal,
+)
 
 
 def builtin_converters() -> dict[str, Converter]:

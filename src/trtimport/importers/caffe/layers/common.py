@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from trtimport.importers.caffe import shapes
 from trtimport.importers.caffe.registry import LayerContext
@@ -59,3 +59,17 @@ def shape_from(ctx: LayerContext, x: str, leading: int, dims: Sequence[int]) -> 
         ctx.ints([0], "axis0"),
     )
     return ctx.op("Concat", head, ctx.ints(list(dims), "dims"), axis=0)
+
+
+def pool_geometry(p: Any) -> tuple[list[int], list[int], list[int]]:
+    """Kernel, stride and pad (H, W) of a PoolingParameter."""
+    if p.HasField("kernel_h") or p.HasField("kernel_w"):
+        kernel = [p.kernel_h, p.kernel_w]
+    else:
+        kernel = [p.kernel_size, p.kernel_size]
+    if p.HasField("stride_h") or p.HasField("stride_w"):
+        stride = [p.stride_h or 1, p.stride_w or 1]
+    else:
+        stride = [p.stride, p.stride]
+    pad = [p.pad_h, p.pad_w] if p.HasField("pad_h") or p.HasField("pad_w") else [p.pad, p.pad]
+    return [int(k) for k in kernel], [int(s) for s in stride], [int(v) for v in pad]

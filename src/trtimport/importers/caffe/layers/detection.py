@@ -1,5 +1,5 @@
 """Detection layers: PriorBox (a constant), ROIPooling (ONNX MaxRoiPool), and the layers that
-have no mapping (DetectionOutput, Python), whose error explains how a plugin can supply one.
+have no mapping (Python), whose error explains how a plugin can supply one.
 """
 
 from __future__ import annotations
@@ -12,11 +12,6 @@ from trtimport.importers.caffe.registry import Converter, LayerContext, Shape
 
 #: Layer types trtimport deliberately does not convert, and why (shown in the error message).
 NO_MAPPING: dict[str, str] = {
-    "DetectionOutput": (
-        "SSD's DetectionOutput (box decoding, per-class NMS, top-k, variable-length output) has "
-        "no built-in mapping: ONNX NonMaxSuppression selects boxes differently (no eta, no "
-        "keep_top_k over classes, no per-image padding) so results would not match Caffe's"
-    ),
     "Python": (
         "a Python layer runs arbitrary code from the model's module, which trtimport never "
         "executes, so there is nothing to translate"

@@ -17,16 +17,24 @@ def _channels(ctx: LayerContext) -> int:
 
 
 def batch_norm(ctx: LayerContext) -> list[Shape]:
-    """BatchNorm with stored statistics: mean and variance divided by the scale-factor blob."""
+    """BatchNorm with stored statistics: mean and variance divided by the scale-factor blob.
+
+    NVCaffe's ``scale_bias: true`` adds a per-channel scale (blob 3) and bias (blob 4) applied
+    after normalising, as a Scale layer would.
+    """
     c = _channels(ctx)
     mean = ctx.blob(0, (c,))
     var = ctx.blob(1, (c,))
     factor = float(ctx.blob(2, (1,)).reshape(()))
     scale = 0.0 if factor == 0.0 else 1.0 / factor
+    if ctx.layer.batch_norm_param.scale_bias:
+        gamma, beta = ctx.blob(3, (c,)), ctx.blob(4, (c,))
+    else:
+        gamma, beta = np.ones(c, np.float32), np.zeros(c, np.float32)
     inputs = [
         ctx.inputs[0],
-        ctx.const(np.ones(c, np.float32), "gamma"),
-        ctx.const(np.zeros(c, np.float32), "beta"),
+        ctx.const(gamma, "gamma"),
+        ctx.const(beta, "beta"),
         ctx.const(mean * scale, "mean"),
         ctx.const(var * scale, "var"),
     ]
@@ -37,7 +45,7 @@ def batch_norm(ctx: LayerContext) -> list[Shape]:
 
 def _per_channel(ctx: LayerContext, index: int, channels: int) -> np.ndarray:
     """Blob ``index`` holding one value per channel, in any layout (the BN forks use 1xCx1x1)."""
-    value = ctx.blob(index)
+    value = ctx.blob(index) if ctx.model.has_weights else ctx.blob(index, (1, channels, 1, 1))
     if value.size != channels:
         raise ctx.shape_error(
             f"weight blob {index} has shape {list(value.shape)}, expected {channels} values"
@@ -46,17 +54,29 @@ def _per_channel(ctx: LayerContext, index: int, channels: int) -> np.ndarray:
 
 
 def bn(ctx: LayerContext) -> list[Shape]:
-    """BN (yjxiong/SegNet forks): scale * (x - mean) / sqrt(var + eps) + shift.
+    """BN (yjxiong/PSPNet/SegNet/ENet forks): scale * (x - mean) / sqrt(var + eps) + shift.
 
-    With only the scale and shift blobs (SegNet's inference form) it is x * scale + shift.
+    With 4 blobs (scale, shift, mean, variance) the stored statistics are used, as those forks
+    do at test time. With only scale and shift, SegNet's ``bn_mode: INFERENCE`` (statistics
+    folded in by its compute_bn_statistics.py, as ENet's deploy nets have) is x * scale + shift;
+    in SegNet's default LEARN mode the layer normalizes with the statistics of the batch being
+    run, which depends on the batch, so it is refused with what to do.
     """
     c = _channels(ctx)
+    inference = ctx.layer.bn_param.bn_mode == ctx.layer.bn_param.INFERENCE
+    stored = len(ctx.blobs) >= 4 if ctx.model.has_weights else not inference
+    if not stored and not inference:
+        raise ctx.unsupported(
+            "BN with scale and shift only, in bn_mode LEARN, normalizes with the batch's own "
+            "statistics (SegNet); fold the statistics in with SegNet's compute_bn_statistics.py, "
+            "which also sets bn_mode: INFERENCE"
+        )
     gamma, beta = _per_channel(ctx, 0, c), _per_channel(ctx, 1, c)
-    if len(ctx.blobs) >= 4:
+    if stored:
         mean, var = _per_channel(ctx, 2, c), _per_channel(ctx, 3, c)
     else:
         mean, var = np.zeros(c, np.float32), np.ones(c, np.float32)
-    eps = float(ctx.layer.bn_param.eps) if len(ctx.blobs) >= 4 else 0.0
+    eps = float(ctx.layer.bn_param.eps) if stored else 0.0
     inputs = [
         ctx.inputs[0],
         ctx.const(gamma, "gamma"),

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from trtimport.importers.caffe import shapes
+from trtimport.importers.caffe.layers.common import pool_geometry
+from trtimport.importers.caffe.layers.unpool import block_mask, tiles
 from trtimport.importers.caffe.registry import Converter, LayerContext, Shape
 
 MAX, AVE, STOCHASTIC = 0, 1, 2
@@ -58,6 +60,9 @@ def emit_pool(
     out_shape = (*x_shape[:2], *outs)
     if method == MAX and mask is None:
         return ctx.op("MaxPool", x, out=out, **attrs), out_shape
+    if method == MAX and mask is not None and tiles(kernel, stride, pad) and len(sizes) == 2:
+        ctx.op("Identity", block_mask(ctx, x, x_shape, kernel, tuple(outs)), out=mask)
+        return ctx.op("MaxPool", x, out=out, **attrs), out_shape
     if method == MAX and mask is not None:
         # ONNX indices count from the start of the whole tensor; Caffe's from the H x W plane.
         outputs = [out or ctx.graph.fresh(ctx.name), ctx.graph.fresh(f"{mask}/indices")]
@@ -84,17 +89,17 @@ def emit_pool(
 
 
 def _geometry(ctx: LayerContext) -> tuple[list[int], list[int], list[int]]:
-    p = ctx.layer.pooling_param
-    if p.HasField("kernel_h") or p.HasField("kernel_w"):
-        kernel = [p.kernel_h, p.kernel_w]
-    else:
-        kernel = [p.kernel_size, p.kernel_size]
-    if p.HasField("stride_h") or p.HasField("stride_w"):
-        stride = [p.stride_h or 1, p.stride_w or 1]
-    else:
-        stride = [p.stride, p.stride]
-    pad = [p.pad_h, p.pad_w] if p.HasField("pad_h") or p.HasField("pad_w") else [p.pad, p.pad]
-    return [int(k) for k in kernel], [int(s) for s in stride], [int(v) for v in pad]
+    return pool_geometry(ctx.layer.pooling_param)
+
+
+def rounds_up(p: Any) -> bool:
+    """Whether a PoolingParameter rounds its output size up.
+
+    BVLC's ``round_mode`` (CEIL/FLOOR) and the ``ceil_mode`` flag of OpenCV's caffe.proto and the
+    DenseNet/ResNeXt forks (BVLC pull request 3057) both choose it; either asking for floor wins,
+    as each fork's code only knows its own field (whose default is ceil).
+    """
+    return bool(p.round_mode == p.CEIL and p.ceil_mode)
 
 
 def pooling(ctx: LayerContext) -> list[Shape]:
@@ -118,7 +123,6 @@ def pooling(ctx: LayerContext) -> list[Shape]:
     kernel, stride, pad = _geometry(ctx)
     if min(kernel) <= 0 or min(stride) <= 0:
         raise ctx.shape_error(f"kernel {kernel} and stride {stride} must be positive")
-    ceil = p.round_mode == p.CEIL
     _, shape = emit_pool(
         ctx,
         ctx.inputs[0],
@@ -126,7 +130,7 @@ def pooling(ctx: LayerContext) -> list[Shape]:
         p.pool,
         (kernel, stride, pad),
         ctx.outputs[0],
-        ceil=ceil,
+        ceil=rounds_up(p),
         mask=mask,
     )
     return [shape] * len(ctx.outputs)

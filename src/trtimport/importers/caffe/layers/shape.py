@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from trtimport.importers.caffe import shapes
 from trtimport.importers.caffe.layers.common import axis_index, checked, shape_from
+from trtimport.importers.caffe.layers.unpool import tiling_pool_of, unpool_by_mask
 from trtimport.importers.caffe.registry import Converter, LayerContext, Shape
 
 
@@ -90,9 +93,18 @@ def split(ctx: LayerContext) -> list[Shape]:
     return [ctx.input_shapes[0]] * len(ctx.outputs)
 
 
-def identity(ctx: LayerContext) -> list[Shape]:
-    """Dropout at inference (Caffe scales during training): the identity."""
-    ctx.op("Identity", ctx.inputs[0], out=ctx.outputs[0])
+def dropout(ctx: LayerContext) -> list[Shape]:
+    """Dropout at inference: the identity, as BVLC Caffe scales while training.
+
+    With py-faster-rcnn's ``scale_train: false`` training does not scale, so the test-time output
+    is x * (1 - dropout_ratio) (caffe-fast-rcnn's DropoutLayer::Forward_cpu, TEST phase).
+    """
+    p = ctx.layer.dropout_param
+    if p.scale_train:
+        ctx.op("Identity", ctx.inputs[0], out=ctx.outputs[0])
+    else:
+        keep = ctx.const(np.float32(1.0 - p.dropout_ratio), "keep")
+        ctx.op("Mul", ctx.inputs[0], keep, out=ctx.outputs[0])
     return [ctx.input_shapes[0]]
 
 
@@ -244,7 +256,11 @@ def _upsample_size(ctx: LayerContext) -> tuple[int, int]:
 
 def upsample(ctx: LayerContext) -> list[Shape]:
     """Upsample: nearest-neighbour by ``scale`` (YOLO ports), or with a mask bottom (SegNet)
-    max-unpooling that puts each value where the mask (a Pooling's second top) says."""
+    max-unpooling that puts each value where the mask (a Pooling's second top) says.
+
+    A mask from tiling MAX pooling (kernel = stride, no pad) unpools with ops TensorRT builds
+    (:mod:`.unpool`); other masks scatter with ScatterElements (ONNX Runtime only).
+    """
     bottom = ctx.input_shapes[0]
     h_out, w_out = _upsample_size(ctx)
     if len(ctx.inputs) == 1:
@@ -262,6 +278,11 @@ def upsample(ctx: LayerContext) -> list[Shape]:
         raise ctx.shape_error(
             f"the mask has shape {list(ctx.input_shapes[1])}, expected {list(bottom)}"
         )
+    stride = tiling_pool_of(ctx, ctx.layer.bottom[1])
+    rows, cols = bottom[2], bottom[3]
+    if stride is not None and _fits(rows, stride[0], h_out) and _fits(cols, stride[1], w_out):
+        unpool_by_mask(ctx, ctx.inputs[0], ctx.inputs[1], stride, (h_out, w_out))
+        return [(*bottom[:2], h_out, w_out)]
     flat = ctx.ints([0, 0, -1], "flat")
     values = ctx.op("Reshape", ctx.inputs[0], flat)
     where = ctx.op("Cast", ctx.op("Reshape", ctx.inputs[1], flat), to=7)  # INT64
@@ -272,13 +293,18 @@ def upsample(ctx: LayerContext) -> list[Shape]:
     return [(*bottom[:2], h_out, w_out)]
 
 
+def _fits(pooled: int, stride: int, size: int) -> bool:
+    """Whether ``size`` is what tiling pooling with ``stride`` turned into ``pooled``."""
+    return (pooled - 1) * stride < size <= pooled * stride
+
+
 CONVERTERS: dict[str, Converter] = {
     "Reshape": reshape,
     "Flatten": flatten,
     "Concat": concat,
     "Slice": slice_,
     "Split": split,
-    "Dropout": identity,
+    "Dropout": dropout,
     "Silence": silence,
     "Crop": crop,
     "Permute": permute,

@@ -1,0 +1,80 @@
+"""Fork fields with an effect at inference, against numpy transcriptions of each fork's C++ and,
+where OpenCV's caffe.proto has the field, against OpenCV 4.14 too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import pytest
+from caffe_harness import close, layer, net_text, rng, run
+from test_layers_pool import caffe_pool
+
+from trtimport.importers.caffe.convert import caffe_to_onnx
+from trtimport.importers.caffe.make_weights import make_caffe_weights
+from trtimport.importers.caffe.parse import load_caffe
+
+
+def _against_opencv(tmp_path: Path, text: str, x: np.ndarray, top: str) -> np.ndarray:
+    """Run the net with random weights on ONNX Runtime and OpenCV; check they agree."""
+    prototxt = tmp_path / "fork.prototxt"
+    prototxt.write_text(text)
+    weights = make_caffe_weights(prototxt, tmp_path / "fork.caffemodel", seed=4).path
+    conversion = caffe_to_onnx(load_caffe(prototxt, weights), tmp_path / "fork.onnx")
+    session = ort.InferenceSession(str(conversion.path), providers=["CPUExecutionProvider"])
+    (ours,) = session.run([top], {"x": x})
+    net = cv2.dnn.readNetFromCaffe(str(prototxt), str(weights))
+    net.setInput(x)
+    close(ours, net.forward("L"))  # OpenCV names outputs by layer
+    return np.asarray(ours)
+
+
+@pytest.mark.parametrize("size", [7, 8])
+def test_ceil_mode_false_rounds_down(tmp_path: Path, size: int) -> None:
+    """OpenCV's caffe.proto / BVLC PR 3057: ceil_mode: false gives floor((H + 2p - k) / s) + 1."""
+    params = "pooling_param { pool: MAX kernel_size: 3 stride: 2 ceil_mode: false }"
+    text = net_text(layer("Pooling", params), {"x": (1, 2, size, size)})
+    x = rng(71).standard_normal((1, 2, size, size)).astype(np.float32)
+    ours = _against_opencv(tmp_path, text, x, "y")
+    close(ours, caffe_pool(x, (3, 3), (2, 2), (0, 0), "MAX", ceil=False))
+    assert ours.shape[-1] == (size - 3) // 2 + 1
+
+
+def test_ceil_mode_true_is_caffe_default(tmp_path: Path) -> None:
+    params = "pooling_param { pool: AVE kernel_size: 3 stride: 2 ceil_mode: true }"
+    x = rng(72).standard_normal((1, 2, 8, 8))
+    out = run(tmp_path, net_text(layer("Pooling", params), {"x": x.shape}), {"x": x})
+    close(out["y"], caffe_pool(x, (3, 3), (2, 2), (0, 0), "AVE", ceil=True))
+
+
+def test_dropout_scale_train_false_scales_at_test_time(tmp_path: Path) -> None:
+    """caffe-fast-rcnn DropoutLayer::Forward_cpu, TEST: copy, then scale by 1/scale_ = 1 - ratio."""
+    params = "dropout_param { dropout_ratio: 0.3 scale_train: false }"
+    text = net_text(layer("Dropout", params), {"x": (1, 3, 4, 4)})
+    x = rng(73).standard_normal((1, 3, 4, 4)).astype(np.float32)
+    ours = _against_opencv(tmp_path, text, x, "y")
+    close(ours, x * (1.0 - 0.3))
+
+
+def test_dropout_scale_train_true_is_the_identity(tmp_path: Path) -> None:
+    params = "dropout_param { dropout_ratio: 0.3 scale_train: true }"
+    x = rng(74).standard_normal((1, 3, 4, 4))
+    out = run(tmp_path, net_text(layer("Dropout", params), {"x": x.shape}), {"x": x})
+    close(out["y"], x)
+
+
+def test_nvcaffe_batch_norm_scale_bias(tmp_path: Path) -> None:
+    """NVCaffe BatchNorm: (x - mean/f) / sqrt(var/f + eps) * blob3 + blob4."""
+    params = "batch_norm_param { eps: 0.001 scale_bias: true }"
+    text = net_text(layer("BatchNorm", params), {"x": (1, 3, 4, 4)})
+    x = rng(75).standard_normal((1, 3, 4, 4)).astype(np.float32)
+    ours = _against_opencv(tmp_path, text, x, "y")
+    mean, var, factor, gamma, beta = load_caffe(
+        tmp_path / "fork.prototxt", tmp_path / "fork.caffemodel"
+    ).weights["L"]
+    f = 1.0 / factor[0]
+    c = (slice(None), None, None)
+    expected = (x - mean[c] * f) / np.sqrt(var[c] * f + 0.001) * gamma[c] + beta[c]
+    close(ours, expected)
