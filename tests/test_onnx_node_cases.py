@@ -41,7 +41,9 @@ pytest.importorskip("tensorrt_rtx")
 
 #: Cases that build, measured here: targets -> floor. () is the portable default
 #: (sm86, sm89, sm120).
-FLOORS: dict[tuple[str, ...], int] = {(): 921, ("sm86",): 917}
+#: trtimport's portable count is higher than the bare parser's 921: rewriting refused graphs
+#: (onnxtools/rescue.py: folding pinned shapes, inlining constant If) builds 19 more (940).
+FLOORS: dict[tuple[str, ...], int] = {(): 940, ("sm86",): 917}
 TOTAL_CASES = 1884
 #: The sm86 pass doubles the time (~3 min more on 2 cores), so it runs only when asked for.
 SM86 = pytest.mark.skipif(

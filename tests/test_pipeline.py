@@ -132,15 +132,6 @@ def test_unknown_output_lists_available_tensors(tmp_path: Path) -> None:
         import_model(model, options=ImportOptions(outputs=["nope"]))
 
 
-def test_dynamic_input_without_shapes_names_input_and_flags(tmp_path: Path) -> None:
-    model = save(conv_relu(["N", 3, 8, 8]), tmp_path / "m.onnx")
-    with pytest.raises(UsageError) as info:
-        import_model(model)
-    message = str(info.value)
-    assert "'x' [-1, 3, 8, 8]" in message
-    assert "--input x:" in message and "--shapes x:MIN/OPT/MAX" in message
-
-
 def test_input_override_fixes_a_dynamic_input(tmp_path: Path) -> None:
     model = save(conv_relu(["N", 3, "H", "W"]), tmp_path / "m.onnx")
     result = convert(
@@ -264,7 +255,7 @@ def test_shapes_give_a_shape_tensor_input_a_value_range(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("values", "error", "match"),
     [
-        ({"x": (4,)}, UsageError, "'x' is not a shape tensor.*--input x:SHAPE"),
+        ({"x": (4,)}, UsageError, r"shape \[2, 3, 4\], which 1 value\(s\) do not fill"),
         ({"shape": (4, -1, 1)}, ShapeError, "holding 2 value"),
         ({"nope": (1,)}, UsageError, "--input-values names 'nope'"),
     ],
@@ -275,6 +266,13 @@ def test_wrong_input_values_are_clear_errors(
     model = save(_shape_input_model("Reshape", "shape"), tmp_path / "r.onnx")
     with pytest.raises(error, match=match):
         import_model(model, options=ImportOptions(input_values=values))
+
+
+def test_input_values_of_a_plain_input_need_the_rewrite(tmp_path: Path) -> None:
+    model = save(_shape_input_model("Reshape", "shape"), tmp_path / "r.onnx")
+    options = ImportOptions(input_values={"x": (4,)}, rewrite=False)
+    with pytest.raises(UsageError, match=r"'x' is not a shape tensor.*--input x:SHAPE"):
+        import_model(model, options=options)
 
 
 def test_a_work_folder_is_made_only_when_an_importer_needs_one(tmp_path: Path) -> None:

@@ -31,9 +31,9 @@ from trtimport.core.files import (
 from trtimport.core.options import BuildOptions, ImportOptions
 from trtimport.core.progress import Progress
 from trtimport.detect import detect_format
-from trtimport.errors import UsageError
+from trtimport.errors import EngineBuildError, UsageError
 from trtimport.plugins.manager import Plugins, load_plugins
-from trtimport.populate import ImportedNetwork, import_detected
+from trtimport.populate import ImportedNetwork, complete_import, import_detected
 
 
 @dataclass
@@ -94,6 +94,54 @@ def _targets_built(imported: ImportedNetwork, targets: list[str], notes: list[st
     return kept
 
 
+def _build(
+    imported: ImportedNetwork, build_options: BuildOptions, progress: Progress | None
+) -> tuple[Any, float, Any]:
+    """Build the imported network: (serialized engine, seconds, timing cache)."""
+    config, cache = make_config(
+        imported.backend,
+        imported.builder,
+        imported.network,
+        build_options,
+        imported.context.options.profiles,
+        imported.plugins,
+    )
+    serialized, seconds = build_serialized(
+        imported.backend,
+        imported.builder,
+        imported.network,
+        config,
+        progress=progress,
+        logger=imported.logger,
+    )
+    return serialized, seconds, cache
+
+
+def _rescue_build(
+    imported: ImportedNetwork,
+    err: EngineBuildError,
+    requested: ImportOptions,
+    build_options: BuildOptions,
+) -> bool:
+    """After the builder refused: rewrite the ONNX graph and import it again (onnxtools.rescue).
+
+    False when there is no ONNX graph to rewrite, or the failure is a GPU-only flag's.
+    """
+    ctx = imported.context
+    if ctx.onnx_path is None or build_options.refittable or build_options.strip_weights:
+        return False
+    from trtimport.onnxtools.passes.batch import check_batch_options
+    from trtimport.onnxtools.rescue import network_input_shapes, rescue
+
+    fixed = network_input_shapes(imported.network)
+    pinned = {n: fixed[n] for n in fixed if not any(n in p for p in ctx.options.profiles)}
+    getattr(imported.logger, "errors", []).clear()
+    rescue(ctx, err, shapes=pinned)
+    options = replace(requested, input_shapes={**requested.input_shapes, **pinned})
+    complete_import(imported, options, check_batch_options(requested))
+    return True
+
+
 def _require_onnx(imported: ImportedNetwork) -> Path:
     if imported.onnx_path is None:
         raise UsageError(
@@ -148,6 +196,7 @@ def convert(
             entry.importer.related_files(source, import_options), recorded_sources(engine)
         )
         start_dropping_cached_pages(engine)
+    requested = import_options
     with import_detected(
         entry, source, import_options, plugins, backend, verbosity, progress
     ) as imported:
@@ -181,22 +230,17 @@ def convert(
                 net_tmp = stack.enter_context(atomic_path(Path(save_network_onnx_to)))
                 export_network_onnx(imported.network, net_tmp, be)
             if hashes is not None:
-                config, cache = make_config(
-                    be,
-                    imported.builder,
-                    imported.network,
-                    build_options,
-                    import_options.profiles,
-                    imported.plugins,
-                )
-                serialized, seconds = build_serialized(
-                    be,
-                    imported.builder,
-                    imported.network,
-                    config,
-                    progress=progress if build_options.progress else None,
-                    logger=imported.logger,
-                )
+                shown = progress if build_options.progress else None
+                try:
+                    serialized, seconds, cache = _build(imported, build_options, shown)
+                except EngineBuildError as err:
+                    if not _rescue_build(imported, err, requested, build_options):
+                        raise
+                    import_options = imported.context.options
+                    result.inputs, result.outputs = imported.inputs, imported.outputs
+                    result.layers = imported.num_layers
+                    result.notes = list(imported.notes)
+                    serialized, seconds, cache = _build(imported, build_options, shown)
                 targets = _targets_built(imported, targets, result.notes)
                 result.targets = targets
                 sidecar = make_sidecar(
@@ -204,7 +248,8 @@ def convert(
                     source=imported.source,
                     format=imported.format,
                     file_hashes=hashes.result(),
-                    import_options=import_options,
+                    # The pinned --input-values stay recorded (a rewrite folded them in).
+                    import_options=replace(import_options, input_values=requested.input_values),
                     build_options=build_options,
                     builder_threads=getattr(imported.builder, "max_threads", None),
                     targets=targets,
@@ -213,6 +258,8 @@ def convert(
                     outputs=imported.outputs,
                     layers=imported.num_layers,
                     seconds=seconds,
+                    default_input_shapes=imported.context.default_shapes,
+                    rewrites=[r.as_dict() for r in imported.context.rewrites],
                 )
                 result.engine_bytes = write_engine(engine, serialized, sidecar)
                 save_timing_cache(cache, build_options.cache)

@@ -22,11 +22,12 @@ from trtimport.core.progress import Progress
 from trtimport.detect import detect_format
 from trtimport.errors import OutputMarkingError, ShapeError, UsageError
 from trtimport.onnxtools.dtypes import numpy_name
+from trtimport.onnxtools.input_defaults import default_input_shapes, tensor_shape
 from trtimport.plugins.manager import ImporterEntry, Plugins, load_plugins
 
 
-def _tensor_info(tensor: Any) -> TensorInfo:
-    return TensorInfo(tensor.name, tuple(int(d) for d in tensor.shape), numpy_name(tensor.dtype))
+def _tensor_info(tensor: Any, onnx_path: Path | None) -> TensorInfo:
+    return TensorInfo(tensor.name, tensor_shape(tensor, onnx_path), numpy_name(tensor.dtype))
 
 
 @dataclass
@@ -80,13 +81,14 @@ class ImportedNetwork:
     @property
     def inputs(self) -> list[TensorInfo]:
         """The network's inputs."""
-        return [_tensor_info(self.network.get_input(i)) for i in range(self.network.num_inputs)]
+        net = self.network
+        return [_tensor_info(net.get_input(i), self.onnx_path) for i in range(net.num_inputs)]
 
     @property
     def outputs(self) -> list[TensorInfo]:
         """The network's marked outputs."""
         net = self.network
-        return [_tensor_info(net.get_output(i)) for i in range(net.num_outputs)]
+        return [_tensor_info(net.get_output(i), self.onnx_path) for i in range(net.num_outputs)]
 
     @property
     def num_layers(self) -> int:
@@ -184,7 +186,8 @@ def apply_input_values(network: Any, options: ImportOptions, source: Path) -> Im
         if name not in shape_inputs:
             raise UsageError(
                 f"{source}: input '{name}' is not a shape tensor, so it takes no "
-                f"--input-values; fix its shape with --input {name}:SHAPE instead"
+                f"--input-values here (only ONNX-based models, without --no-rewrite, fold "
+                f"an input's values in); fix its shape with --input {name}:SHAPE instead"
             )
         if any(name in profile for profile in options.profiles):
             raise UsageError(
@@ -302,6 +305,59 @@ def _collect_earlier_imports() -> None:
     _imports_started += 1
 
 
+def _pinned_values(network: Any, options: ImportOptions) -> dict[str, tuple[int, ...]]:
+    """``--input-values`` of inputs that are not shape tensors: their values are folded in."""
+    names = {network.get_input(i).name for i in range(network.num_inputs)}
+    shape_inputs = shape_tensor_inputs(network)
+    return {k: v for k, v in options.input_values.items() if k in names and k not in shape_inputs}
+
+
+def complete_import(
+    imported: ImportedNetwork, options: ImportOptions, batch_ranges: list[BatchRange]
+) -> None:
+    """After the network is populated: profiles, outputs, input shapes and values, checks.
+
+    Runs again on a rewritten graph (:mod:`trtimport.onnxtools.rescue`), from the options
+    the user gave.
+    """
+    ctx = imported.context
+    source = imported.source
+    network = ctx.network
+    ctx.options = options
+    pinned = _pinned_values(network, options) if ctx.onnx_path is not None else {}
+    if pinned and options.rewrite:
+        from trtimport.onnxtools.rescue import rescue
+
+        rescue(
+            ctx,
+            UsageError(f"{source}: input(s) {', '.join(pinned)} pinned with --input-values"),
+            shapes=dict(options.input_shapes),
+            values=pinned,
+        )
+        complete_import(imported, ctx.options, batch_ranges)
+        return
+    if batch_ranges:
+        from trtimport.onnxtools.passes.batch import batch_profiles
+
+        ctx.options = replace(options, profiles=batch_profiles(network, batch_ranges, str(source)))
+    if options.outputs:
+        mark_outputs(network, options.outputs, source)
+    if network.num_outputs == 0:
+        raise OutputMarkingError(
+            f"{source}: the network has no outputs. Mark some with --output NAME; "
+            f"available tensors: {_available(list(all_tensors(network)))}"
+        )
+    apply_input_shapes(network, options.input_shapes, source)
+    ctx.options = apply_input_values(network, ctx.options, source)
+    if not ctx.options.profiles:
+        ctx.default_shapes, note = default_input_shapes(
+            network, ctx.onnx_path, shape_tensor_inputs(network), source
+        )
+        if note:
+            ctx.note(note)
+    check_dynamic_inputs(network, ctx.options, source)
+
+
 def import_detected(
     entry: ImporterEntry,
     source: Path,
@@ -352,22 +408,7 @@ def import_detected(
                 f"{importer.name} importer builds the network directly. Set layer types in "
                 "the network itself, and give input ranges with --shapes/--profile"
             )
-        if batch_ranges:
-            from trtimport.onnxtools.passes.batch import batch_profiles
-
-            ctx.options = replace(
-                options, profiles=batch_profiles(network, batch_ranges, str(source))
-            )
-        if options.outputs:
-            mark_outputs(network, options.outputs, source)
-        if network.num_outputs == 0:
-            raise OutputMarkingError(
-                f"{source}: the network has no outputs. Mark some with --output NAME; "
-                f"available tensors: {_available(list(all_tensors(network)))}"
-            )
-        apply_input_shapes(network, options.input_shapes, source)
-        ctx.options = apply_input_values(network, ctx.options, source)
-        check_dynamic_inputs(network, ctx.options, source)
+        complete_import(imported, options, batch_ranges)
     except BaseException:
         imported.close()
         raise

@@ -72,9 +72,10 @@ def test_unknown_output_name(cli, out: Path) -> None:
 
 
 def test_dynamic_input_without_shapes(cli, out: Path) -> None:
-    model = save(conv_relu(["batch", 3, 8, 8]), out / "model.onnx")
-    stderr = _fails_cleanly(cli, [str(model)], out, "dynamic input(s) 'x' [-1, 3, 8, 8]")
-    assert "--shapes x:MIN/OPT/MAX" in stderr
+    model = save(conv_relu(["batch", 3, "height", 8]), out / "model.onnx")
+    stderr = _fails_cleanly(cli, [str(model)], out, "'x' [-1, 3, -1, 8]: dimension(s) 2")
+    assert "--input x:1x3xD2x8" in stderr
+    assert "--shapes NAME:MIN/OPT/MAX" in stderr
 
 
 def test_zero_builder_threads(cli, out: Path) -> None:

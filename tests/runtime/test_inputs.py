@@ -41,8 +41,10 @@ def test_image_file_with_caffe_scale():
 
 def test_dynamic_shape_needs_data_or_shape(tmp_path):
     spec = [TensorSpec("x", (None, 3), np.dtype("float32"))]
-    with pytest.raises(UsageError, match="--input x:1x"):
-        make_feeds(spec, {}, ImageOptions())
+    # A dynamic batch alone becomes 1; any other dynamic dimension needs a shape.
+    assert make_feeds(spec, {}, ImageOptions()).arrays["x"].shape == (1, 3)
+    with pytest.raises(UsageError, match="--input y:1x"):
+        make_feeds([TensorSpec("y", (None, -1), np.dtype("float32"))], {}, ImageOptions())
     assert make_feeds(spec, {}, ImageOptions(), shapes={"x": (2, 3)}).arrays["x"].shape == (2, 3)
     with pytest.raises(ShapeError, match="rank"):
         make_feeds(spec, {}, ImageOptions(), shapes={"x": (2, 3, 1)})

@@ -105,6 +105,8 @@ def make_sidecar(
     outputs: list[TensorInfo],
     layers: int,
     seconds: float,
+    default_input_shapes: dict[str, tuple[int, ...]] | None = None,
+    rewrites: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The sidecar of an engine just built (:func:`write_engine` adds the engine's size)."""
     from trtimport import __version__
@@ -135,6 +137,7 @@ def make_sidecar(
             "more_batches": [list(b) for b in import_options.more_batches],
             "precision": import_options.precision.as_dict(),
             "extra": import_options.extra,
+            "rewrite": import_options.rewrite,
         },
         "build_options": {
             "workspace": build_options.workspace,
@@ -155,6 +158,10 @@ def make_sidecar(
         "profiles": [_profile_dict(profile) for profile in import_options.profiles],
         # Their ranges in "profiles" are values, not shapes.
         "shape_tensor_inputs": sorted(shape_tensor_inputs),
+        # Dynamic batch dimensions set to 1 because no flag gave them (input name -> shape).
+        "default_input_shapes": {k: list(v) for k, v in (default_input_shapes or {}).items()},
+        # How a graph TensorRT refused was rewritten before it was built (onnxtools.rescue).
+        "rewrites": list(rewrites or []),
         "inputs": [t.as_dict() for t in inputs],
         "outputs": [t.as_dict() for t in outputs],
         "layers": layers,
@@ -203,4 +210,5 @@ def import_options_of(sidecar: dict[str, Any], weights: Path | None = None) -> I
         more_batches=[tuple(b) for b in recorded.get("more_batches") or []],  # type: ignore[misc]
         precision=_precision_of(recorded.get("precision") or {}),
         extra=dict(recorded.get("extra") or {}),
+        rewrite=bool(recorded.get("rewrite", True)),
     )

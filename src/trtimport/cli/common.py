@@ -66,8 +66,9 @@ def add_import_arguments(parser: argparse.ArgumentParser, *, input_files: bool =
         action="append",
         default=[],
         metavar="NAME:V1,V2,…",
-        help="fixed values of a shape-tensor input (one that sets other tensors' shapes, "
-        "such as Reshape's shape), in every profile, e.g. shape:2,-1 (repeatable)",
+        help="fixed values of an input: a shape-tensor input's values in every profile "
+        "(e.g. shape:2,-1), or, for an ONNX-based model, any input folded in as a constant "
+        "(e.g. sr:16000) (repeatable)",
     )
     g.add_argument(
         "--profile",
@@ -103,6 +104,12 @@ def add_import_arguments(parser: argparse.ArgumentParser, *, input_files: bool =
         default=[],
         metavar="NAME",
         help="TensorFlow, UFF: transpose this NHWC input to NCHW in the ONNX model (repeatable)",
+    )
+    g.add_argument(
+        "--no-rewrite",
+        action="store_true",
+        help="when TensorRT refuses an ONNX-based graph, do not rewrite it (constant folding, "
+        "standard ops for ONNX Runtime's contrib ops) and try again",
     )
     add_precision_arguments(parser)
 
@@ -232,6 +239,7 @@ def import_options(args: argparse.Namespace) -> ImportOptions:
         more_batches=batches[1:],
         precision=precision_options(args),
         extra=_extra(args),
+        rewrite=not getattr(args, "no_rewrite", False),
     )
 
 

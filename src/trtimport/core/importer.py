@@ -37,6 +37,10 @@ class ImportContext:
     plugins: Any = None
     #: Where long work reports progress (a tf2onnx conversion); the CLI draws it.
     progress: Progress = field(default_factory=Progress)
+    #: Input shapes trtimport chose for dynamic batch dimensions no flag gave (name -> shape).
+    default_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    #: Rewrites that made a refused ONNX graph buildable (``onnxtools.rescue.Rewrite``).
+    rewrites: list[Any] = field(default_factory=list)
 
     @property
     def workdir(self) -> Path:

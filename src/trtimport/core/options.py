@@ -111,6 +111,8 @@ class ImportOptions:
     precision: PrecisionOptions = field(default_factory=PrecisionOptions)
     #: Importer-specific settings (for plugins), e.g. ``{"inputs_as_nchw": ["x"]}``.
     extra: dict[str, object] = field(default_factory=dict)
+    #: Rewrite an ONNX graph TensorRT refuses (fold constants, standard ops); ``--no-rewrite``.
+    rewrite: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.weights, str):

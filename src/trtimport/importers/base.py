@@ -21,7 +21,15 @@ class OnnxBasedImporter(Importer):
     @staticmethod
     def parse_onnx(ctx: ImportContext, onnx_path: Path) -> None:
         """Check and rewrite ``onnx_path`` as the options ask, then parse it into the network."""
+        from trtimport.errors import ModelParseError
         from trtimport.onnxtools.parse import parse_onnx_into, prepare_onnx
 
         ctx.onnx_path = prepare_onnx(ctx, onnx_path)
-        parse_onnx_into(ctx, ctx.onnx_path)
+        try:
+            parse_onnx_into(ctx, ctx.onnx_path)
+        except ModelParseError as err:
+            if not err.problems:  # not a refusal: the file itself is bad
+                raise
+            from trtimport.onnxtools.rescue import rescue
+
+            rescue(ctx, err, shapes=dict(ctx.options.input_shapes))

@@ -22,7 +22,11 @@ class Feeds:
 
 
 def concrete_shape(spec: TensorSpec, override: tuple[int, ...] | None = None) -> tuple[int, ...]:
-    """The spec's shape with every dimension known, or a UsageError naming the input."""
+    """The spec's shape with every dimension known, or a UsageError naming the input.
+
+    A dynamic leading (batch) dimension alone becomes 1, as the import does
+    (:mod:`trtimport.onnxtools.input_defaults`); the note on generated inputs shows the shape.
+    """
     if override is not None:
         if len(override) != len(spec.shape):
             raise ShapeError(
@@ -30,13 +34,16 @@ def concrete_shape(spec: TensorSpec, override: tuple[int, ...] | None = None) ->
                 f"given for it has rank {len(override)}"
             )
         return override
-    if any(d is None or d < 0 for d in spec.shape):
+    dims = list(spec.shape)
+    if dims and (dims[0] is None or dims[0] < 0):
+        dims[0] = 1
+    if any(d is None or d < 0 for d in dims):
         shown = "x".join("?" if d is None or d < 0 else str(d) for d in spec.shape)
         raise UsageError(
             f"input '{spec.name}' has dynamic shape {shown}: give a file with --input "
             f"{spec.name}=FILE or a shape with --input {spec.name}:1x…"
         )
-    return tuple(int(d) for d in spec.shape)  # type: ignore[arg-type]
+    return tuple(int(d) for d in dims)  # type: ignore[arg-type]
 
 
 def random_array(shape: tuple[int, ...], dtype: np.dtype, rng: np.random.Generator) -> np.ndarray:

@@ -323,9 +323,12 @@ def convert_tflite(path: Path, request: Request) -> onnx.ModelProto:
     with _tf2onnx_errors(path, "TFLite model"):
         import tf2onnx
 
+        from trtimport.importers.tensorflow.tflite_custom import custom_op_handlers
+
         model, _ = tf2onnx.convert.from_tflite(
             str(path),
             opset=request.opset,
             inputs_as_nchw=_nchw_candidates(request.inputs_as_nchw),
+            custom_op_handlers=custom_op_handlers(path),
         )
     return model
