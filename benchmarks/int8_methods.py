@@ -173,8 +173,8 @@ def measure(case: Case, work: Path) -> dict[str, tuple[float, float]]:
     """(top-1 agreement, relative error) per variant label."""
     import onnx
 
-    from trtimport.core.calibrate import collect_histograms, model_inputs, ranges_from
-    from trtimport.core.quantize import insert_qdq, plan_quantization
+    from trtimport.onnxtools.passes.calibrate import collect_histograms, model_inputs, ranges_from
+    from trtimport.onnxtools.passes.quantize import insert_qdq, plan_quantization
 
     model = onnx.load(str(case.model))
     plan = plan_quantization(model, "tensorrt_rtx")

@@ -213,6 +213,7 @@ def convert(
                     outputs=imported.outputs,
                     layers=imported.num_layers,
                     seconds=seconds,
+                    rewrites=imported.context.records,
                 )
                 result.engine_bytes = write_engine(engine, serialized, sidecar)
                 save_timing_cache(cache, build_options.cache)

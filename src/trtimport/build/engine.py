@@ -105,8 +105,11 @@ def make_sidecar(
     outputs: list[TensorInfo],
     layers: int,
     seconds: float,
+    rewrites: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The sidecar of an engine just built (:func:`write_engine` adds the engine's size)."""
+    """The sidecar of an engine just built (:func:`write_engine` adds the engine's size).
+
+    ``rewrites``: what the ONNX rewrites found out (``ImportContext.records``)."""
     from trtimport import __version__
 
     return {
@@ -136,6 +139,7 @@ def make_sidecar(
             "precision": import_options.precision.as_dict(),
             "extra": import_options.extra,
         },
+        "rewrites": rewrites or {},
         "build_options": {
             "workspace": build_options.workspace,
             "optimization_level": build_options.optimization_level,

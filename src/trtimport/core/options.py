@@ -46,7 +46,7 @@ Profile = dict[str, ShapeRange]
 BatchRange = tuple[int, int, int]
 
 
-#: INT8 calibration methods (:mod:`trtimport.core.calibrate`).
+#: INT8 calibration methods (:mod:`trtimport.onnxtools.passes.calibrate`).
 CALIB_METHODS = ("max", "percentile", "entropy", "mse")
 #: The default: the only method at >= 97 % top-1 agreement with fp32 on every model and data
 #: set measured in docs/precision.md (entropy fell to 88 % on sparse images).

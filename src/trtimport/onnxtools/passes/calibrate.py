@@ -9,7 +9,7 @@ largest magnitude kept before saturating) comes from one of three methods:
 - ``entropy``: TensorRT's entropy calibration: the threshold whose 128-level quantized
   distribution of magnitudes is closest (Kullback-Leibler divergence) to the measured one;
 - ``mse``: the threshold with the least squared int8 round-trip error
-  (:mod:`trtimport.core.calib_mse`).
+  (:mod:`trtimport.onnxtools.passes.calib_mse`).
 
 Whatever the method, the graph's own inputs get the largest magnitude seen (``max``): their
 values are the data itself, and clipping them (the entropy method cuts the rare ink pixels
@@ -313,7 +313,7 @@ def ranges_from(
     if method == "percentile":
         pick = functools.partial(percentile_amax, percentile=percentile)
     elif method == "mse":
-        from trtimport.core.calib_mse import mse_amax
+        from trtimport.onnxtools.passes.calib_mse import mse_amax
 
         pick = mse_amax
     else:

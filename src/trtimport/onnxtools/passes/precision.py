@@ -150,7 +150,7 @@ def _lower_tensor(
     return tensor
 
 
-def _elem_types(model: onnx.ModelProto) -> dict[str, int]:
+def elem_types(model: onnx.ModelProto) -> dict[str, int]:
     """Element type of every tensor the graph names (after ONNX shape inference)."""
     import onnx
 
@@ -239,9 +239,10 @@ def _statistics_nodes(graph: onnx.GraphProto) -> set[int]:
 
 
 def convert_precision(
-    model: onnx.ModelProto, precision: str
+    model: onnx.ModelProto, precision: str, keep: frozenset[str] = frozenset()
 ) -> tuple[onnx.ModelProto, PrecisionReport]:
-    """Return a copy of ``model`` computing in ``precision`` (fp32 returns it unchanged)."""
+    """Return a copy of ``model`` computing in ``precision`` (fp32 returns it unchanged); the
+    nodes named in ``keep`` stay fp32."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -253,7 +254,7 @@ def convert_precision(
     out = onnx.ModelProto()
     out.CopyFrom(model)
     graph = out.graph
-    types = _elem_types(out)
+    types = elem_types(out)
     constants = _constants(graph)
     statistics = _statistics_nodes(graph)
     unique = unique_namer(graph)
@@ -261,6 +262,8 @@ def convert_precision(
 
     def is_low(i: int, node: onnx.NodeProto) -> bool:
         if node.domain not in ("", "ai.onnx") or node.op_type not in low_ops or i in statistics:
+            return False
+        if node.name in keep:
             return False
         if all(not n or n in types for n in node.input):
             return True

@@ -1,0 +1,172 @@
+"""TensorRT's text INT8 calibration caches (``IInt8EntropyCalibrator2``, ``IInt8MinMaxCalibrator``
+and the other implicit-quantization calibrators of TensorRT 7-10), read as Q/DQ ranges.
+
+The format, as those calibrators write it from ``writeCalibrationCache``::
+
+    TRT-8601-EntropyCalibration2
+    data: 3c010204
+    conv1: 3d8a2d1e
+    ...
+
+The first line is ``TRT-<version>-<calibrator>`` (version as TensorRT's ``NV_TENSORRT_VERSION``
+number, e.g. 8601 for 8.6.1; the calibrator ``EntropyCalibration2``, ``EntropyCalibration``,
+``MinMaxCalibration`` or ``LegacyCalibration``). Every further line is ``<tensor>: <scale>``
+with the scale as the 8 hex digits of its big-endian float32 bits; the tensor's INT8 range is
+127 x scale. Names are the network's tensor names: Caffe blob names (an in-place layer's output
+keeps the blob's name), ONNX tensor names, or the UFF/TensorFlow node names (without ``:0``).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trtimport.errors import ModelParseError, UsageError
+
+if TYPE_CHECKING:
+    import onnx
+
+    from trtimport.core.options import PrecisionOptions
+    from trtimport.onnxtools.passes.quantize import QuantPlan
+
+HEADER = re.compile(r"^TRT-(\d+)-([A-Za-z0-9]+)$")
+CALIBRATORS = (
+    "EntropyCalibration2",
+    "EntropyCalibration",
+    "MinMaxCalibration",
+    "LegacyCalibration",
+)
+_LINE = re.compile(r"^(.+):\s*([0-9a-fA-F]{1,8})$")
+
+
+@dataclass
+class LegacyCache:
+    """A parsed cache: TensorRT version number, calibrator name and scale per tensor name."""
+
+    version: int
+    calibrator: str
+    scales: dict[str, float]
+
+
+def is_legacy_cache(path: Path) -> bool:
+    """True if ``path`` is a file that starts like a TensorRT calibration cache."""
+    try:
+        with path.open("rb") as f:
+            return f.read(4) == b"TRT-"
+    except OSError:
+        return False
+
+
+def read_legacy_cache(path: Path) -> LegacyCache:
+    """Parse a TensorRT text calibration cache; errors name the file and line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ModelParseError(f"{path}: not a readable TensorRT calibration cache ({err})") from err
+    header = HEADER.match(lines[0].strip()) if lines else None
+    if header is None or header.group(2) not in CALIBRATORS:
+        raise ModelParseError(
+            f"{path}:1: expected a header TRT-<version>-<calibrator> with one of "
+            f"{', '.join(CALIBRATORS)}; found {lines[0][:60]!r}"
+        )
+    scales: dict[str, float] = {}
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        match = _LINE.match(line.strip())
+        if match is None:
+            raise ModelParseError(
+                f"{path}:{number}: expected '<tensor>: <8 hex digits of a float32 scale>', "
+                f"found {line[:80]!r}"
+            )
+        (scale,) = struct.unpack(">f", bytes.fromhex(match.group(2).zfill(8)))
+        scales[match.group(1).strip()] = scale
+    return LegacyCache(int(header.group(1)), header.group(2), scales)
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+
+
+def match_names(cache_names: list[str], tensors: list[str]) -> dict[str, str]:
+    """Model tensor -> cache entry: the same name, the name with or without TensorFlow's
+    ``:0``, or (when only one entry fits) the same name with punctuation ignored."""
+    known = set(cache_names)
+    loose: dict[str, list[str]] = {}
+    for name in cache_names:
+        loose.setdefault(_normalized(name.removesuffix(":0")), []).append(name)
+    found: dict[str, str] = {}
+    for tensor in tensors:
+        for candidate in (tensor, tensor.removesuffix(":0"), f"{tensor}:0"):
+            if candidate in known:
+                found[tensor] = candidate
+                break
+        else:
+            fits = loose.get(_normalized(tensor.removesuffix(":0")), [])
+            if len(fits) == 1:
+                found[tensor] = fits[0]
+    return found
+
+
+def ranges_for_plan(
+    path: Path,
+    model: onnx.ModelProto,
+    plan: QuantPlan,
+    options: PrecisionOptions,
+    workdir: Path,
+) -> tuple[QuantPlan, dict[str, float], list[str]]:
+    """Ranges for the plan's activations from the cache at ``path``.
+
+    Tensors without an entry are calibrated when ``--calib-data`` is given; otherwise the
+    layers that read them stay in float. Returns (plan, ranges, notes).
+    """
+    from trtimport.onnxtools.passes.quantize import QuantPlan
+
+    cache = read_legacy_cache(path)
+    tensors = plan.activation_tensors
+    names = match_names(list(cache.scales), tensors)
+    ranges = {t: 127.0 * cache.scales[names[t]] for t in tensors if t in names}
+    missing = [t for t in tensors if t not in names]
+    notes = [
+        f"--int8: ranges of {len(ranges)} of {len(tensors)} activation(s) from the TensorRT "
+        f"{cache.calibrator} cache {path} (TRT-{cache.version})"
+    ]
+    if missing and options.calib_data is not None:
+        from trtimport.core import calibrate
+
+        batches, data_notes = calibrate.calibration_batches(options, calibrate.model_inputs(model))
+        ranges.update(
+            calibrate.compute_ranges(
+                model,
+                missing,
+                batches,
+                options.calib_method,
+                options.calib_percentile,
+                workdir,
+                clip_inputs=options.calib_clip_inputs,
+            )
+        )
+        notes += data_notes
+        notes.append(
+            f"--int8: no cache entry for {', '.join(missing)}: calibrated them "
+            f"({options.calib_method})"
+        )
+    elif missing:
+        layers = [x for x in plan.layers if all(a in ranges for a in x.activations)]
+        left = [x.name or x.op for x in plan.layers if x not in layers]
+        notes.append(
+            f"--int8: no cache entry for {', '.join(missing)}: "
+            f"{', '.join(left)} stay in float (give --calib-data to calibrate them)"
+        )
+        if not layers:
+            raise UsageError(
+                f"--calib-cache {path}: none of the tensors the INT8 layers read has an entry "
+                f"({', '.join(missing)}); the cache names "
+                f"{', '.join(list(cache.scales)[:10])}{' …' if len(cache.scales) > 10 else ''}. "
+                "Was it written for this model? Give --calib-data to calibrate instead"
+            )
+        plan = QuantPlan(layers, plan.skipped)
+    return plan, ranges, notes

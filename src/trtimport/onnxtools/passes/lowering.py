@@ -1,0 +1,385 @@
+"""``--int8``/``--precision`` with ``--keep-fp32`` and ``--max-error``.
+
+The two rewrites (:mod:`~trtimport.onnxtools.passes.quantize`,
+:mod:`~trtimport.onnxtools.passes.precision`) take a set of node names to leave alone: those
+nodes are neither quantized nor lowered. ``--keep-fp32`` names them (node or output tensor
+names, with ``*``/``?``/``[...]`` globs). ``--max-error E`` finds more of them itself: the
+rewritten model and the fp32 model run on ONNX Runtime over sample inputs (``--calib-data``,
+or seeded N(0, 1) inputs without it), and while ``max |low - fp32| / max |fp32|`` of some
+output exceeds E:
+
+1. one run of both models with every tensor as an output ranks the rewritten nodes by the
+   error each adds: the relative error of its output minus the largest of its inputs';
+2. the k most harmful nodes are kept in fp32, for k = 1, 2, 4, ... until the bound holds,
+   then k is bisected down to the smallest that holds.
+
+The result (bound, error before and after, the kept nodes) goes to the notes and the engine's
+sidecar.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from trtimport.errors import UsageError
+
+if TYPE_CHECKING:
+    import onnx
+
+    from trtimport.core.options import PrecisionOptions
+    from trtimport.onnxtools.passes.calibrate import Batch
+    from trtimport.onnxtools.passes.quantize import Calibrated
+
+#: Seeded random samples used without --calib-data, and the most samples taken from it.
+RANDOM_SAMPLES = 8
+MAX_SAMPLES = 32
+SEED = 0
+
+
+@dataclass
+class GuardReport:
+    """What ``--keep-fp32``/``--max-error`` did."""
+
+    kept_by_user: list[str] = field(default_factory=list)
+    bound: float | None = None
+    error_before: float | None = None
+    error: float | None = None
+    #: Nodes the search kept in fp32, most harmful first.
+    kept: list[str] = field(default_factory=list)
+    samples: int = 0
+    sample_source: str = ""
+    trials: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (for the engine's sidecar)."""
+        return {
+            "keep_fp32": self.kept_by_user,
+            "max_error": self.bound,
+            "error_before": self.error_before,
+            "error": self.error,
+            "kept_for_error": self.kept,
+            "samples": self.samples,
+            "sample_source": self.sample_source,
+        }
+
+    def summary(self) -> str:
+        """One line for the user."""
+        text = ""
+        if self.kept_by_user:
+            text = f"--keep-fp32: {len(self.kept_by_user)} node(s) stay fp32; "
+        if self.bound is None:
+            return text.rstrip("; ")
+        text += (
+            f"--max-error {self.bound:g}: error {self.error_before:.2e} before; "
+            if self.kept
+            else f"--max-error {self.bound:g}: "
+        )
+        if self.kept:
+            shown = ", ".join(self.kept[:12]) + (" …" if len(self.kept) > 12 else "")
+            text += f"kept {len(self.kept)} more node(s) in fp32 ({shown}), "
+        return text + (
+            f"error {self.error:.2e} on {self.samples} sample(s) ({self.sample_source})"
+            + (f", {self.trials} trial rewrite(s)" if self.trials else "")
+        )
+
+
+def name_nodes(model: onnx.ModelProto) -> None:
+    """Give every unnamed node a unique name (``<op>_<index>``) so it can be kept by name."""
+    from trtimport.onnxtools.graph import unique_namer
+
+    unique = unique_namer(model.graph)
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = unique(f"{node.op_type}_{i}")
+
+
+def resolve_keep(model: onnx.ModelProto, patterns: tuple[str, ...]) -> list[str]:
+    """Names of the nodes that a ``--keep-fp32`` pattern matches by node or output name."""
+    found: dict[str, None] = {}
+    for pattern in patterns:
+        hits = [
+            n.name
+            for n in model.graph.node
+            if fnmatch.fnmatchcase(n.name, pattern)
+            or any(fnmatch.fnmatchcase(o, pattern) for o in n.output)
+        ]
+        if not hits:
+            examples = ", ".join(n.name for n in list(model.graph.node)[:8])
+            raise UsageError(
+                f"--keep-fp32 '{pattern}': no node or tensor of the model has that name "
+                f"(nodes are named e.g. {examples}); globs like 'conv*' match several"
+            )
+        found.update(dict.fromkeys(hits))
+    return list(found)
+
+
+class Lowering:
+    """The model rewritten for ``--int8``/``--precision``, with any set of nodes kept fp32."""
+
+    def __init__(
+        self,
+        model: onnx.ModelProto,
+        options: PrecisionOptions,
+        calibrated: Calibrated | None,
+    ) -> None:
+        self.model = model
+        self.options = options
+        self.calibrated = calibrated
+
+    def apply(self, keep: frozenset[str]) -> tuple[onnx.ModelProto, list[str]]:
+        """The rewritten model with the ``keep`` nodes left alone, and notes about it."""
+        from trtimport.onnxtools.passes.precision import convert_precision
+        from trtimport.onnxtools.passes.quantize import insert_qdq, int8_summary
+
+        model, notes = self.model, []
+        if self.calibrated is not None:
+            plan = self.calibrated.without(keep)
+            if plan.layers:
+                model = insert_qdq(model, plan, self.calibrated.ranges)
+            notes.append(int8_summary(plan))
+        if self.options.precision != "fp32":
+            model, report = convert_precision(model, self.options.precision, keep)
+            notes.append(report.summary())
+        return model, notes
+
+    def candidates(self) -> list[str]:
+        """Nodes the rewrite may change (quantized layers and lowerable ops), in graph order."""
+        from trtimport.onnxtools.passes.precision import LOW_OPS
+
+        quantized = (
+            {x.name for x in self.calibrated.plan.layers} if self.calibrated is not None else set()
+        )
+        lowerable = LOW_OPS if self.options.precision != "fp32" else frozenset()
+        return [
+            n.name for n in self.model.graph.node if n.name in quantized or n.op_type in lowerable
+        ]
+
+
+def sample_batches(model: onnx.ModelProto, options: PrecisionOptions) -> tuple[list[Batch], str]:
+    """Inputs to measure the error on: from --calib-data, else seeded N(0, 1) (dynamic
+    dimensions taken as 1); returns (batches, where they came from)."""
+    from trtimport.onnxtools.passes.calibrate import calibration_batches, model_inputs
+
+    inputs = model_inputs(model)
+    if options.calib_data is not None:
+        batches, _ = calibration_batches(options, inputs)
+        taken: list[Batch] = []
+        for batch in batches:
+            if sum(len(next(iter(b.values()))) for b in taken) >= MAX_SAMPLES:
+                break
+            taken.append(batch)
+        return taken, str(options.calib_data)
+    rng = np.random.default_rng(SEED)
+    batches = []
+    for _ in range(RANDOM_SAMPLES):
+        batch = {}
+        for spec in inputs:
+            shape = [d or 1 for d in spec.shape]
+            if spec.dtype.kind == "f":
+                batch[spec.name] = rng.normal(0, 1, shape).astype(spec.dtype)
+            else:
+                batch[spec.name] = np.zeros(shape, spec.dtype)
+        batches.append(batch)
+    return batches, f"seeded random N(0, 1), seed {SEED}"
+
+
+def _run_all(model: onnx.ModelProto, batches: list[Batch], workdir: Path) -> list[list[np.ndarray]]:
+    from trtimport.onnxtools.passes.calibrate import ort_session
+
+    session = ort_session(model, workdir)
+    return [[np.asarray(o) for o in session.run(None, b)] for b in batches]
+
+
+def relative_error(reference: list[list[np.ndarray]], got: list[list[np.ndarray]]) -> float:
+    """max over outputs of max |got - reference| / max |reference| (over every sample)."""
+    worst = 0.0
+    for k in range(len(reference[0]) if reference else 0):
+        diff = scale = 0.0
+        for ref, out in zip(reference, got, strict=True):
+            if ref[k].dtype.kind not in "fc":
+                continue
+            a, b = ref[k].astype(np.float64), out[k].astype(np.float64)
+            if a.size:
+                diff = max(diff, float(np.max(np.abs(b - a))))
+                scale = max(scale, float(np.max(np.abs(a))))
+        error = diff / scale if scale > 0 else diff
+        worst = max(worst, error if np.isfinite(error) else np.inf)
+    return worst
+
+
+def _tensor_errors(
+    reference: onnx.ModelProto,
+    lowered: onnx.ModelProto,
+    tensors: list[str],
+    batches: list[Batch],
+    workdir: Path,
+) -> dict[str, float]:
+    """Relative error of each float tensor of the lowered model against the reference."""
+    import onnx as onnx_module
+    from onnx import TensorProto, helper
+
+    from trtimport.onnxtools.passes.calibrate import ort_session
+    from trtimport.onnxtools.passes.precision import elem_types
+
+    floats = {TensorProto.FLOAT, TensorProto.FLOAT16}
+    ref_types, low_types = elem_types(reference), elem_types(lowered)
+    names = [t for t in tensors if ref_types.get(t) in floats and low_types.get(t) in floats]
+
+    def probe(model: onnx.ModelProto, types: dict[str, int]) -> Any:
+        copy = onnx_module.ModelProto()
+        copy.CopyFrom(model)
+        present = {o.name for o in copy.graph.output}
+        for name in names:
+            if name not in present:
+                copy.graph.output.append(helper.make_tensor_value_info(name, types[name], None))
+        return ort_session(copy, workdir)
+
+    sessions = probe(reference, ref_types), probe(lowered, low_types)
+    diff = dict.fromkeys(names, 0.0)
+    scale = dict.fromkeys(names, 0.0)
+    for batch in batches:
+        ref, low = (
+            dict(zip([o.name for o in s.get_outputs()], s.run(None, batch), strict=True))
+            for s in sessions
+        )
+        for name in names:
+            a = ref[name].astype(np.float64)
+            if a.size:
+                diff[name] = max(
+                    diff[name], float(np.max(np.abs(low[name].astype(np.float64) - a)))
+                )
+                scale[name] = max(scale[name], float(np.max(np.abs(a))))
+    return {n: diff[n] / scale[n] if scale[n] > 0 else diff[n] for n in names}
+
+
+def rank_by_harm(
+    lowering: Lowering,
+    keep: frozenset[str],
+    candidates: list[str],
+    batches: list[Batch],
+    workdir: Path,
+) -> list[str]:
+    """The candidates, the one adding the most error first (output error minus input error)."""
+    lowered, _ = lowering.apply(keep)
+    graph = lowering.model.graph
+    constants = {t.name for t in graph.initializer}
+    nodes = {n.name: n for n in graph.node}
+    tensors = sorted(
+        {
+            t
+            for c in candidates
+            for t in (*nodes[c].input, *nodes[c].output)
+            if t and t not in constants
+        }
+    )
+    errors = _tensor_errors(lowering.model, lowered, tensors, batches, workdir)
+
+    def harm(name: str) -> float:
+        node = nodes[name]
+        out = max((errors.get(t, 0.0) for t in node.output), default=0.0)
+        into = max((errors.get(t, 0.0) for t in node.input if t in errors), default=0.0)
+        return out - into
+
+    position = {name: i for i, name in enumerate(candidates)}
+    return sorted(candidates, key=lambda n: (-harm(n), position[n]))
+
+
+def _sizes(total: int) -> Iterator[int]:
+    k = 1
+    while k < total:
+        yield k
+        k *= 2
+    yield total
+
+
+def guard(
+    lowering: Lowering, keep: frozenset[str], bound: float, workdir: Path
+) -> tuple[frozenset[str], GuardReport]:
+    """Keep the most harmful nodes in fp32 until the error is at most ``bound``."""
+    if lowering.options.precision == "bf16":
+        raise UsageError(
+            "--max-error needs ONNX Runtime to run the rewritten model, and it has no CPU "
+            "kernels for most bf16 ops; use --precision fp16, or --keep-fp32 without a bound"
+        )
+    batches, source = sample_batches(lowering.model, lowering.options)
+    reference = _run_all(lowering.model, batches, workdir)
+    report = GuardReport(kept_by_user=sorted(keep), bound=bound, sample_source=source)
+    report.samples = sum(len(next(iter(b.values()))) for b in batches)
+
+    def error(extra: list[str]) -> float:
+        report.trials += 1
+        model, _ = lowering.apply(keep | frozenset(extra))
+        return relative_error(reference, _run_all(model, batches, workdir))
+
+    report.error_before = report.error = error([])
+    if report.error <= bound:
+        return keep, report
+    candidates = [c for c in lowering.candidates() if c not in keep]
+    order = rank_by_harm(lowering, keep, candidates, batches, workdir)
+    failing, passing, errors = 0, None, {}
+    for k in _sizes(len(order)):
+        errors[k] = error(order[:k])
+        if errors[k] <= bound:
+            passing = k
+            break
+        failing = k
+    if passing is None:
+        raise UsageError(
+            f"--max-error {bound:g}: even with all {len(order)} rewritten node(s) in fp32 the "
+            f"error is {errors[len(order)]:.2e} on {source}; raise the bound"
+        )
+    while passing - failing > 1:
+        middle = (failing + passing) // 2
+        errors[middle] = error(order[:middle])
+        if errors[middle] <= bound:
+            passing = middle
+        else:
+            failing = middle
+    report.kept = order[:passing]
+    report.error = errors[passing]
+    return keep | frozenset(report.kept), report
+
+
+def lower_model(
+    model: onnx.ModelProto,
+    options: PrecisionOptions,
+    backend_name: str,
+    workdir: Path,
+    default_cache: Path,
+) -> tuple[onnx.ModelProto, list[str], GuardReport | None]:
+    """Apply ``--int8`` and ``--precision`` with ``--keep-fp32``/``--max-error``.
+
+    Returns (model, notes, report); the report is None when neither flag was given.
+    """
+    from trtimport.onnxtools.passes.quantize import calibrate_plan
+
+    if not options.active and (options.keep_fp32 or options.max_error is not None):
+        raise UsageError(
+            "--keep-fp32 and --max-error apply to --int8 or --precision fp16|bf16; the model "
+            "is built in fp32 already"
+        )
+    if options.max_error is not None and not options.max_error > 0:
+        raise UsageError(f"--max-error {options.max_error}: must be a positive number")
+    name_nodes(model)
+    keep = frozenset(resolve_keep(model, options.keep_fp32))
+    calibrated = (
+        calibrate_plan(model, options, backend_name, workdir, default_cache)
+        if options.int8
+        else None
+    )
+    lowering = Lowering(model, options, calibrated)
+    notes = list(calibrated.notes) if calibrated is not None else []
+    report = GuardReport(kept_by_user=sorted(keep)) if keep else None
+    if options.max_error is not None:
+        keep, report = guard(lowering, keep, options.max_error, workdir)
+    lowered, rewrite_notes = lowering.apply(keep)
+    notes += rewrite_notes
+    if report is not None:
+        notes.append(report.summary())
+    return lowered, notes, report
