@@ -81,6 +81,17 @@ class PrecisionOptions:
     #: most harmful layers are kept in fp32 until it holds.
     max_error: float | None = None
 
+    def __post_init__(self) -> None:
+        if not self.active and (self.keep_fp32 or self.max_error is not None):
+            raise UsageError(
+                "--keep-fp32 and --max-error apply to --int8 or --precision fp16|bf16; the "
+                "model is built in fp32 already"
+            )
+        if self.max_error is not None and not self.max_error > 0:
+            raise UsageError(f"--max-error {self.max_error}: must be a positive number")
+        if self.calib_batches is not None and self.calib_batches < 1:
+            raise UsageError("--calib-batches must be at least 1")
+
     @property
     def active(self) -> bool:
         """True if the ONNX model is rewritten at all."""

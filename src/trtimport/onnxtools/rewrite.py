@@ -41,6 +41,7 @@ def rewrite_onnx(ctx: ImportContext, path: Path) -> Path:
             ctx.backend.name,
             ctx.workdir,
             precision.calib_cache or default_calib_cache(ctx.source, None),
+            options.input_shapes,
         )
         ctx.notes.extend(notes)
         if report is not None:

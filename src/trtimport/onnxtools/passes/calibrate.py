@@ -166,8 +166,6 @@ def calibration_batches(
     size = max(_batch_size(s) for s in inputs)
     count = total // size
     if options.calib_batches is not None:
-        if options.calib_batches < 1:
-            raise UsageError("--calib-batches must be at least 1")
         count = min(count, options.calib_batches)
     if count == 0:
         raise UsageError(f"{path}: {total} sample(s) are fewer than one batch of {size}")

@@ -111,6 +111,25 @@ def match_names(cache_names: list[str], tensors: list[str]) -> dict[str, str]:
     return found
 
 
+#: Ops that only move values: their output has the range of their input (a Caffe InnerProduct
+#: reads its bottom blob through a Flatten the converter adds, for example).
+_SAME_VALUES = frozenset({"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose", "Identity"})
+
+
+def _through_reshapes(model: onnx.ModelProto, tensors: list[str]) -> dict[str, list[str]]:
+    """Per tensor: itself, then the tensors it copies through value-preserving ops."""
+    producer = {o: n for n in model.graph.node for o in n.output}
+    chains: dict[str, list[str]] = {}
+    for tensor in tensors:
+        chain = [tensor]
+        node = producer.get(tensor)
+        while node is not None and node.op_type in _SAME_VALUES and node.input:
+            chain.append(node.input[0])
+            node = producer.get(node.input[0])
+        chains[tensor] = chain
+    return chains
+
+
 def ranges_for_plan(
     path: Path,
     model: onnx.ModelProto,
@@ -120,6 +139,7 @@ def ranges_for_plan(
 ) -> tuple[QuantPlan, dict[str, float], list[str]]:
     """Ranges for the plan's activations from the cache at ``path``.
 
+    A tensor copied through reshapes (Flatten, Reshape, ...) takes its source's entry.
     Tensors without an entry are calibrated when ``--calib-data`` is given; otherwise the
     layers that read them stay in float. Returns (plan, ranges, notes).
     """
@@ -127,15 +147,20 @@ def ranges_for_plan(
 
     cache = read_legacy_cache(path)
     tensors = plan.activation_tensors
-    names = match_names(list(cache.scales), tensors)
-    ranges = {t: 127.0 * cache.scales[names[t]] for t in tensors if t in names}
-    missing = [t for t in tensors if t not in names]
+    chains = _through_reshapes(model, tensors)
+    names = match_names(list(cache.scales), sorted({t for c in chains.values() for t in c}))
+    ranges = {}
+    for tensor, chain in chains.items():
+        entry = next((names[t] for t in chain if t in names), None)
+        if entry is not None:
+            ranges[tensor] = 127.0 * cache.scales[entry]
+    missing = [t for t in tensors if t not in ranges]
     notes = [
         f"--int8: ranges of {len(ranges)} of {len(tensors)} activation(s) from the TensorRT "
         f"{cache.calibrator} cache {path} (TRT-{cache.version})"
     ]
     if missing and options.calib_data is not None:
-        from trtimport.core import calibrate
+        from trtimport.onnxtools.passes import calibrate
 
         batches, data_notes = calibrate.calibration_batches(options, calibrate.model_inputs(model))
         ranges.update(

@@ -10,8 +10,9 @@ output exceeds E:
 
 1. one run of both models with every tensor as an output ranks the rewritten nodes by the
    error each adds: the relative error of its output minus the largest of its inputs';
-2. the k most harmful nodes are kept in fp32, for k = 1, 2, 4, ... until the bound holds,
-   then k is bisected down to the smallest that holds.
+2. the most harmful node is kept in fp32, then the list of kept nodes doubles (1, 2, 4, ...;
+   the remaining nodes ranked again each time, with the kept ones in fp32) until the bound
+   holds; then the list is bisected down to its shortest prefix that holds.
 
 The result (bound, error before and after, the kept nodes) goes to the notes and the engine's
 sidecar.
@@ -20,7 +21,6 @@ sidecar.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,13 +33,16 @@ if TYPE_CHECKING:
     import onnx
 
     from trtimport.core.options import PrecisionOptions
-    from trtimport.onnxtools.passes.calibrate import Batch
+    from trtimport.onnxtools.passes.calibrate import Batch, InputSpec
     from trtimport.onnxtools.passes.quantize import Calibrated
 
-#: Seeded random samples used without --calib-data, and the most samples taken from it.
-RANDOM_SAMPLES = 8
+#: Seeded random samples used without --calib-data (``calib_batches`` changes it), and the
+#: most samples taken from it.
+RANDOM_SAMPLES = 4
 MAX_SAMPLES = 32
 SEED = 0
+#: Batches the ranking of nodes by harm runs on (every tensor as an output is slow).
+RANKING_BATCHES = 1
 
 
 @dataclass
@@ -131,9 +134,16 @@ class Lowering:
         self.model = model
         self.options = options
         self.calibrated = calibrated
+        #: The last rewrite (the final one is usually the search's last trial).
+        self._last: tuple[frozenset[str], onnx.ModelProto, list[str]] | None = None
 
     def apply(self, keep: frozenset[str]) -> tuple[onnx.ModelProto, list[str]]:
         """The rewritten model with the ``keep`` nodes left alone, and notes about it."""
+        if self._last is None or self._last[0] != keep:
+            self._last = (keep, *self._rewrite(keep))
+        return self._last[1], list(self._last[2])
+
+    def _rewrite(self, keep: frozenset[str]) -> tuple[onnx.ModelProto, list[str]]:
         from trtimport.onnxtools.passes.precision import convert_precision
         from trtimport.onnxtools.passes.quantize import insert_qdq, int8_summary
 
@@ -161,9 +171,13 @@ class Lowering:
         ]
 
 
-def sample_batches(model: onnx.ModelProto, options: PrecisionOptions) -> tuple[list[Batch], str]:
-    """Inputs to measure the error on: from --calib-data, else seeded N(0, 1) (dynamic
-    dimensions taken as 1); returns (batches, where they came from)."""
+def sample_batches(
+    model: onnx.ModelProto,
+    options: PrecisionOptions,
+    shapes: dict[str, tuple[int, ...]] | None = None,
+) -> tuple[list[Batch], str]:
+    """Inputs to measure the error on: from --calib-data, else seeded N(0, 1) in the input's
+    shape (``shapes`` fixes dynamic ones, a dynamic batch is 1); returns (batches, source)."""
     from trtimport.onnxtools.passes.calibrate import calibration_batches, model_inputs
 
     inputs = model_inputs(model)
@@ -177,16 +191,28 @@ def sample_batches(model: onnx.ModelProto, options: PrecisionOptions) -> tuple[l
         return taken, str(options.calib_data)
     rng = np.random.default_rng(SEED)
     batches = []
-    for _ in range(RANDOM_SAMPLES):
+    for _ in range(options.calib_batches or RANDOM_SAMPLES):
         batch = {}
         for spec in inputs:
-            shape = [d or 1 for d in spec.shape]
+            shape = list((shapes or {}).get(spec.name) or _fixed(spec))
             if spec.dtype.kind == "f":
                 batch[spec.name] = rng.normal(0, 1, shape).astype(spec.dtype)
             else:
                 batch[spec.name] = np.zeros(shape, spec.dtype)
         batches.append(batch)
     return batches, f"seeded random N(0, 1), seed {SEED}"
+
+
+def _fixed(spec: InputSpec) -> list[int]:
+    """The input's shape with a dynamic batch taken as 1; other dynamic dimensions refused."""
+    if any(d is None for d in spec.shape[1:]):
+        shown = "x".join("?" if d is None else str(d) for d in spec.shape)
+        raise UsageError(
+            f"--max-error without --calib-data runs seeded random inputs, and input "
+            f"'{spec.name}' has dynamic dimensions ({shown}): give its shape with --input "
+            f"{spec.name}:1x…, or give --calib-data"
+        )
+    return [d or 1 for d in spec.shape]
 
 
 def _run_all(model: onnx.ModelProto, batches: list[Batch], workdir: Path) -> list[list[np.ndarray]]:
@@ -243,17 +269,15 @@ def _tensor_errors(
     sessions = probe(reference, ref_types), probe(lowered, low_types)
     diff = dict.fromkeys(names, 0.0)
     scale = dict.fromkeys(names, 0.0)
-    for batch in batches:
+    for batch in batches[:RANKING_BATCHES]:
         ref, low = (
             dict(zip([o.name for o in s.get_outputs()], s.run(None, batch), strict=True))
             for s in sessions
         )
         for name in names:
-            a = ref[name].astype(np.float64)
+            a = ref[name]
             if a.size:
-                diff[name] = max(
-                    diff[name], float(np.max(np.abs(low[name].astype(np.float64) - a)))
-                )
+                diff[name] = max(diff[name], float(np.max(np.abs(low[name].astype(a.dtype) - a))))
                 scale[name] = max(scale[name], float(np.max(np.abs(a))))
     return {n: diff[n] / scale[n] if scale[n] > 0 else diff[n] for n in names}
 
@@ -290,16 +314,12 @@ def rank_by_harm(
     return sorted(candidates, key=lambda n: (-harm(n), position[n]))
 
 
-def _sizes(total: int) -> Iterator[int]:
-    k = 1
-    while k < total:
-        yield k
-        k *= 2
-    yield total
-
-
 def guard(
-    lowering: Lowering, keep: frozenset[str], bound: float, workdir: Path
+    lowering: Lowering,
+    keep: frozenset[str],
+    bound: float,
+    workdir: Path,
+    shapes: dict[str, tuple[int, ...]] | None = None,
 ) -> tuple[frozenset[str], GuardReport]:
     """Keep the most harmful nodes in fp32 until the error is at most ``bound``."""
     if lowering.options.precision == "bf16":
@@ -307,7 +327,7 @@ def guard(
             "--max-error needs ONNX Runtime to run the rewritten model, and it has no CPU "
             "kernels for most bf16 ops; use --precision fp16, or --keep-fp32 without a bound"
         )
-    batches, source = sample_batches(lowering.model, lowering.options)
+    batches, source = sample_batches(lowering.model, lowering.options, shapes)
     reference = _run_all(lowering.model, batches, workdir)
     report = GuardReport(kept_by_user=sorted(keep), bound=bound, sample_source=source)
     report.samples = sum(len(next(iter(b.values()))) for b in batches)
@@ -320,19 +340,26 @@ def guard(
     report.error_before = report.error = error([])
     if report.error <= bound:
         return keep, report
-    candidates = [c for c in lowering.candidates() if c not in keep]
-    order = rank_by_harm(lowering, keep, candidates, batches, workdir)
+    # Grow the kept list, doubling it each round; each round ranks the remaining nodes again
+    # in the context of what is already kept (a node between two kept ones costs a rounding
+    # that it did not cost among lowered neighbours).
+    remaining = [c for c in lowering.candidates() if c not in keep]
+    order: list[str] = []
     failing, passing, errors = 0, None, {}
-    for k in _sizes(len(order)):
-        errors[k] = error(order[:k])
-        if errors[k] <= bound:
-            passing = k
+    while remaining:
+        ranked = rank_by_harm(lowering, keep | frozenset(order), remaining, batches, workdir)
+        take = max(1, len(order))
+        order += ranked[:take]
+        remaining = ranked[take:]
+        errors[len(order)] = error(order)
+        if errors[len(order)] <= bound:
+            passing = len(order)
             break
-        failing = k
+        failing = len(order)
     if passing is None:
         raise UsageError(
             f"--max-error {bound:g}: even with all {len(order)} rewritten node(s) in fp32 the "
-            f"error is {errors[len(order)]:.2e} on {source}; raise the bound"
+            f"error is {errors.get(len(order), report.error):.2e} on {source}; raise the bound"
         )
     while passing - failing > 1:
         middle = (failing + passing) // 2
@@ -352,20 +379,15 @@ def lower_model(
     backend_name: str,
     workdir: Path,
     default_cache: Path,
+    shapes: dict[str, tuple[int, ...]] | None = None,
 ) -> tuple[onnx.ModelProto, list[str], GuardReport | None]:
     """Apply ``--int8`` and ``--precision`` with ``--keep-fp32``/``--max-error``.
 
+    ``shapes`` (``--input`` shapes) fix dynamic input dimensions of the random samples.
     Returns (model, notes, report); the report is None when neither flag was given.
     """
     from trtimport.onnxtools.passes.quantize import calibrate_plan
 
-    if not options.active and (options.keep_fp32 or options.max_error is not None):
-        raise UsageError(
-            "--keep-fp32 and --max-error apply to --int8 or --precision fp16|bf16; the model "
-            "is built in fp32 already"
-        )
-    if options.max_error is not None and not options.max_error > 0:
-        raise UsageError(f"--max-error {options.max_error}: must be a positive number")
     name_nodes(model)
     keep = frozenset(resolve_keep(model, options.keep_fp32))
     calibrated = (
@@ -377,7 +399,7 @@ def lower_model(
     notes = list(calibrated.notes) if calibrated is not None else []
     report = GuardReport(kept_by_user=sorted(keep)) if keep else None
     if options.max_error is not None:
-        keep, report = guard(lowering, keep, options.max_error, workdir)
+        keep, report = guard(lowering, keep, options.max_error, workdir, shapes)
     lowered, rewrite_notes = lowering.apply(keep)
     notes += rewrite_notes
     if report is not None:

@@ -260,10 +260,10 @@ def calibrate_plan(
     notes = [f"--int8: {layer}" for layer in plan.skipped]
     cache = options.calib_cache or default_cache
     if legacy_cache.is_legacy_cache(cache):
-        plan, ranges, legacy_notes = legacy_cache.ranges_for_plan(
+        plan, found, legacy_notes = legacy_cache.ranges_for_plan(
             cache, model, plan, options, workdir
         )
-        return Calibrated(plan, ranges, notes + legacy_notes)
+        return Calibrated(plan, found, notes + legacy_notes)
     tensors = plan.activation_tensors
     digest = calibrate.model_hash(model)
     ranges, why = calibrate.read_cache(cache, options, digest)
