@@ -88,7 +88,9 @@ def test_default_int8_lenet_agrees_with_fp32_on_sparse_images(
     int8 = tmp_path / "int8.onnx"
     convert(
         lenet,
-        import_options=ImportOptions(precision=PrecisionOptions(int8=True, calib_data=calib)),
+        import_options=ImportOptions(
+            precision=PrecisionOptions(int8=True, calib_data=calib, calib_cache=tmp_path / "c.json")
+        ),
         save_onnx_to=int8,
         build=False,
     )

@@ -108,7 +108,9 @@ def test_max_error_int8_on_calibration_data(tmp_path: Path) -> None:
     result = convert(
         fp32,
         import_options=ImportOptions(
-            precision=PrecisionOptions(int8=True, calib_data=calib, max_error=bound)
+            precision=PrecisionOptions(
+                int8=True, calib_data=calib, max_error=bound, calib_cache=tmp_path / "c.json"
+            )
         ),
         save_onnx_to=int8,
         build=False,
