@@ -29,9 +29,6 @@ from trtimport.errors import ModelParseError, UsageError
 if TYPE_CHECKING:
     import onnx
 
-    from trtimport.core.options import PrecisionOptions
-    from trtimport.onnxtools.passes.quantize import QuantPlan
-
 HEADER = re.compile(r"^TRT-(\d+)-([A-Za-z0-9]+)$")
 CALIBRATORS = (
     "EntropyCalibration2",
@@ -130,23 +127,13 @@ def _through_reshapes(model: onnx.ModelProto, tensors: list[str]) -> dict[str, l
     return chains
 
 
-def ranges_for_plan(
-    path: Path,
-    model: onnx.ModelProto,
-    plan: QuantPlan,
-    options: PrecisionOptions,
-    workdir: Path,
-) -> tuple[QuantPlan, dict[str, float], list[str]]:
-    """Ranges for the plan's activations from the cache at ``path``.
-
-    A tensor copied through reshapes (Flatten, Reshape, ...) takes its source's entry.
-    Tensors without an entry are calibrated when ``--calib-data`` is given; otherwise the
-    layers that read them stay in float. Returns (plan, ranges, notes).
-    """
-    from trtimport.onnxtools.passes.quantize import QuantPlan
-
+def cache_ranges(
+    path: Path, model: onnx.ModelProto, tensors: list[str]
+) -> tuple[dict[str, float], str]:
+    """``amax`` (127 x scale) of each of ``tensors`` that the cache at ``path`` has an entry
+    for, and a note saying how many; a tensor copied through reshapes (Flatten, Reshape, ...)
+    takes its source's entry."""
     cache = read_legacy_cache(path)
-    tensors = plan.activation_tensors
     chains = _through_reshapes(model, tensors)
     names = match_names(list(cache.scales), sorted({t for c in chains.values() for t in c}))
     ranges = {}
@@ -154,44 +141,15 @@ def ranges_for_plan(
         entry = next((names[t] for t in chain if t in names), None)
         if entry is not None:
             ranges[tensor] = 127.0 * cache.scales[entry]
-    missing = [t for t in tensors if t not in ranges]
-    notes = [
+    if not ranges:
+        shown = ", ".join(list(cache.scales)[:10]) + (" …" if len(cache.scales) > 10 else "")
+        raise UsageError(
+            f"--calib-cache {path}: none of the tensors the INT8 layers read has an entry "
+            f"({', '.join(tensors)}); the cache names {shown}. Was it written for this model? "
+            "Give --calib-data to calibrate instead"
+        )
+    note = (
         f"--int8: ranges of {len(ranges)} of {len(tensors)} activation(s) from the TensorRT "
         f"{cache.calibrator} cache {path} (TRT-{cache.version})"
-    ]
-    if missing and options.calib_data is not None:
-        from trtimport.onnxtools.passes import calibrate
-
-        batches, data_notes = calibrate.calibration_batches(options, calibrate.model_inputs(model))
-        ranges.update(
-            calibrate.compute_ranges(
-                model,
-                missing,
-                batches,
-                options.calib_method,
-                options.calib_percentile,
-                workdir,
-                clip_inputs=options.calib_clip_inputs,
-            )
-        )
-        notes += data_notes
-        notes.append(
-            f"--int8: no cache entry for {', '.join(missing)}: calibrated them "
-            f"({options.calib_method})"
-        )
-    elif missing:
-        layers = [x for x in plan.layers if all(a in ranges for a in x.activations)]
-        left = [x.name or x.op for x in plan.layers if x not in layers]
-        notes.append(
-            f"--int8: no cache entry for {', '.join(missing)}: "
-            f"{', '.join(left)} stay in float (give --calib-data to calibrate them)"
-        )
-        if not layers:
-            raise UsageError(
-                f"--calib-cache {path}: none of the tensors the INT8 layers read has an entry "
-                f"({', '.join(missing)}); the cache names "
-                f"{', '.join(list(cache.scales)[:10])}{' …' if len(cache.scales) > 10 else ''}. "
-                "Was it written for this model? Give --calib-data to calibrate instead"
-            )
-        plan = QuantPlan(layers, plan.skipped)
-    return plan, ranges, notes
+    )
+    return ranges, note

@@ -260,10 +260,7 @@ def calibrate_plan(
     notes = [f"--int8: {layer}" for layer in plan.skipped]
     cache = options.calib_cache or default_cache
     if legacy_cache.is_legacy_cache(cache):
-        plan, found, legacy_notes = legacy_cache.ranges_for_plan(
-            cache, model, plan, options, workdir
-        )
-        return Calibrated(plan, found, notes + legacy_notes)
+        return _from_legacy_cache(cache, model, plan, options, workdir, notes)
     tensors = plan.activation_tensors
     digest = calibrate.model_hash(model)
     ranges, why = calibrate.read_cache(cache, options, digest)
@@ -275,23 +272,66 @@ def calibrate_plan(
             f"calibration cache; {why or f'{cache} lacks some tensors'}"
         )
     else:
-        batches, data_notes = calibrate.calibration_batches(options, calibrate.model_inputs(model))
-        ranges = calibrate.compute_ranges(
-            model,
-            tensors,
-            batches,
-            options.calib_method,
-            options.calib_percentile,
-            workdir,
-            clip_inputs=options.calib_clip_inputs,
-        )
-        samples = sum(len(next(iter(b.values()))) for b in batches)
+        ranges, samples, data_notes = _calibrate(model, tensors, options, workdir)
         calibrate.write_cache(cache, options, digest, ranges, samples)
         notes += data_notes
         notes.append(
             f"--int8: calibrated {len(tensors)} activation(s) on {samples} sample(s) "
             f"({options.calib_method}); ranges saved to {cache}"
         )
+    return Calibrated(plan, ranges, notes)
+
+
+def _calibrate(
+    model: onnx.ModelProto, tensors: list[str], options: PrecisionOptions, workdir: Path
+) -> tuple[dict[str, float], int, list[str]]:
+    """Ranges of ``tensors`` measured on --calib-data: (ranges, samples used, notes)."""
+    from trtimport.onnxtools.passes import calibrate
+
+    batches, notes = calibrate.calibration_batches(options, calibrate.model_inputs(model))
+    ranges = calibrate.compute_ranges(
+        model,
+        tensors,
+        batches,
+        options.calib_method,
+        options.calib_percentile,
+        workdir,
+        clip_inputs=options.calib_clip_inputs,
+    )
+    return ranges, sum(len(next(iter(b.values()))) for b in batches), notes
+
+
+def _from_legacy_cache(
+    cache: Path,
+    model: onnx.ModelProto,
+    plan: QuantPlan,
+    options: PrecisionOptions,
+    workdir: Path,
+    notes: list[str],
+) -> Calibrated:
+    """Ranges from a TensorRT calibration cache. Tensors without an entry are calibrated when
+    ``--calib-data`` is given; otherwise the layers that read them stay in float."""
+    from trtimport.onnxtools.passes import legacy_cache
+
+    ranges, note = legacy_cache.cache_ranges(cache, model, plan.activation_tensors)
+    notes = [*notes, note]
+    missing = [t for t in plan.activation_tensors if t not in ranges]
+    if missing and options.calib_data is not None:
+        found, _, data_notes = _calibrate(model, missing, options, workdir)
+        ranges.update(found)
+        notes += data_notes
+        notes.append(
+            f"--int8: no cache entry for {', '.join(missing)}: calibrated them "
+            f"({options.calib_method})"
+        )
+    elif missing:
+        layers = [x for x in plan.layers if all(a in ranges for a in x.activations)]
+        left = [x.name or x.op for x in plan.layers if x not in layers]
+        notes.append(
+            f"--int8: no cache entry for {', '.join(missing)}: "
+            f"{', '.join(left)} stay in float (give --calib-data to calibrate them)"
+        )
+        plan = QuantPlan(layers, plan.skipped)
     return Calibrated(plan, ranges, notes)
 
 
