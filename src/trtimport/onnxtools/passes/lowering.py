@@ -12,7 +12,9 @@ output exceeds E:
    error each adds: the relative error of its output minus the largest of its inputs';
 2. the most harmful node is kept in fp32, then the list of kept nodes doubles (1, 2, 4, ...;
    the remaining nodes ranked again each time, with the kept ones in fp32) until the bound
-   holds; then the list is bisected down to its shortest prefix that holds.
+   holds (re-ranking stops once 16 are kept: it costs a run with every tensor as an output);
+   then the list is bisected down to a prefix that holds, at most 1/8 longer than the
+   shortest one.
 
 The result (bound, error before and after, the kept nodes) goes to the notes and the engine's
 sidecar.
@@ -43,6 +45,10 @@ MAX_SAMPLES = 32
 SEED = 0
 #: Batches the ranking of nodes by harm runs on (every tensor as an output is slow).
 RANKING_BATCHES = 1
+#: The remaining nodes are ranked again each round while fewer than this many are kept.
+RERANK_UNTIL = 16
+#: The bisection stops once the kept list is within 1/8 of the shortest that would do.
+BISECT_SLACK = 8
 
 
 @dataclass
@@ -347,7 +353,9 @@ def guard(
     order: list[str] = []
     failing, passing, errors = 0, None, {}
     while remaining:
-        ranked = rank_by_harm(lowering, keep | frozenset(order), remaining, batches, workdir)
+        if len(order) < RERANK_UNTIL:
+            remaining = rank_by_harm(lowering, keep | frozenset(order), remaining, batches, workdir)
+        ranked = remaining
         take = max(1, len(order))
         order += ranked[:take]
         remaining = ranked[take:]
@@ -361,7 +369,7 @@ def guard(
             f"--max-error {bound:g}: even with all {len(order)} rewritten node(s) in fp32 the "
             f"error is {errors.get(len(order), report.error):.2e} on {source}; raise the bound"
         )
-    while passing - failing > 1:
+    while passing - failing > max(1, passing // BISECT_SLACK):
         middle = (failing + passing) // 2
         errors[middle] = error(order[:middle])
         if errors[middle] <= bound:
