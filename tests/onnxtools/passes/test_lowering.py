@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from precision_nets import resnet_net
+from precision_nets import NetBuilder, resnet_net
 
 from trtimport.core.options import ImportOptions, PrecisionOptions
 from trtimport.errors import UsageError
@@ -64,28 +64,45 @@ def test_keep_fp32_globs_leave_nodes_unlowered_and_unquantized(tmp_path: Path) -
         PrecisionOptions("fp16", max_error=0)
 
 
-def test_max_error_fp16_keeps_layers_until_the_bound_holds(tmp_path: Path) -> None:
-    model = resnet_net()
-    options = PrecisionOptions("fp16", max_error=9e-5)
+def _cancelling_net() -> onnx.ModelProto:
+    """Conv nets around ``(x + 4000) - 4000``: in fp16 the offset rounds x to steps of 2 to 4."""
+    b = NetBuilder(3)
+    x = b.op("Relu", [b.conv("x", 3, 8)])
+    offset = b.const(np.array(4000.0, np.float32))
+    x = b.op("Sub", [b.op("Add", [x, offset]), offset])
+    x = b.op("Relu", [b.conv(x, 8, 8)])
+    x = b.op("Relu", [b.conv(x, 8, 8)])
+    return b.model([1, 3, 16, 16], x)
+
+
+def _fp16_arithmetic(model: onnx.ModelProto, batches: list[dict[str, np.ndarray]]) -> list:
+    """Outputs of a 16-bit model computed in 16 bits throughout (``onnx.reference``); ONNX
+    Runtime's CPU provider runs many fp16 ops in fp32 and would hide their rounding."""
+    from onnx.reference import ReferenceEvaluator
+
+    evaluator = ReferenceEvaluator(model)
+    return [evaluator.run(None, b) for b in batches]
+
+
+def test_max_error_fp16_keeps_the_harmful_nodes_until_the_bound_holds(tmp_path: Path) -> None:
+    model = _cancelling_net()
+    options = PrecisionOptions("fp16", max_error=1e-3)
     batches, source = sample_batches(model, options)
     assert len(batches) == 4 and "seeded random" in source
-    plain = relative_error(
-        _run(model, batches),
-        _run(
-            lower_model(model, PrecisionOptions("fp16"), "x", tmp_path, tmp_path / "c")[0], batches
-        ),
-    )
-    assert plain > 9e-5  # the bound is not met without keeping layers
-    lowered, _, report = lower_model(
-        resnet_net(), options, "tensorrt_rtx", tmp_path, tmp_path / "c"
-    )
-    assert report is not None and report.kept and report.error is not None
-    measured = relative_error(_run(model, batches), _run(lowered, batches))
-    assert measured <= 9e-5
-    assert measured == pytest.approx(report.error, rel=1e-6, abs=1e-9)
-    assert report.error_before == pytest.approx(plain, rel=1e-6)
+    reference = _run(model, batches)
+    plain, _, _ = lower_model(_cancelling_net(), PrecisionOptions("fp16"), "x", tmp_path, tmp_path)
+    plain_error = relative_error(reference, _fp16_arithmetic(plain, batches))
+    assert plain_error > 0.1  # the offset costs fp16 its precision
+    assert relative_error(reference, _run(plain, batches)) < 1e-3  # ONNX Runtime hides it
+    lowered, _, report = lower_model(_cancelling_net(), options, "x", tmp_path, tmp_path)
+    assert report is not None and report.error is not None and report.error <= 1e-3
+    assert report.error_before == pytest.approx(plain_error, rel=0.1)
+    assert {"Add_9", "Sub_11"} <= set(report.kept)  # the cancellation is found
+    assert len(report.kept) <= 3
+    assert relative_error(reference, _fp16_arithmetic(lowered, batches)) <= 1e-3
     types = _types(lowered)
-    assert any(types.get(n.output[0]) == onnx.TensorProto.FLOAT16 for n in lowered.graph.node)
+    convs = [n for n in lowered.graph.node if n.op_type == "Conv"]
+    assert sum(types.get(n.output[0]) == onnx.TensorProto.FLOAT16 for n in convs) >= 2
 
 
 def test_max_error_int8_on_calibration_data(tmp_path: Path) -> None:
@@ -167,3 +184,26 @@ def test_tensorflow_graph_with_max_error_and_int8_keep(tmp_path: Path, cli) -> N
     assert "dense_1/MatMul" in guard["keep_fp32"] and guard["error"] <= 1e-2
     notes = json.loads(proc.stdout)["notes"]
     assert any("1 layer(s) in INT8: dense/MatMul" in n for n in notes)
+
+
+def test_network_script_through_its_exported_onnx(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """Network scripts fill TensorRT directly; their exported ONNX takes --int8/--max-error."""
+    pytest.importorskip("tensorrt_rtx")
+    exported = tmp_path / "net.onnx"
+    proc = cli(
+        str(MNIST / "lenet_net.py"), "--weights", str(MNIST / "lenet.caffemodel"),
+        "--save-network-onnx", str(exported), "--no-engine",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    with np.load(MNIST / "digits.npz", allow_pickle=False) as data:
+        np.savez(tmp_path / "c.npz", x=data["images"][:32, None].astype(np.float32) / 256)
+    engine = tmp_path / "net.engine"
+    proc = cli(
+        str(exported), "--int8", "--calib-data", str(tmp_path / "c.npz"), "--precision", "fp16",
+        "--max-error", "1e-3", "-o", str(engine), "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    notes = json.loads(proc.stdout)["notes"]
+    assert any("layer(s) in INT8" in n for n in notes)
+    guard = json.loads(engine.with_name("net.engine.json").read_text())["rewrites"]["precision"]
+    assert guard["error"] <= 1e-3 and guard["samples"] == 32

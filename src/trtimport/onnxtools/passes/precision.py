@@ -73,7 +73,7 @@ _QDQ_16BIT_OPSET = 19
 _TYPE_AGNOSTIC = frozenset({"Shape", "Size", "Cast"})
 
 #: Float inputs that ONNX fixes to fp32 whatever the data type (``Resize`` scales, ...).
-_FIXED_FP32_INPUTS: dict[str, frozenset[int]] = {
+FIXED_FP32_INPUTS: dict[str, frozenset[int]] = {
     "Resize": frozenset({1, 2}),
     "Upsample": frozenset({1}),
     "Dropout": frozenset({1}),
@@ -93,6 +93,8 @@ class PrecisionReport:
 
     precision: str
     low_nodes: int = 0
+    #: Names of the nodes computing in the lower type.
+    lowered: list[str] = field(default_factory=list)
     kept_nodes: dict[str, int] = field(default_factory=dict)
     casts: int = 0
     constants: int = 0
@@ -311,7 +313,7 @@ def convert_precision(
         return lowered_constants[name]
 
     for node, node_low in zip(list(graph.node), low, strict=True):
-        fixed = _FIXED_FP32_INPUTS.get(node.op_type, frozenset())
+        fixed = FIXED_FP32_INPUTS.get(node.op_type, frozenset())
         for j, name in enumerate(node.input):
             if not name or types.get(name) != TensorProto.FLOAT:
                 continue
@@ -328,6 +330,7 @@ def convert_precision(
             _keep_subgraphs_fp32(node, lowered, lambda n: cast(n, TensorProto.FLOAT))
         if node_low:
             report.low_nodes += 1
+            report.lowered.append(node.name)
         else:
             report.kept_nodes[node.op_type] = report.kept_nodes.get(node.op_type, 0) + 1
         new_nodes.append(node)
