@@ -75,12 +75,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bound", type=float, default=1e-3)
     parser.add_argument("--onnx", action="append", default=[], metavar="PATH:INPUT:SHAPE")
-    parser.add_argument("--only", help="comma-separated Caffe model names")
+    parser.add_argument("--only", help="comma-separated Caffe model names ('' for none)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     from trtimport.core.options import parse_shape
 
-    stems = (
+    every = [p.stem for p in sorted(CAFFE.glob("*.prototxt"))]
+    stems = every if args.only is None else [x for x in args.only.split(",") if x]
         args.only.split(",") if args.only else [p.stem for p in sorted(CAFFE.glob("*.prototxt"))]
     )
     rows = {}
