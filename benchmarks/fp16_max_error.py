@@ -82,8 +82,6 @@ def main() -> None:
 
     every = [p.stem for p in sorted(CAFFE.glob("*.prototxt"))]
     stems = every if args.only is None else [x for x in args.only.split(",") if x]
-        args.only.split(",") if args.only else [p.stem for p in sorted(CAFFE.glob("*.prototxt"))]
-    )
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
