@@ -174,8 +174,13 @@ def _path(value: Any) -> Path | None:
     return Path(value) if value else None
 
 
-def _precision_of(recorded: dict[str, Any]) -> PrecisionOptions:
+def _precision_of(recorded: dict[str, Any], guard: dict[str, Any]) -> PrecisionOptions:
+    """The recorded precision; the nodes ``--keep-fp32``/``--max-error`` kept (``guard``, the
+    sidecar's ``rewrites.precision``) are kept again by name, without a new search, so a
+    re-import (refit) gives the same graph."""
     defaults = PrecisionOptions()
+    kept = [*(guard.get("keep_fp32") or recorded.get("keep_fp32") or [])]
+    kept += [n for n in guard.get("kept_for_error") or [] if n not in kept]
     return PrecisionOptions(
         precision=recorded.get("precision") or defaults.precision,
         int8=bool(recorded.get("int8")),
@@ -184,6 +189,8 @@ def _precision_of(recorded: dict[str, Any]) -> PrecisionOptions:
         calib_method=recorded.get("calib_method") or defaults.calib_method,
         calib_percentile=recorded.get("calib_percentile") or defaults.calib_percentile,
         calib_cache=_path(recorded.get("calib_cache")),
+        calib_clip_inputs=bool(recorded.get("calib_clip_inputs")),
+        keep_fp32=tuple(kept),
     )
 
 
@@ -205,6 +212,9 @@ def import_options_of(sidecar: dict[str, Any], weights: Path | None = None) -> I
         opset=recorded.get("opset"),
         batch=tuple(batch) if batch else None,  # type: ignore[arg-type]
         more_batches=[tuple(b) for b in recorded.get("more_batches") or []],  # type: ignore[misc]
-        precision=_precision_of(recorded.get("precision") or {}),
+        precision=_precision_of(
+            recorded.get("precision") or {},
+            (sidecar.get("rewrites") or {}).get("precision") or {},
+        ),
         extra=dict(recorded.get("extra") or {}),
     )
