@@ -107,7 +107,7 @@ def test_max_error_fp16_keeps_the_harmful_nodes_until_the_bound_holds(tmp_path: 
 
 def test_max_error_bf16_is_measured_with_bf16_rounding(tmp_path: Path) -> None:
     options = PrecisionOptions("bf16", max_error=1e-2)
-    lowered, notes, report = lower_model(_cancelling_net(), options, "x", tmp_path, tmp_path)
+    _, notes, report = lower_model(_cancelling_net(), options, "x", tmp_path, tmp_path)
     assert report is not None and report.error_before is not None and report.error is not None
     assert report.error_before > 0.5 and report.error <= 1e-2  # bf16 keeps 8 bits
     assert {"Add_9", "Sub_11"} <= set(report.kept)

@@ -60,7 +60,8 @@ def test_caffe_model_fp16_max_error_1e3_holds_and_builds(
     cli,  # type: ignore[no-untyped-def]
 ) -> None:
     """``--precision fp16 --max-error 1e-3``: the bound holds on the samples it was checked on
-    (measured again here), plain fp16 is within 1e-2, and the engine builds."""
+    (and on ONNX Runtime's run of the saved model), plain fp16 is within 1e-2, the engine
+    builds."""
     import json
 
     from trtimport.onnxtools.passes.lowering import relative_error, sample_batches
@@ -90,17 +91,19 @@ def test_caffe_model_fp16_max_error_1e3_holds_and_builds(
     model = onnx.load(str(fp32_onnx), load_external_data=False)
     batches, _ = sample_batches(model, precision)
     reference = [_run(fp32_onnx, b) for b in batches]
-    error = relative_error(reference, [_run(fp16_onnx, b) for b in batches])
+    # ONNX Runtime runs many fp16 ops in fp32, so its error is at most the simulated one
+    # --max-error measures (fp16 rounding of every lowered tensor); both must meet the bound.
+    on_ort = relative_error(reference, [_run(fp16_onnx, b) for b in batches])
     rng = np.random.default_rng(1)
     unseen = {k: rng.normal(0, 1, v.shape).astype(np.float32) for k, v in batches[0].items()}
     unseen_error = relative_error([_run(fp32_onnx, unseen)], [_run(fp16_onnx, unseen)])
     print(
         f"{prototxt.stem}: fp16 relative error {guard['error_before']:.2e}; with --max-error "
-        f"{BOUND:g} {error:.2e} ({len(guard['kept_for_error'])} node(s) kept in fp32), "
-        f"{unseen_error:.2e} on an unseen input"
+        f"{BOUND:g} {guard['error']:.2e} ({len(guard['kept_for_error'])} node(s) kept in "
+        f"fp32; {on_ort:.2e} run on ONNX Runtime, {unseen_error:.2e} on an unseen input)"
     )
     assert guard["error_before"] < RTOL
-    assert error <= BOUND and error == pytest.approx(guard["error"], rel=1e-6, abs=1e-12)
+    assert guard["error"] <= BOUND and on_ort <= BOUND
     assert unseen_error < RTOL
 
 
