@@ -142,6 +142,14 @@ def _rescue_build(
     return True
 
 
+def _sidecar_rewrites(imported: ImportedNetwork) -> dict[str, Any]:
+    """The sidecar's ``rewrites``: the precision records and the rescue steps, by kind."""
+    rewrites: dict[str, Any] = dict(imported.context.records)
+    if imported.context.rewrites:
+        rewrites["rescue"] = [step.as_dict() for step in imported.context.rewrites]
+    return rewrites
+
+
 def _require_onnx(imported: ImportedNetwork) -> Path:
     if imported.onnx_path is None:
         raise UsageError(
@@ -259,7 +267,7 @@ def convert(
                     layers=imported.num_layers,
                     seconds=seconds,
                     default_input_shapes=imported.context.default_shapes,
-                    rewrites=[r.as_dict() for r in imported.context.rewrites],
+                    rewrites=_sidecar_rewrites(imported),
                 )
                 result.engine_bytes = write_engine(engine, serialized, sidecar)
                 save_timing_cache(cache, build_options.cache)

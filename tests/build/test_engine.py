@@ -51,3 +51,33 @@ def test_recorded_import_options_come_back_whole(tmp_path: Path) -> None:
     weights = tmp_path / "new.onnx"
     back = import_options_of(sidecar, weights)
     assert back == ImportOptions(**{**vars(options), "weights": weights})
+
+
+def test_nodes_kept_by_max_error_are_kept_again_without_a_search(tmp_path: Path) -> None:
+    """A re-import (refit) of a --max-error engine gives the same graph: same kept nodes."""
+    pytest.importorskip("tensorrt_rtx")
+    from trtimport.core.backend import get_backend
+
+    options = ImportOptions(precision=PrecisionOptions("fp16", keep_fp32=("fc*",), max_error=1e-3))
+    sidecar = make_sidecar(
+        backend=get_backend(),
+        source=tmp_path / "m.onnx",
+        format="onnx",
+        file_hashes=[],
+        import_options=options,
+        build_options=BuildOptions(),
+        builder_threads=1,
+        targets=[],
+        shape_tensor_inputs=[],
+        inputs=[],
+        outputs=[],
+        layers=1,
+        seconds=1.0,
+        rewrites={
+            "precision": {"keep_fp32": ["fc1", "fc2"], "kept_for_error": ["conv3", "fc2_relu"]}
+        },
+    )
+    assert sidecar["rewrites"]["precision"]["kept_for_error"] == ["conv3", "fc2_relu"]
+    back = import_options_of(sidecar).precision
+    assert back.keep_fp32 == ("fc1", "fc2", "conv3", "fc2_relu") and back.max_error is None
+    assert back.precision == "fp16"

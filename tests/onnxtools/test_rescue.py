@@ -40,7 +40,7 @@ def test_onnx_runtime_fused_ops_become_standard_and_build(tmp_path: Path) -> Non
     result = convert(fused, engine, build_options=QUIET, save_onnx_to=kept)
     assert result.engine_bytes
     assert any("rewrote it" in n for n in result.notes)
-    steps = json.loads(engine.with_name("f.engine.json").read_text())["rewrites"]
+    steps = json.loads(engine.with_name("f.engine.json").read_text())["rewrites"]["rescue"]
     details = [s["detail"] for s in steps]
     for op in ("FusedConv", "Gelu", "FusedMatMul"):
         assert f"1 com.microsoft.{op} as standard ONNX" in details
@@ -162,7 +162,7 @@ def test_input_values_pin_a_branch_selecting_input(tmp_path: Path) -> None:
         save_onnx_to=kept,
     )
     assert [t.name for t in result.inputs] == ["x"]
-    steps = json.loads(engine.with_name("if.engine.json").read_text())["rewrites"]
+    steps = json.loads(engine.with_name("if.engine.json").read_text())["rewrites"]["rescue"]
     assert steps[0] == {"step": "pin-value", "detail": "input 'mode' = 1"}
     assert "1 If node(s) with a constant condition replaced by their branch" in steps[1]["detail"]
     rewritten = onnx.load(str(kept))

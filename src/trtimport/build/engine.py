@@ -106,9 +106,13 @@ def make_sidecar(
     layers: int,
     seconds: float,
     default_input_shapes: dict[str, tuple[int, ...]] | None = None,
-    rewrites: list[dict[str, str]] | None = None,
+    rewrites: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The sidecar of an engine just built (:func:`write_engine` adds the engine's size)."""
+    """The sidecar of an engine just built (:func:`write_engine` adds the engine's size).
+
+    ``rewrites``: what the ONNX rewrites did, by kind: ``precision`` (what ``--keep-fp32`` and
+    ``--max-error`` kept, ``ImportContext.records``) and ``rescue`` (the steps that made a graph
+    TensorRT refused buildable, ``ImportContext.rewrites``)."""
     from trtimport import __version__
 
     return {
@@ -139,6 +143,9 @@ def make_sidecar(
             "extra": import_options.extra,
             "rewrite": import_options.rewrite,
         },
+        # What the ONNX rewrites did: "precision" (kept layers) and "rescue" (how a graph TensorRT
+        # refused was rewritten before it was built, onnxtools.rescue).
+        "rewrites": rewrites or {},
         "build_options": {
             "workspace": build_options.workspace,
             "optimization_level": build_options.optimization_level,
@@ -160,8 +167,6 @@ def make_sidecar(
         "shape_tensor_inputs": sorted(shape_tensor_inputs),
         # Dynamic batch dimensions set to 1 because no flag gave them (input name -> shape).
         "default_input_shapes": {k: list(v) for k, v in (default_input_shapes or {}).items()},
-        # How a graph TensorRT refused was rewritten before it was built (onnxtools.rescue).
-        "rewrites": list(rewrites or []),
         "inputs": [t.as_dict() for t in inputs],
         "outputs": [t.as_dict() for t in outputs],
         "layers": layers,
@@ -177,8 +182,13 @@ def _path(value: Any) -> Path | None:
     return Path(value) if value else None
 
 
-def _precision_of(recorded: dict[str, Any]) -> PrecisionOptions:
+def _precision_of(recorded: dict[str, Any], guard: dict[str, Any]) -> PrecisionOptions:
+    """The recorded precision; the nodes ``--keep-fp32``/``--max-error`` kept (``guard``, the
+    sidecar's ``rewrites.precision``) are kept again by name, without a new search, so a
+    re-import (refit) gives the same graph."""
     defaults = PrecisionOptions()
+    kept = [*(guard.get("keep_fp32") or recorded.get("keep_fp32") or [])]
+    kept += [n for n in guard.get("kept_for_error") or [] if n not in kept]
     return PrecisionOptions(
         precision=recorded.get("precision") or defaults.precision,
         int8=bool(recorded.get("int8")),
@@ -187,6 +197,8 @@ def _precision_of(recorded: dict[str, Any]) -> PrecisionOptions:
         calib_method=recorded.get("calib_method") or defaults.calib_method,
         calib_percentile=recorded.get("calib_percentile") or defaults.calib_percentile,
         calib_cache=_path(recorded.get("calib_cache")),
+        calib_clip_inputs=bool(recorded.get("calib_clip_inputs")),
+        keep_fp32=tuple(kept),
     )
 
 
@@ -208,7 +220,10 @@ def import_options_of(sidecar: dict[str, Any], weights: Path | None = None) -> I
         opset=recorded.get("opset"),
         batch=tuple(batch) if batch else None,  # type: ignore[arg-type]
         more_batches=[tuple(b) for b in recorded.get("more_batches") or []],  # type: ignore[misc]
-        precision=_precision_of(recorded.get("precision") or {}),
+        precision=_precision_of(
+            recorded.get("precision") or {},
+            (sidecar.get("rewrites") or {}).get("precision") or {},
+        ),
         extra=dict(recorded.get("extra") or {}),
         rewrite=bool(recorded.get("rewrite", True)),
     )

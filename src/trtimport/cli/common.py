@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trtimport.core.options import (
+    CALIB_METHODS,
+    DEFAULT_CALIB_METHOD,
     BuildOptions,
     ImportOptions,
     PrecisionOptions,
@@ -141,9 +143,10 @@ def add_precision_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--calib-method",
-        choices=("max", "percentile", "entropy"),
-        default="entropy",
-        help="how activation ranges are chosen (default entropy: TensorRT's KL calibration)",
+        choices=CALIB_METHODS,
+        default=DEFAULT_CALIB_METHOD,
+        help=f"how activation ranges are chosen (default {DEFAULT_CALIB_METHOD}; the network's "
+        "inputs always get the largest value seen unless --calib-clip-inputs)",
     )
     g.add_argument(
         "--calib-percentile",
@@ -157,7 +160,29 @@ def add_precision_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="FILE",
         help="activation ranges JSON, reused when model and method match "
-        "(default: ENGINE.calib.json beside the engine)",
+        "(default: ENGINE.calib.json beside the engine), or a TensorRT calibration cache "
+        "(TRT-<version>-EntropyCalibration2 / MinMaxCalibration text), read only",
+    )
+    g.add_argument(
+        "--calib-clip-inputs",
+        action="store_true",
+        help="let the calibration method clip the network's inputs too (default: their "
+        "range covers every calibration value)",
+    )
+    g.add_argument(
+        "--keep-fp32",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="keep this node (or the node writing this tensor) in fp32: not quantized, not "
+        "lowered; globs such as 'conv5*' allowed (repeatable)",
+    )
+    g.add_argument(
+        "--max-error",
+        type=float,
+        metavar="E",
+        help="keep the most harmful layers in fp32 until max|out - fp32| / max|fp32| <= E for "
+        "every output, measured with ONNX Runtime on --calib-data (or seeded random inputs)",
     )
 
 
@@ -200,14 +225,18 @@ def precision_options(args: argparse.Namespace) -> PrecisionOptions:
         given = [
             flag
             for flag, value in (
-                ("--calib-data", args.calib_data),
-                ("--calib-batches", args.calib_batches),
+                ("--calib-data", None if args.max_error is not None else args.calib_data),
+                ("--calib-batches", None if args.max_error is not None else args.calib_batches),
                 ("--calib-cache", args.calib_cache),
+                ("--calib-clip-inputs", args.calib_clip_inputs or None),
             )
             if value is not None
         ]
         if given:
-            raise UsageError(f"{', '.join(given)} only apply with --int8")
+            raise UsageError(
+                f"{', '.join(given)} only apply with --int8 (--calib-data and --calib-batches "
+                "also with --max-error)"
+            )
     return PrecisionOptions(
         precision=args.precision,
         int8=args.int8,
@@ -216,7 +245,10 @@ def precision_options(args: argparse.Namespace) -> PrecisionOptions:
         calib_method=args.calib_method,
         calib_percentile=args.calib_percentile,
         calib_cache=args.calib_cache,
-        image=image_options(args) if args.int8 else None,
+        image=image_options(args) if args.int8 or args.max_error is not None else None,
+        calib_clip_inputs=args.calib_clip_inputs,
+        keep_fp32=tuple(args.keep_fp32),
+        max_error=args.max_error,
     )
 
 

@@ -35,6 +35,9 @@ class ImportContext:
     notes: list[str] = field(default_factory=list)
     #: The loaded plugins (``trtimport.plugins.manager.Plugins``), for importers with sub-hooks.
     plugins: Any = None
+    #: What rewrites found out, recorded in the engine's sidecar under ``rewrites`` (e.g.
+    #: ``precision``: the nodes ``--max-error`` kept in fp32 and the error it reached).
+    records: dict[str, Any] = field(default_factory=dict)
     #: Where long work reports progress (a tf2onnx conversion); the CLI draws it.
     progress: Progress = field(default_factory=Progress)
     #: Input shapes trtimport chose for dynamic batch dimensions no flag gave (name -> shape).

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 
 def rewrite_onnx(ctx: ImportContext, path: Path) -> Path:
-    """Apply ``--batch``, ``--int8`` and ``--precision`` to ``path``; returns the file to parse."""
+    """Apply ``--batch``, ``--int8`` and ``--precision`` (with ``--keep-fp32``/``--max-error``)
+    to ``path``; returns the file to parse."""
     options = ctx.options
     precision = options.precision
     if options.batch is None and not precision.active:
@@ -30,23 +31,21 @@ def rewrite_onnx(ctx: ImportContext, path: Path) -> Path:
 
         model, notes = make_batch_dynamic(model)
         ctx.notes.extend(notes)
-    if precision.int8:
+    if precision.active:
         from trtimport.onnxtools.passes.calibrate import default_calib_cache
-        from trtimport.onnxtools.passes.quantize import quantize_int8
+        from trtimport.onnxtools.passes.lowering import lower_model
 
-        model, notes = quantize_int8(
+        model, notes, report = lower_model(
             model,
             precision,
             ctx.backend.name,
             ctx.workdir,
             precision.calib_cache or default_calib_cache(ctx.source, None),
+            options.input_shapes,
         )
         ctx.notes.extend(notes)
-    if precision.precision != "fp32":
-        from trtimport.onnxtools.passes.precision import convert_precision
-
-        model, report = convert_precision(model, precision.precision)
-        ctx.note(report.summary())
+        if report is not None:
+            ctx.records["precision"] = report.as_dict()
     dest = ctx.workdir / f"{path.stem}.prepared.onnx"
     save_model(model, dest)
     return dest

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -41,7 +42,7 @@ def test_console_examples_run(workdir: Path, cli) -> None:  # type: ignore[no-un
         for line in block.splitlines()
         if line.startswith("$ ")
     ]
-    assert len(commands) == 4
+    assert len(commands) == 5
     outputs = []
     for command in commands:
         argv = shlex.split(command)
@@ -52,6 +53,8 @@ def test_console_examples_run(workdir: Path, cli) -> None:  # type: ignore[no-un
     assert "reused the activation ranges" in outputs[2]
     assert (workdir / "lenet-int8.engine.calib.json").is_file()
     assert (workdir / "lenet-fp16.onnx").is_file()
+    guard = json.loads((workdir / "lenet-guarded.engine.json").read_text())["rewrites"]
+    assert guard["precision"]["error"] <= 1e-4 and len(guard["precision"]["keep_fp32"]) == 2
 
 
 def test_python_example_runs(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

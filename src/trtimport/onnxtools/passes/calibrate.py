@@ -7,7 +7,13 @@ largest magnitude kept before saturating) comes from one of three methods:
 - ``max``: the largest magnitude seen;
 - ``percentile``: the given percentile of the magnitudes (99.99 by default);
 - ``entropy``: TensorRT's entropy calibration: the threshold whose 128-level quantized
-  distribution of magnitudes is closest (Kullback-Leibler divergence) to the measured one.
+  distribution of magnitudes is closest (Kullback-Leibler divergence) to the measured one;
+- ``mse``: the threshold with the least squared int8 round-trip error
+  (:mod:`trtimport.onnxtools.passes.calib_mse`).
+
+Whatever the method, the graph's own inputs get the largest magnitude seen (``max``): their
+values are the data itself, and clipping them (the entropy method cuts the rare ink pixels
+of a sparse image) changes what the network sees. ``clip_inputs`` opts out of that.
 
 Ranges are saved to a JSON cache together with the model's hash and the method, so later runs
 skip calibration.
@@ -15,9 +21,10 @@ skip calibration.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trtimport.core.files import write_atomic
+from trtimport.core.options import CALIB_METHODS
 from trtimport.errors import MissingDependencyError, ShapeError, UsageError
 
 if TYPE_CHECKING:
@@ -32,7 +40,7 @@ if TYPE_CHECKING:
 
     from trtimport.core.options import PrecisionOptions
 
-METHODS = ("max", "percentile", "entropy")
+METHODS = CALIB_METHODS
 CACHE_SCHEMA = 1
 HISTOGRAM_BINS = 2048
 QUANT_LEVELS = 128
@@ -158,8 +166,6 @@ def calibration_batches(
     size = max(_batch_size(s) for s in inputs)
     count = total // size
     if options.calib_batches is not None:
-        if options.calib_batches < 1:
-            raise UsageError("--calib-batches must be at least 1")
         count = min(count, options.calib_batches)
     if count == 0:
         raise UsageError(f"{path}: {total} sample(s) are fewer than one batch of {size}")
@@ -170,7 +176,8 @@ def calibration_batches(
     return batches, notes
 
 
-def _session(model: onnx.ModelProto, workdir: Path) -> Any:
+def ort_session(model: onnx.ModelProto, workdir: Path) -> Any:
+    """An ONNX Runtime CPU session of ``model`` (saved in ``workdir`` first)."""
     try:
         import onnxruntime as ort
     except ImportError as err:
@@ -262,6 +269,67 @@ def _kl_divergence(p: np.ndarray, q: np.ndarray, eps: float = 1e-4) -> float:
     return float(np.sum(p[mask] * np.log(p[mask] / q[mask])))
 
 
+@dataclass
+class Histograms:
+    """Per tensor: the largest magnitude seen and a histogram of magnitudes over [0, it]."""
+
+    amax: dict[str, float]
+    counts: dict[str, np.ndarray]
+    #: The graph inputs among the tensors (never clipped unless asked).
+    inputs: frozenset[str]
+
+
+def collect_histograms(
+    model: onnx.ModelProto, tensors: list[str], batches: list[Batch], workdir: Path
+) -> Histograms:
+    """Run the model over the batches twice: largest magnitudes, then histograms."""
+    session = ort_session(_probe_model(model, tensors), workdir)
+    amax = dict.fromkeys(tensors, 0.0)
+    for values in _activations(session, batches, tensors):
+        for name, value in values.items():
+            if value.size:
+                amax[name] = max(amax[name], float(np.max(np.abs(value))))
+    counts = {name: np.zeros(HISTOGRAM_BINS, np.int64) for name in tensors}
+    for values in _activations(session, batches, tensors):
+        for name, value in values.items():
+            if amax[name] > 0:
+                found, _ = np.histogram(np.abs(value), bins=HISTOGRAM_BINS, range=(0.0, amax[name]))
+                counts[name] += found
+    graph_inputs = frozenset(s.name for s in model_inputs(model)) & set(tensors)
+    return Histograms(amax, counts, graph_inputs)
+
+
+def ranges_from(
+    hists: Histograms, method: str, percentile: float, *, clip_inputs: bool = False
+) -> dict[str, float]:
+    """``amax`` per tensor by ``method``; graph inputs keep their largest magnitude unless
+    ``clip_inputs``."""
+    check_method(method, percentile)
+    if method == "max":
+        return dict(hists.amax)
+    pick: Callable[[np.ndarray, float], float]
+    if method == "percentile":
+        pick = functools.partial(percentile_amax, percentile=percentile)
+    elif method == "mse":
+        from trtimport.onnxtools.passes.calib_mse import mse_amax
+
+        pick = mse_amax
+    else:
+        pick = entropy_amax
+    return {
+        name: a if name in hists.inputs and not clip_inputs else pick(hists.counts[name], a)
+        for name, a in hists.amax.items()
+    }
+
+
+def check_method(method: str, percentile: float) -> None:
+    """Refuse an unknown method or a percentile outside (0, 100]."""
+    if method not in METHODS:
+        raise UsageError(f"--calib-method '{method}': use one of {', '.join(METHODS)}")
+    if method == "percentile" and not 0 < percentile <= 100:
+        raise UsageError(f"--calib-percentile {percentile}: must be in (0, 100]")
+
+
 def compute_ranges(
     model: onnx.ModelProto,
     tensors: list[str],
@@ -269,31 +337,16 @@ def compute_ranges(
     method: str,
     percentile: float,
     workdir: Path,
+    *,
+    clip_inputs: bool = False,
 ) -> dict[str, float]:
-    """Run the model over the batches and return ``amax`` per tensor."""
-    if method not in METHODS:
-        raise UsageError(f"--calib-method '{method}': use one of {', '.join(METHODS)}")
-    if method == "percentile" and not 0 < percentile <= 100:
-        raise UsageError(f"--calib-percentile {percentile}: must be in (0, 100]")
-    session = _session(_probe_model(model, tensors), workdir)
-    amax = dict.fromkeys(tensors, 0.0)
-    for values in _activations(session, batches, tensors):
-        for name, value in values.items():
-            if value.size:
-                amax[name] = max(amax[name], float(np.max(np.abs(value))))
-    if method == "max":
-        return amax
-    hists = {name: np.zeros(HISTOGRAM_BINS, np.int64) for name in tensors}
-    for values in _activations(session, batches, tensors):
-        for name, value in values.items():
-            if amax[name] > 0:
-                counts, _ = np.histogram(
-                    np.abs(value), bins=HISTOGRAM_BINS, range=(0.0, amax[name])
-                )
-                hists[name] += counts
-    if method == "percentile":
-        return {n: percentile_amax(hists[n], amax[n], percentile) for n in tensors}
-    return {n: entropy_amax(hists[n], amax[n]) for n in tensors}
+    """Run the model over the batches and return ``amax`` per tensor.
+
+    Graph inputs keep the largest magnitude seen (never clipped) unless ``clip_inputs``.
+    """
+    check_method(method, percentile)
+    hists = collect_histograms(model, tensors, batches, workdir)
+    return ranges_from(hists, method, percentile, clip_inputs=clip_inputs)
 
 
 _KEY_NAMES = {
@@ -302,6 +355,7 @@ _KEY_NAMES = {
     "method": "method",
     "percentile": "percentile",
     "data_sha256": "calibration data",
+    "clip_inputs": "--calib-clip-inputs",
 }
 
 
@@ -331,6 +385,7 @@ def _cache_key(options: PrecisionOptions, digest: str) -> dict[str, Any]:
     }
     if options.calib_method == "percentile":
         key["percentile"] = options.calib_percentile
+    key["clip_inputs"] = options.calib_clip_inputs
     return key
 
 

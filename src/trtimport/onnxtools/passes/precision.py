@@ -73,7 +73,7 @@ _QDQ_16BIT_OPSET = 19
 _TYPE_AGNOSTIC = frozenset({"Shape", "Size", "Cast"})
 
 #: Float inputs that ONNX fixes to fp32 whatever the data type (``Resize`` scales, ...).
-_FIXED_FP32_INPUTS: dict[str, frozenset[int]] = {
+FIXED_FP32_INPUTS: dict[str, frozenset[int]] = {
     "Resize": frozenset({1, 2}),
     "Upsample": frozenset({1}),
     "Dropout": frozenset({1}),
@@ -93,6 +93,8 @@ class PrecisionReport:
 
     precision: str
     low_nodes: int = 0
+    #: Names of the nodes computing in the lower type.
+    lowered: list[str] = field(default_factory=list)
     kept_nodes: dict[str, int] = field(default_factory=dict)
     casts: int = 0
     constants: int = 0
@@ -150,7 +152,7 @@ def _lower_tensor(
     return tensor
 
 
-def _elem_types(model: onnx.ModelProto) -> dict[str, int]:
+def elem_types(model: onnx.ModelProto) -> dict[str, int]:
     """Element type of every tensor the graph names (after ONNX shape inference)."""
     import onnx
 
@@ -239,9 +241,10 @@ def _statistics_nodes(graph: onnx.GraphProto) -> set[int]:
 
 
 def convert_precision(
-    model: onnx.ModelProto, precision: str
+    model: onnx.ModelProto, precision: str, keep: frozenset[str] = frozenset()
 ) -> tuple[onnx.ModelProto, PrecisionReport]:
-    """Return a copy of ``model`` computing in ``precision`` (fp32 returns it unchanged)."""
+    """Return a copy of ``model`` computing in ``precision`` (fp32 returns it unchanged); the
+    nodes named in ``keep`` stay fp32."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -253,7 +256,7 @@ def convert_precision(
     out = onnx.ModelProto()
     out.CopyFrom(model)
     graph = out.graph
-    types = _elem_types(out)
+    types = elem_types(out)
     constants = _constants(graph)
     statistics = _statistics_nodes(graph)
     unique = unique_namer(graph)
@@ -261,6 +264,8 @@ def convert_precision(
 
     def is_low(i: int, node: onnx.NodeProto) -> bool:
         if node.domain not in ("", "ai.onnx") or node.op_type not in low_ops or i in statistics:
+            return False
+        if node.name in keep:
             return False
         if all(not n or n in types for n in node.input):
             return True
@@ -308,7 +313,7 @@ def convert_precision(
         return lowered_constants[name]
 
     for node, node_low in zip(list(graph.node), low, strict=True):
-        fixed = _FIXED_FP32_INPUTS.get(node.op_type, frozenset())
+        fixed = FIXED_FP32_INPUTS.get(node.op_type, frozenset())
         for j, name in enumerate(node.input):
             if not name or types.get(name) != TensorProto.FLOAT:
                 continue
@@ -325,6 +330,7 @@ def convert_precision(
             _keep_subgraphs_fp32(node, lowered, lambda n: cast(n, TensorProto.FLOAT))
         if node_low:
             report.low_nodes += 1
+            report.lowered.append(node.name)
         else:
             report.kept_nodes[node.op_type] = report.kept_nodes.get(node.op_type, 0) + 1
         new_nodes.append(node)

@@ -226,15 +226,29 @@ def insert_qdq(
     return out
 
 
-def quantize_int8(
+@dataclass
+class Calibrated:
+    """The quantization plan with a range for every activation it quantizes."""
+
+    plan: QuantPlan
+    ranges: dict[str, float]
+    notes: list[str]
+
+    def without(self, keep: frozenset[str]) -> QuantPlan:
+        """The plan minus the layers named in ``keep`` (they stay in float)."""
+        return QuantPlan([x for x in self.plan.layers if x.name not in keep], self.plan.skipped)
+
+
+def calibrate_plan(
     model: onnx.ModelProto,
     options: PrecisionOptions,
     backend_name: str,
     workdir: Path,
     default_cache: Path,
-) -> tuple[onnx.ModelProto, list[str]]:
-    """Calibrate (or reuse the cache) and insert Q/DQ; returns (model, notes for the user)."""
-    from trtimport.onnxtools.passes import calibrate
+) -> Calibrated:
+    """Plan the Q/DQ layers and find their activation ranges: from a TensorRT calibration
+    cache, our JSON cache, or by calibrating (and saving the JSON cache)."""
+    from trtimport.onnxtools.passes import calibrate, legacy_cache
 
     if opset_of(model) < MIN_OPSET:
         raise UsageError(
@@ -243,11 +257,13 @@ def quantize_int8(
             "(--opset 17 for converted formats)"
         )
     plan = plan_quantization(model, backend_name)
+    notes = [f"--int8: {layer}" for layer in plan.skipped]
+    cache = options.calib_cache or default_cache
+    if legacy_cache.is_legacy_cache(cache):
+        return _from_legacy_cache(cache, model, plan, options, workdir, notes)
     tensors = plan.activation_tensors
     digest = calibrate.model_hash(model)
-    cache = options.calib_cache or default_cache
     ranges, why = calibrate.read_cache(cache, options, digest)
-    notes = [f"--int8: {layer}" for layer in plan.skipped]
     if ranges is not None and all(t in ranges for t in tensors):
         notes.append(f"--int8: reused the activation ranges in {cache}")
     elif options.calib_data is None:
@@ -256,20 +272,85 @@ def quantize_int8(
             f"calibration cache; {why or f'{cache} lacks some tensors'}"
         )
     else:
-        batches, data_notes = calibrate.calibration_batches(options, calibrate.model_inputs(model))
-        ranges = calibrate.compute_ranges(
-            model, tensors, batches, options.calib_method, options.calib_percentile, workdir
-        )
-        samples = sum(len(next(iter(b.values()))) for b in batches)
+        ranges, samples, data_notes = _calibrate(model, tensors, options, workdir)
         calibrate.write_cache(cache, options, digest, ranges, samples)
         notes += data_notes
         notes.append(
             f"--int8: calibrated {len(tensors)} activation(s) on {samples} sample(s) "
             f"({options.calib_method}); ranges saved to {cache}"
         )
-    notes.append(
+    return Calibrated(plan, ranges, notes)
+
+
+def _calibrate(
+    model: onnx.ModelProto, tensors: list[str], options: PrecisionOptions, workdir: Path
+) -> tuple[dict[str, float], int, list[str]]:
+    """Ranges of ``tensors`` measured on --calib-data: (ranges, samples used, notes)."""
+    from trtimport.onnxtools.passes import calibrate
+
+    batches, notes = calibrate.calibration_batches(options, calibrate.model_inputs(model))
+    ranges = calibrate.compute_ranges(
+        model,
+        tensors,
+        batches,
+        options.calib_method,
+        options.calib_percentile,
+        workdir,
+        clip_inputs=options.calib_clip_inputs,
+    )
+    return ranges, sum(len(next(iter(b.values()))) for b in batches), notes
+
+
+def _from_legacy_cache(
+    cache: Path,
+    model: onnx.ModelProto,
+    plan: QuantPlan,
+    options: PrecisionOptions,
+    workdir: Path,
+    notes: list[str],
+) -> Calibrated:
+    """Ranges from a TensorRT calibration cache. Tensors without an entry are calibrated when
+    ``--calib-data`` is given; otherwise the layers that read them stay in float."""
+    from trtimport.onnxtools.passes import legacy_cache
+
+    ranges, note = legacy_cache.cache_ranges(cache, model, plan.activation_tensors)
+    notes = [*notes, note]
+    missing = [t for t in plan.activation_tensors if t not in ranges]
+    if missing and options.calib_data is not None:
+        found, _, data_notes = _calibrate(model, missing, options, workdir)
+        ranges.update(found)
+        notes += data_notes
+        notes.append(
+            f"--int8: no cache entry for {', '.join(missing)}: calibrated them "
+            f"({options.calib_method})"
+        )
+    elif missing:
+        layers = [x for x in plan.layers if all(a in ranges for a in x.activations)]
+        left = [x.name or x.op for x in plan.layers if x not in layers]
+        notes.append(
+            f"--int8: no cache entry for {', '.join(missing)}: "
+            f"{', '.join(left)} stay in float (give --calib-data to calibrate them)"
+        )
+        plan = QuantPlan(layers, plan.skipped)
+    return Calibrated(plan, ranges, notes)
+
+
+def int8_summary(plan: QuantPlan) -> str:
+    """The note that lists the layers in INT8."""
+    return (
         f"--int8: {len(plan.layers)} layer(s) in INT8: "
         + ", ".join(f"{x.name or x.op}" for x in plan.layers[:20])
         + (" …" if len(plan.layers) > 20 else "")
     )
-    return insert_qdq(model, plan, ranges), notes
+
+
+def quantize_int8(
+    model: onnx.ModelProto,
+    options: PrecisionOptions,
+    backend_name: str,
+    workdir: Path,
+    default_cache: Path,
+) -> tuple[onnx.ModelProto, list[str]]:
+    """Calibrate (or reuse the cache) and insert Q/DQ; returns (model, notes for the user)."""
+    found = calibrate_plan(model, options, backend_name, workdir, default_cache)
+    return insert_qdq(model, found.plan, found.ranges), [*found.notes, int8_summary(found.plan)]
