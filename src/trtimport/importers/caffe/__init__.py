@@ -112,7 +112,15 @@ class CaffeImporter(OnnxBasedImporter):
         model = load_caffe(prototxt, caffemodel)
         for message in model.notes:
             ctx.note(message)
-        caffe_to_onnx(model, dest, ctx.options.opset, ctx.plugins, outputs=ctx.options.outputs)
+        # The parser reads the weights from the caffemodel itself: no copy of them is written.
+        caffe_to_onnx(
+            model,
+            dest,
+            ctx.options.opset,
+            ctx.plugins,
+            outputs=ctx.options.outputs,
+            link_weights=True,
+        )
         return dest
 
     def populate(self, ctx: ImportContext) -> None:

@@ -203,13 +203,16 @@ def caffe_to_onnx(
     *,
     outputs: Sequence[str] = (),
     registry: ConverterRegistry | None = None,
+    link_weights: bool = False,
 ) -> Conversion:
     """Convert ``model`` to an ONNX file at ``dest`` (written atomically).
 
     ``outputs`` (tensor names; blob names mean their final value) limits the graph to what
     those outputs need and makes them the graph's outputs, so a net can be converted up to a
     layer that has no mapping. Converters come from ``registry`` or from ``plugins`` (default:
-    every installed plugin plus the built-ins).
+    every installed plugin plus the built-ins). ``link_weights=True`` writes an intermediate
+    file for TensorRT's parser: the blobs that are stored as they are stay in the caffemodel,
+    which the ONNX file refers to through a link beside it (:func:`.writer.write_onnx`).
     """
     opset = DEFAULT_OPSET if opset is None else int(opset)
     if opset not in SUPPORTED_OPSETS:
@@ -288,6 +291,7 @@ def caffe_to_onnx(
         opset=opset,
         producer="trtimport",
         producer_version=__version__,
+        link_mapped=link_weights,
     )
     return Conversion(
         path=Path(dest),
