@@ -26,12 +26,33 @@ Shape = tuple[int, ...]
 TWO_GIB = 2**31 - 1
 
 
+def serialized_size(model: onnx.ModelProto) -> int:
+    """About how many bytes ``model`` serializes to, measured without serializing it whole.
+
+    A message of 2 GiB or more cannot be serialized, nor measured in one piece; the size is the
+    sum of the graph's initializers and nodes (which hold the tensors), each far smaller.
+    """
+    graph = model.graph
+    return sum(t.ByteSize() for t in graph.initializer) + sum(n.ByteSize() for n in graph.node)
+
+
 def save_model(model: onnx.ModelProto, path: Path) -> None:
-    """Save ``model`` at ``path``, with external data beside it when it is too big for one file."""
+    """Save ``model`` at ``path`` atomically, with its weights in ``<name>.data`` beside it when
+    the model is too big for one protobuf message (the tensors of ``model`` then refer there)."""
+    import os
+
     import onnx
 
-    big = model.ByteSize() > TWO_GIB
-    onnx.save(model, str(path), save_as_external_data=big, location=f"{path.name}.data")
+    from trtimport.core.files import atomic_path
+
+    if serialized_size(model) < TWO_GIB - (1 << 24):
+        with atomic_path(path) as tmp:
+            onnx.save(model, str(tmp))
+        return
+    data = path.with_name(f"{path.name}.data")
+    with atomic_path(data) as tmp_data, atomic_path(path) as tmp:
+        onnx.save(model, str(tmp), save_as_external_data=True, location=data.name)
+        os.replace(tmp.with_name(data.name), tmp_data)
 
 
 def opset_of(model: onnx.ModelProto) -> int:
