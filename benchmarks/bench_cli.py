@@ -21,12 +21,13 @@ The VGG16 caffemodel (seeded random weights, 553 MB) is made once with ``trtimpo
 make-weights`` in ``--data`` (default: a ``trtimport-bench`` folder in the temporary folder),
 and so is the big model. Run from the repository root:
 
-    python benchmarks/bench_cli.py [--reps 5] [--data DIR] [--big-onnx] [--big-reps 2]
+    python benchmarks/bench_cli.py [--reps 5] [--data DIR] [--big-onnx] [--big-reps 2] [--no-vgg16]
 """
 
 from __future__ import annotations
 
 import argparse
+import filecmp
 import os
 import platform
 import shutil
@@ -68,27 +69,33 @@ class Runs:
 def run_once(
     cmd: list[str], env: dict[str, str], expect_failure: bool = False
 ) -> tuple[float, int]:
-    """Wall time and peak RSS of one fresh process (``wait4``'s ``ru_maxrss``)."""
+    """Wall time and peak RSS of one fresh process.
+
+    The peak RSS comes from GNU time (``/usr/bin/time -f %M``): a process started from this
+    one would count this one's memory in its ``ru_maxrss`` (the high-water mark survives
+    ``exec``), while GNU time's own child starts small.
+    """
     os.sync()
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    assert proc.stderr is not None
-    stderr = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.NamedTemporaryFile("r") as rss_file:
+        timed = ["/usr/bin/time", "-f", "%M", "-o", rss_file.name, *cmd]
+        start = time.perf_counter()
+        proc = subprocess.run(timed, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        seconds = time.perf_counter() - start
+        rss_kib = int(rss_file.read().split()[-1])
     if (proc.returncode != 0) != expect_failure:
-        raise SystemExit(f"{' '.join(cmd)} exited with {proc.returncode}:\n{stderr}")
-    return seconds, usage.ru_maxrss * 1024
+        raise SystemExit(f"{' '.join(cmd)} exited with {proc.returncode}:\n{proc.stderr.decode()}")
+    return seconds, rss_kib * 1024
 
 
 def measure(
-    sides: dict[str, list[str]], reps: int, env: dict[str, str], failing: set[str] = frozenset()
+    sides: dict[str, list[str]],
+    reps: int,
+    env: dict[str, str],
+    failing: frozenset[str] = frozenset(),
+    warm_up: bool = True,
 ) -> dict[str, Runs]:
     """Run every side ``reps`` times in rotating order, after one warm-up run each."""
-    for name, cmd in sides.items():
+    for name, cmd in sides.items() if warm_up else ():
         run_once(cmd, env, name in failing)
     runs = {name: Runs() for name in sides}
     names = list(sides)
@@ -106,11 +113,11 @@ def trtimport_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "trtimport", *args]
 
 
-def ensure_caffemodel(data: Path, env: dict[str, str]) -> Path:
-    """VGG16 with seeded random weights (made once)."""
-    caffemodel = data / "vgg16.caffemodel"
+def ensure_caffemodel(prototxt: Path, data: Path, env: dict[str, str]) -> Path:
+    """Seeded random weights for ``prototxt`` (made once)."""
+    caffemodel = data / f"{prototxt.stem.lower()}.caffemodel"
     if not caffemodel.is_file():
-        cmd = trtimport_cmd("caffe", "make-weights", str(PROTOTXT), "-o", str(caffemodel))
+        cmd = trtimport_cmd("caffe", "make-weights", str(prototxt), "-o", str(caffemodel))
         subprocess.run([*cmd, "--seed", "0"], env=env, check=True, stdout=subprocess.DEVNULL)
     return caffemodel
 
@@ -136,12 +143,12 @@ def ratio_line(label: str, ours: list[float], base: list[float], target: float) 
     )
 
 
-def vgg16(data: Path, work: Path, reps: int, env: dict[str, str]) -> list[str]:
+def caffe_net(prototxt: Path, data: Path, work: Path, reps: int, env: dict[str, str]) -> list[str]:
     """The Caffe comparison; returns the report's lines."""
-    caffemodel = ensure_caffemodel(data, env)
+    caffemodel = ensure_caffemodel(prototxt, data, env)
     model_bytes = caffemodel.stat().st_size
     onnx = work / "vgg16.onnx"
-    caffe = [str(PROTOTXT), "--weights", str(caffemodel)]
+    caffe = [str(prototxt), "--weights", str(caffemodel)]
     subprocess.run(
         trtimport_cmd(*caffe, "--save-onnx", str(onnx), "--no-engine", "-q"), env=env, check=True
     )
@@ -161,14 +168,14 @@ def vgg16(data: Path, work: Path, reps: int, env: dict[str, str]) -> list[str]:
         "missing": trtimport_cmd(str(work / "missing.onnx"), "-q"),
         "unreadable": trtimport_cmd(str(unreadable), "-q"),
     }
-    runs = measure(sides, reps, env, failing={"missing", "unreadable"})
-    same_onnx = (work / "out.onnx").read_bytes() == onnx.read_bytes()
-    same_engine = (work / "out.engine").read_bytes() == (work / "bare.engine").read_bytes()
+    runs = measure(sides, reps, env, failing=frozenset({"missing", "unreadable"}))
+    same_onnx = filecmp.cmp(work / "out.onnx", onnx, shallow=False)
+    same_engine = filecmp.cmp(work / "out.engine", work / "bare.engine", shallow=False)
     floor, bare = runs["floor"], runs["bare"]
     floor_and_bare = [f + b for f, b in zip(floor.wall, bare.wall, strict=True)]
     to_onnx, to_engine = runs["to-onnx"], runs["to-engine"]
     lines = [
-        f"VGG16: {PROTOTXT.name} + caffemodel of {model_bytes:,} bytes (seeded random weights)",
+        f"{prototxt.name} + caffemodel of {model_bytes:,} bytes (seeded random weights)",
         f"ONNX saved by to-onnx identical to the one bare builds: {same_onnx}; "
         f"engines identical: {same_engine}",
         "",
@@ -200,8 +207,8 @@ def big_onnx(data: Path, work: Path, gib: float, reps: int, env: dict[str, str])
         "bare": [sys.executable, str(HERE / "bare_build.py"), str(model), str(work / "big.engine")],
         "trtimport": trtimport_cmd(str(model), "-o", str(work / "ours.engine"), "-q"),
     }
-    runs = measure(sides, reps, env)
-    same = (work / "big.engine").read_bytes() == (work / "ours.engine").read_bytes()
+    runs = measure(sides, reps, env, warm_up=False)  # each run reads the same 3 GiB first
+    same = filecmp.cmp(work / "big.engine", work / "ours.engine", shallow=False)
     rss = runs["trtimport"].rss_median / runs["bare"].rss_median
     return [
         f"ONNX with {weights:,} bytes of external data; engines identical: {same}",
@@ -221,7 +228,11 @@ def main() -> None:
     parser.add_argument(
         "--data", type=Path, default=Path(tempfile.gettempdir()) / "trtimport-bench"
     )
-    parser.add_argument("--big-onnx", action="store_true")
+    parser.add_argument("--big-onnx", action="store_true", help="also the big ONNX comparison")
+    parser.add_argument("--no-vgg16", action="store_true", help="skip the Caffe comparison")
+    parser.add_argument(
+        "--prototxt", type=Path, default=PROTOTXT, help="another Caffe net instead of VGG16"
+    )
     parser.add_argument("--big-gib", type=float, default=3.0)
     parser.add_argument("--big-reps", type=int, default=2)
     args = parser.parse_args()
@@ -236,8 +247,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="trtimport-bench-", dir=args.data))
     try:
         env = child_env(work / "pycache")
-        print(f"\n{args.reps} repetitions per side\n")
-        print("\n".join(vgg16(args.data, work, args.reps, env)))
+        if not args.no_vgg16:
+            print(f"\n{args.reps} repetitions per side\n")
+            print("\n".join(caffe_net(args.prototxt, args.data, work, args.reps, env)))
         if args.big_onnx:
             print(f"\n{args.big_reps} repetitions per side\n")
             print("\n".join(big_onnx(args.data, work, args.big_gib, args.big_reps, env)))
