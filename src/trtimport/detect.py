@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from trtimport.core.files import read_head
-from trtimport.errors import UnknownFormatError, UsageError
+from trtimport.errors import ModelParseError, UnknownFormatError, UsageError
 from trtimport.plugins.manager import ImporterEntry, Plugins
 
 
@@ -19,6 +20,23 @@ def _broken_hint(plugins: Plugins) -> str:
     return "\nSome plugins failed to load:\n" + "\n".join(f"  - {e}" for e in plugins.load_errors)
 
 
+def check_model_path(path: Path) -> None:
+    """Fail at once if ``path`` is missing, unreadable or an empty file, saying which."""
+    if not path.exists():
+        if path.is_symlink():
+            raise UsageError(
+                f"{path}: a symbolic link to {os.readlink(path)}, which does not exist"
+            )
+        raise UsageError(f"{path}: no such file or folder")
+    if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
+        raise UsageError(
+            f"{path}: permission denied; make it readable (chmod +r) or run as a user who may "
+            "read it"
+        )
+    if path.is_file() and path.stat().st_size == 0:
+        raise ModelParseError(f"{path}: the file is empty; export or download the model again")
+
+
 def detect_format(path: Path, plugins: Plugins, explicit: str | None = None) -> ImporterEntry:
     """Pick the importer for ``path``; ambiguity and no match are errors that list candidates."""
     if explicit:
@@ -30,9 +48,7 @@ def detect_format(path: Path, plugins: Plugins, explicit: str | None = None) -> 
                 + _broken_hint(plugins)
             )
         return entry
-    if not path.exists():
-        raise UsageError(f"{path}: no such file or folder")
-
+    check_model_path(path)
     claimed = plugins.hook.trtimport_detect_format(path=path)
     if claimed:
         entry = plugins.importer(claimed)

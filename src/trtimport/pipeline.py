@@ -224,13 +224,13 @@ def convert(
         )
         written: list[Path] = []
         with contextlib.ExitStack() as stack:
-            onnx_tmp: Path | None = None
+            saved_onnx: list[Path] = []
             if save_onnx_to is not None:
-                src = _require_onnx(imported)
-                import shutil
+                from trtimport.onnxtools.standalone import standalone_onnx
 
-                onnx_tmp = stack.enter_context(atomic_path(Path(save_onnx_to)))
-                shutil.copyfile(src, onnx_tmp)
+                saved_onnx = stack.enter_context(
+                    standalone_onnx(_require_onnx(imported), Path(save_onnx_to))
+                )
             if save_network_onnx_to is not None:
                 from trtimport.export.writer import export_network_onnx
 
@@ -276,7 +276,7 @@ def convert(
                 written += [engine, sidecar_path(engine)]
         if save_onnx_to is not None:
             result.onnx = Path(save_onnx_to)
-            written.append(result.onnx)
+            written += saved_onnx
         if save_network_onnx_to is not None:
             written.append(Path(save_network_onnx_to))
         result.files_written = written

@@ -120,10 +120,12 @@ def _imported_initializers(
                 f"{source}: the {imported.format} importer fills the network without ONNX; "
                 "refit by name needs an ONNX-based model"
             )
-        arrays = load_initializers(imported.onnx_path)
+        work = imported.context.work
+        # trtimport's own intermediate file (linking a caffemodel, say) was never the user's.
+        own = work.relative(imported.onnx_path) is not None
+        arrays = load_initializers(imported.onnx_path, checked=own)
         kept = None
         if keep_in is not None:
-            work = imported.context.work
             if work.made:
                 shutil.copytree(work.path, keep_in, dirs_exist_ok=True)
             inside = work.relative(imported.onnx_path)

@@ -186,6 +186,7 @@ def test_caffe_model_round_trip(prototxt: Path, weights: Path | None, tmp_path: 
     from trtimport.core.options import ImportOptions
     from trtimport.export.writer import network_to_onnx
     from trtimport.importers.caffe.make_weights import make_caffe_weights
+    from trtimport.onnxtools.external_data import load_model
     from trtimport.populate import import_model
 
     if weights is None:  # seeded random weights for the nets shipped without trained ones
@@ -194,7 +195,8 @@ def test_caffe_model_round_trip(prototxt: Path, weights: Path | None, tmp_path: 
     options = ImportOptions(weights=weights, outputs=CAFFE_OUTPUTS.get(prototxt.stem, []))
     with import_model(prototxt, options=options) as imported:
         assert imported.onnx_path is not None
-        source = imported.onnx_path.read_bytes()
+        # The intermediate refers to the caffemodel's blobs; load_model reads them in.
+        source = load_model(imported.onnx_path).SerializeToString()
         exported = network_to_onnx(imported.network, imported.backend).SerializeToString()
         inputs = imported.inputs
     rng = np.random.default_rng(0)

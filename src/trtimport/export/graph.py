@@ -35,6 +35,12 @@ class GraphWriter(GraphBuilder):
         #: The LayerType name of the layer being converted (subclasses shadow ``type``).
         self.kind = ""
 
+    def make_node(
+        self, op: str, inputs: list[str], outputs: list[str], name: str, attrs: dict[str, Any]
+    ) -> onnx.NodeProto:
+        """A ``NodeProto`` message: the exporter reorders nodes and nests them in loops."""
+        return self.onnx.helper.make_node(op, inputs, outputs, name=name, **attrs)
+
     def onnx_dtype(self, trt_dtype: Any) -> int:
         """TensorRT DataType -> ONNX element type."""
         name = onnx_name(trt_dtype)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from trtimport.core.importer import ImportContext, Importer
 from trtimport.core.options import ImportOptions
+from trtimport.errors import ModelParseError
 from trtimport.importers.base import OnnxBasedImporter
 from trtimport.plugins.hookspecs import hookimpl
 
@@ -42,6 +43,8 @@ class OnnxImporter(OnnxBasedImporter):
 
     def populate(self, ctx: ImportContext) -> None:
         """Parse the file itself: with nothing to convert, no work folder is made."""
+        if not ctx.source.is_file():
+            raise ModelParseError(f"{ctx.source}: a folder, not an ONNX model file")
         self.parse_onnx(ctx, ctx.source)
 
     def reference_runner(self, source: Path, options: ImportOptions) -> Runner | None:

@@ -39,13 +39,6 @@ def onnx_name(dtype: Any) -> str | None:
     return entry[1] if entry else None
 
 
-def onnx_type_of_numpy(dtype: Any) -> int:
-    """numpy dtype -> ONNX element type."""
-    from onnx import helper
-
-    return int(helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
-
-
 def float32_to_bfloat16_bits(values: np.ndarray) -> np.ndarray:
     """Round float32 values to bfloat16 (to nearest, ties to even); returns the uint16 bits."""
     bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)

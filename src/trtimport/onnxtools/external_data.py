@@ -6,8 +6,10 @@ a tenth of a second that way. The walk below only visits the messages that can h
 including the weight bytes, so its cost does not grow with the size of the weights.
 Field numbers are those of ``onnx/onnx.proto``.
 
-Also here: the check that every reference stays inside the model's folder, and the one loader
-of an ONNX file's initializers, which runs that check first.
+Also here: the check that every reference stays inside the model's folder, the one loader of
+an ONNX file's initializers, which runs that check first, and :func:`load_model`: ``onnx.load``
+with the external data read here, since ``onnx.load`` refuses data reached through a symbolic
+link, as the Caffe importer's intermediate model reaches the caffemodel.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     import onnx
 
 #: Message kind -> {field number: kind of the embedded message}.
-_CHILDREN: dict[str, dict[int, str]] = {
+CHILDREN: dict[str, dict[int, str]] = {
     "model": {7: "graph", 25: "function"},
     "function": {7: "node"},
     "graph": {1: "node", 5: "tensor", 15: "sparse"},
@@ -35,8 +37,8 @@ _CHILDREN: dict[str, dict[int, str]] = {
     "node": {5: "attribute"},
     "attribute": {5: "tensor", 6: "graph", 10: "tensor", 11: "graph", 22: "sparse", 23: "sparse"},
 }
-_TENSOR_NAME, _TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION = 8, 13, 14
-_LOCATION_EXTERNAL = 1
+TENSOR_NAME, TENSOR_EXTERNAL_DATA, TENSOR_DATA_LOCATION = 8, 13, 14
+LOCATION_EXTERNAL = 1
 
 
 def _fields(buf: memoryview, start: int, end: int) -> Iterator[tuple[int, int, int]]:
@@ -52,11 +54,11 @@ def _fields(buf: memoryview, start: int, end: int) -> Iterator[tuple[int, int, i
 def _tensor_reference(buf: memoryview, start: int, end: int) -> tuple[str, str] | None:
     name, location, external = "", "", False
     for field, a, b in _fields(buf, start, end):
-        if field == _TENSOR_NAME and b >= 0:
+        if field == TENSOR_NAME and b >= 0:
             name = bytes(buf[a:b]).decode(errors="replace")
-        elif field == _TENSOR_DATA_LOCATION and b < 0:
-            external = a == _LOCATION_EXTERNAL
-        elif field == _TENSOR_EXTERNAL_DATA and b >= 0:
+        elif field == TENSOR_DATA_LOCATION and b < 0:
+            external = a == LOCATION_EXTERNAL
+        elif field == TENSOR_EXTERNAL_DATA and b >= 0:
             entry = {f: bytes(buf[x:y]) for f, x, y in _fields(buf, a, b) if y >= 0}
             if entry.get(1) == b"location":
                 location = entry.get(2, b"").decode(errors="replace")
@@ -79,7 +81,7 @@ def external_data_references(path: Path) -> list[tuple[str, str]] | None:
                     if reference is not None:
                         found.append(reference)
                     continue
-                children = _CHILDREN[kind]
+                children = CHILDREN[kind]
                 for field, a, b in _fields(buf, start, end):
                     if b >= 0 and field in children:
                         stack.append((children[field], a, b))
@@ -90,7 +92,8 @@ def external_data_references(path: Path) -> list[tuple[str, str]] | None:
             buf.release()
 
 
-def _tensors_of_graph(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+def tensors_of_graph(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    """Every tensor a graph holds: initializers, sparse values, node attributes, subgraphs."""
     yield from graph.initializer
     yield from (s.values for s in graph.sparse_initializer)
     for node in graph.node:
@@ -99,9 +102,9 @@ def _tensors_of_graph(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
                 yield attr.t
             yield from attr.tensors
             if attr.HasField("g"):
-                yield from _tensors_of_graph(attr.g)
+                yield from tensors_of_graph(attr.g)
             for sub in attr.graphs:
-                yield from _tensors_of_graph(sub)
+                yield from tensors_of_graph(sub)
 
 
 def _references_via_onnx(path: Path) -> list[tuple[str, str]]:
@@ -116,7 +119,7 @@ def _references_via_onnx(path: Path) -> list[tuple[str, str]]:
             "export it again."
         ) from err
     found = []
-    for tensor in _tensors_of_graph(model.graph):
+    for tensor in tensors_of_graph(model.graph):
         if tensor.data_location == onnx.TensorProto.EXTERNAL:
             entries = {e.key: e.value for e in tensor.external_data}
             found.append((tensor.name, entries.get("location", "")))
@@ -151,14 +154,76 @@ def check_external_data(path: Path) -> None:
         )
 
 
-def load_initializers(path: Path) -> dict[str, np.ndarray]:
-    """Every initializer of an ONNX model as arrays (external data only from its own folder)."""
-    import onnx
+def load_initializers(path: Path, *, checked: bool = False) -> dict[str, np.ndarray]:
+    """Every initializer of an ONNX model as arrays (external data only from its own folder).
+
+    ``checked=True`` skips the folder check, for the files trtimport wrote itself (a Caffe
+    model's intermediate ONNX links the caffemodel, which lies elsewhere).
+    """
     from onnx import numpy_helper
 
-    check_external_data(path)
+    if not checked:
+        check_external_data(path)
     try:
-        model = onnx.load(str(path))
+        model = load_model(path)
     except Exception as err:
         raise ModelParseError(f"{path}: not a valid ONNX model ({err})") from err
     return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+
+
+def load_model(path: Path, *, keep_external_from: int | None = None) -> onnx.ModelProto:
+    """``onnx.load`` with the external data read here, in the model's folder or below it.
+
+    A location may be a symbolic link (the intermediate ONNX of a Caffe model links the
+    caffemodel), which ``onnx.load`` refuses; one that leaves the folder is an error. Tensors
+    of ``keep_external_from`` bytes or more stay where they are (for rewrites that do not touch
+    weights; :func:`link_external_data` makes them reachable from where the model is saved).
+    """
+    import onnx
+
+    path = Path(path)
+    model = onnx.load(str(path), load_external_data=False)
+    folder = path.absolute().parent
+    for tensor in tensors_of_graph(model.graph):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        location, offset, length = _external_entry(path, tensor)
+        with (folder / location).open("rb") as f:
+            size = os.fstat(f.fileno()).st_size - offset if length is None else length
+            if keep_external_from is not None and size >= keep_external_from:
+                continue
+            f.seek(offset)
+            tensor.raw_data = f.read(size)
+        del tensor.external_data[:]
+        tensor.data_location = onnx.TensorProto.DEFAULT
+    return model
+
+
+def _external_entry(path: Path, tensor: onnx.TensorProto) -> tuple[str, int, int | None]:
+    """(location, offset, length or None) of an external tensor, its location checked."""
+    entry = {e.key: e.value for e in tensor.external_data}
+    location = entry.get("location", "")
+    if not location or os.path.isabs(location) or ".." in Path(location).parts:
+        raise ModelParseError(
+            f"{path}: tensor '{tensor.name}': external data '{location}' is outside the "
+            "model's folder"
+        )
+    length = entry.get("length")
+    return location, int(entry.get("offset", "0")), None if length is None else int(length)
+
+
+def link_external_data(model: onnx.ModelProto, source: Path, folder: Path) -> None:
+    """Link the external data files ``model`` (loaded from ``source``) still refers to into
+    ``folder``, where the model will be saved, so that the same locations reach them."""
+    import onnx
+
+    locations = {
+        _external_entry(source, t)[0]
+        for t in tensors_of_graph(model.graph)
+        if t.data_location == onnx.TensorProto.EXTERNAL
+    }
+    for location in sorted(locations):
+        link = folder / location
+        if not os.path.lexists(link):
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to((source.absolute().parent / location).resolve())

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from trtimport.onnxtools import encode
+
 if TYPE_CHECKING:
     import onnx
 
@@ -24,12 +26,33 @@ Shape = tuple[int, ...]
 TWO_GIB = 2**31 - 1
 
 
+def serialized_size(model: onnx.ModelProto) -> int:
+    """About how many bytes ``model`` serializes to, measured without serializing it whole.
+
+    A message of 2 GiB or more cannot be serialized, nor measured in one piece; the size is the
+    sum of the graph's initializers and nodes (which hold the tensors), each far smaller.
+    """
+    graph = model.graph
+    return sum(t.ByteSize() for t in graph.initializer) + sum(n.ByteSize() for n in graph.node)
+
+
 def save_model(model: onnx.ModelProto, path: Path) -> None:
-    """Save ``model`` at ``path``, with external data beside it when it is too big for one file."""
+    """Save ``model`` at ``path`` atomically, with its weights in ``<name>.data`` beside it when
+    the model is too big for one protobuf message (the tensors of ``model`` then refer there)."""
+    import os
+
     import onnx
 
-    big = model.ByteSize() > TWO_GIB
-    onnx.save(model, str(path), save_as_external_data=big, location=f"{path.name}.data")
+    from trtimport.core.files import atomic_path
+
+    if serialized_size(model) < TWO_GIB - (1 << 24):
+        with atomic_path(path) as tmp:
+            onnx.save(model, str(tmp))
+        return
+    data = path.with_name(f"{path.name}.data")
+    with atomic_path(data) as tmp_data, atomic_path(path) as tmp:
+        onnx.save(model, str(tmp), save_as_external_data=True, location=data.name)
+        os.replace(tmp.with_name(data.name), tmp_data)
 
 
 def opset_of(model: onnx.ModelProto) -> int:
@@ -126,10 +149,11 @@ class GraphBuilder:
     def __init__(
         self, reserved_tensors: Iterable[str] = (), reserved_nodes: Iterable[str] = ()
     ) -> None:
-        self.nodes: list[onnx.NodeProto] = []
+        #: ``NodeProto`` bytes (:meth:`make_node`); the network exporter keeps messages.
+        self.nodes: list[Any] = []
         self.initializers: dict[str, np.ndarray] = {}
-        self.inputs: list[onnx.ValueInfoProto] = []
-        self.outputs: list[onnx.ValueInfoProto] = []
+        self.inputs: list[bytes] = []
+        self.outputs: list[bytes] = []
         self._tensor_names: set[str] = set(reserved_tensors)
         self._node_names: set[str] = set(reserved_nodes)
 
@@ -174,8 +198,6 @@ class GraphBuilder:
         ``outputs`` is a list of names or how many fresh names to make; a None input is an
         omitted optional input; ``name`` is made unique; attributes set to None are left out.
         """
-        from onnx import helper
-
         if isinstance(outputs, int):
             outputs = [self.fresh(f"{name}/{op}_out{i}") for i in range(outputs)]
         else:
@@ -185,33 +207,28 @@ class GraphBuilder:
         while ins and ins[-1] == "":
             ins.pop()
         kept = {k: v for k, v in attrs.items() if v is not None}
-        self.nodes.append(
-            helper.make_node(op, ins, list(outputs), name=self.fresh_node(name), **kept)
-        )
+        self.nodes.append(self.make_node(op, ins, list(outputs), self.fresh_node(name), kept))
         return list(outputs)
+
+    def make_node(
+        self, op: str, inputs: list[str], outputs: list[str], name: str, attrs: dict[str, Any]
+    ) -> Any:
+        """One node as :attr:`nodes` keeps it: ``NodeProto`` bytes, encoded without ``onnx``
+        (:mod:`trtimport.onnxtools.encode`; importing ``onnx`` costs more than converting a
+        large Caffe model)."""
+        return encode.node(op, inputs, outputs, name=name, **attrs)
 
     def add_input(self, name: str, shape: Shape, dtype: type = np.float32) -> None:
         """Declare a graph input."""
-        from onnx import helper
-
-        from trtimport.onnxtools.dtypes import onnx_type_of_numpy
-
         self.claim(name)
-        self.inputs.append(
-            helper.make_tensor_value_info(name, onnx_type_of_numpy(dtype), list(shape))
-        )
+        self.inputs.append(encode.value_info(name, encode.data_type(dtype), list(shape)))
 
     def add_output(self, name: str, shape: Shape | None, dtype: type = np.float32) -> None:
         """Declare a graph output (``shape`` None leaves it unknown)."""
-        from onnx import helper
-
-        from trtimport.onnxtools.dtypes import onnx_type_of_numpy
-
         dims = None if shape is None else list(shape)
-        self.outputs.append(helper.make_tensor_value_info(name, onnx_type_of_numpy(dtype), dims))
+        self.outputs.append(encode.value_info(name, encode.data_type(dtype), dims))
 
-    def graph(self, name: str) -> onnx.GraphProto:
-        """The graph without its initializers (:attr:`initializers`; a writer streams them)."""
-        from onnx import helper
-
-        return helper.make_graph(self.nodes, name, self.inputs, self.outputs)
+    def graph(self, name: str) -> bytes:
+        """The serialized ``GraphProto`` without its initializers (:attr:`initializers`; a
+        writer streams them)."""
+        return encode.graph(self.nodes, name, self.inputs, self.outputs)

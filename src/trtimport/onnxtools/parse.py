@@ -16,7 +16,8 @@ def prepare_onnx(ctx: ImportContext, path: Path) -> Path:
     """Checks and rewrites applied to every ONNX file before it is parsed."""
     from trtimport.onnxtools.rewrite import rewrite_onnx
 
-    check_external_data(path)
+    if ctx.work.relative(path) is None:  # trtimport's own intermediate files need no check
+        check_external_data(path)
     return rewrite_onnx(ctx, path)
 
 

@@ -14,6 +14,11 @@ if TYPE_CHECKING:
     from trtimport.core.importer import ImportContext
 
 
+#: With ``--batch`` alone, external tensors of this many bytes or more are not read (shape
+#: constants, which the batch rewrite reads and changes, are far smaller).
+KEEP_EXTERNAL_FROM = 1 << 20
+
+
 def rewrite_onnx(ctx: ImportContext, path: Path) -> Path:
     """Apply ``--batch``, ``--int8`` and ``--precision`` (with ``--keep-fp32``/``--max-error``)
     to ``path``; returns the file to parse."""
@@ -21,11 +26,12 @@ def rewrite_onnx(ctx: ImportContext, path: Path) -> Path:
     precision = options.precision
     if options.batch is None and not precision.active:
         return path
-    import onnx
-
+    from trtimport.onnxtools.external_data import link_external_data, load_model
     from trtimport.onnxtools.graph import save_model
 
-    model = onnx.load(str(path))
+    # --batch alone changes the graph, not the weights: big ones stay in their files, unread.
+    weights_kept = not precision.active
+    model = load_model(path, keep_external_from=KEEP_EXTERNAL_FROM if weights_kept else None)
     if options.batch is not None:
         from trtimport.onnxtools.passes.batch import make_batch_dynamic
 
@@ -47,5 +53,7 @@ def rewrite_onnx(ctx: ImportContext, path: Path) -> Path:
         if report is not None:
             ctx.records["precision"] = report.as_dict()
     dest = ctx.workdir / f"{path.stem}.prepared.onnx"
+    if weights_kept:
+        link_external_data(model, path, dest.parent)
     save_model(model, dest)
     return dest

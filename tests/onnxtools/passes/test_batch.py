@@ -143,3 +143,23 @@ def test_batch_refuses_inputs_with_other_dynamic_dims(tmp_path: Path) -> None:
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     with pytest.raises(UsageError, match=r"'x' \[-1, -1\] have other dynamic dimensions"):
         import_model(path, options=ImportOptions(batch=(1, 2, 4)), backend="tensorrt_rtx")
+
+
+def test_batch_leaves_big_external_weights_unread(tmp_path: Path, lenet: Path) -> None:
+    pytest.importorskip("tensorrt_rtx")
+    from trtimport import import_model
+
+    model = onnx.load(str(lenet))
+    source = tmp_path / "src" / "lenet.onnx"
+    source.parent.mkdir()
+    onnx.save(model, str(source), save_as_external_data=True, location="lenet.data")
+    options = ImportOptions(batch=(1, 4, 8))
+    with import_model(source, options=options, backend="tensorrt_rtx") as imported:
+        assert imported.onnx_path is not None and imported.onnx_path != source
+        prepared = onnx.load(str(imported.onnx_path), load_external_data=False)
+        kept = [t for t in prepared.graph.initializer if t.data_location == TensorProto.EXTERNAL]
+        # ip1's 500x800 weights (1.6 MB) stay in lenet.data, unread; the small ones were read.
+        assert [tuple(t.dims) for t in kept] == [(500, 800)]
+        link = imported.onnx_path.parent / "lenet.data"
+        assert link.is_symlink() and link.resolve() == (tmp_path / "src" / "lenet.data")
+        assert imported.inputs[0].shape == (-1, 1, 28, 28)

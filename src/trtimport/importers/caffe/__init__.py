@@ -139,7 +139,15 @@ class CaffeImporter(OnnxBasedImporter):
         model.notes += override_input_shapes(model, ctx.options.input_shapes)
         for message in model.notes:
             ctx.note(message)
-        caffe_to_onnx(model, dest, ctx.options.opset, ctx.plugins, outputs=ctx.options.outputs)
+        # The parser reads the weights from the caffemodel itself: no copy of them is written.
+        caffe_to_onnx(
+            model,
+            dest,
+            ctx.options.opset,
+            ctx.plugins,
+            outputs=ctx.options.outputs,
+            link_weights=True,
+        )
         return dest
 
     def populate(self, ctx: ImportContext) -> None:

@@ -181,6 +181,7 @@ def caffe_to_onnx(
     *,
     outputs: Sequence[str] = (),
     registry: ConverterRegistry | None = None,
+    link_weights: bool = False,
 ) -> Conversion:
     """Convert ``model`` to an ONNX file at ``dest`` (written atomically).
 
@@ -190,6 +191,9 @@ def caffe_to_onnx(
     every installed plugin plus the built-ins). Every problem of the net (unknown fields,
     layers without a converter, shape errors) is reported in one error; a net whose layers
     need weights that ``model`` lacks is checked first, then refused with the make-weights hint.
+    ``link_weights=True`` writes an intermediate file for TensorRT's parser: the blobs that are
+    stored as they are stay in the caffemodel, which the ONNX file refers to through a link
+    beside it (:func:`.writer.write_onnx`).
     """
     built = _build(model, opset, plugins, outputs, registry)
     if model.requested_blobs:
@@ -205,6 +209,7 @@ def caffe_to_onnx(
         opset=built.opset,
         producer="trtimport",
         producer_version=__version__,
+        link_mapped=link_weights,
     )
     return Conversion(
         path=Path(dest),

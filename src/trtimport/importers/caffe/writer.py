@@ -1,10 +1,11 @@
 """Write an ONNX model file without ever holding a ModelProto with all the weights.
 
 The small parts (the model header, the graph's nodes and inputs/outputs, each initializer's
-name/dims/type) are serialized with the onnx stubs; each initializer's ``raw_data`` is written
-straight from its numpy buffer. Fields are emitted in field-number order, so for a model under
-the 2 GB protobuf limit the file is byte-identical to ``ModelProto.SerializeToString()`` of the
-same model. Larger models keep the weights in a side file (ONNX external data) next to it.
+name/dims/type) are encoded by :mod:`trtimport.onnxtools.encode`, without the ``onnx`` package;
+each initializer's ``raw_data`` is written straight from its numpy buffer. Fields are emitted
+in field-number order, so for a model under the 2 GB protobuf limit the file is byte-identical
+to ``ModelProto.SerializeToString()`` of the same model. Larger models keep the weights in a
+side file (ONNX external data) next to it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from trtimport.core.files import atomic_path
 from trtimport.importers.caffe.weights import file_region
+from trtimport.onnxtools import encode
 from trtimport.onnxtools.protowire import encode_varint as _varint
 from trtimport.onnxtools.protowire import split_at_field
 
@@ -53,7 +55,7 @@ class OnnxFiles:
 
 def write_onnx(
     dest: Path,
-    graph: onnx.GraphProto,
+    graph: onnx.GraphProto | bytes,
     initializers: Mapping[str, np.ndarray],
     opset: int,
     producer: str,
@@ -64,49 +66,51 @@ def write_onnx(
     doc_string: str = "",
     metadata: Mapping[str, str] | None = None,
     max_inline_bytes: int = INLINE_LIMIT,
+    link_mapped: bool = False,
 ) -> OnnxFiles:
     """Stream an ONNX model to ``dest`` atomically; ``initializers`` are added to ``graph``.
 
-    ``graph`` holds nodes, inputs, outputs and value infos (and no large initializers).
+    ``graph`` (a ``GraphProto`` or its bytes, :func:`trtimport.onnxtools.encode.graph`) holds
+    nodes, inputs, outputs and value infos (and no large initializers).
     ``initializers`` are written in the given order. If the model would exceed
     ``max_inline_bytes``, the initializers of 1 KiB or more go to ``<dest name>.data`` beside
     ``dest`` (ONNX external data with a relative location) and the model file stays small.
-    """
-    import onnx
 
+    ``link_mapped=True`` (for intermediate files that TensorRT's parser reads) copies no
+    weights that view a mapped file (a caffemodel's blobs): the model refers to them where
+    they lie, as external data in that file, through a symbolic link beside ``dest``.
+    """
     dest = Path(dest)
     opsets = {"": opset, **(extra_opsets or {})}
-    header = onnx.ModelProto(
-        producer_name=producer,
-        opset_import=[onnx.helper.make_opsetid(domain, v) for domain, v in opsets.items()],
+    if ir_version is None:
+        ir_version = encode.min_ir_version(opsets)
+    if ir_version is None:  # a domain this module has no table for
+        from onnx import helper
+
+        ir_version = helper.find_min_ir_version_for(
+            [helper.make_opsetid(domain, v) for domain, v in opsets.items()], True
+        )
+    model_before, model_after = encode.model_header(
+        opsets,
+        producer,
+        producer_version=producer_version,
+        ir_version=ir_version,
+        doc_string=doc_string,
+        metadata=metadata,
     )
-    # proto2 fields have presence: set only what is given, like onnx.helper does.
-    if producer_version:
-        header.producer_version = producer_version
-    if doc_string:
-        header.doc_string = doc_string
-    header.ir_version = (
-        ir_version
-        if ir_version is not None
-        else onnx.helper.find_min_ir_version_for(list(header.opset_import), True)
-    )
-    for key, value in (metadata or {}).items():
-        header.metadata_props.add(key=key, value=value)
     arrays = {name: _little_endian(name, array) for name, array in initializers.items()}
-    model_before, model_after = split_at_field(header.SerializeToString(), MODEL_GRAPH)
-    graph_before, graph_after = split_at_field(graph.SerializeToString(), GRAPH_INITIALIZER)
-    inline_size = sum(array.nbytes for array in arrays.values())
+    graph_bytes = graph if isinstance(graph, bytes) else graph.SerializeToString()
+    graph_before, graph_after = split_at_field(graph_bytes, GRAPH_INITIALIZER)
+    linked = _link_mapped_files(arrays, dest) if link_mapped else {}
+    inline_size = sum(array.nbytes for name, array in arrays.items() if name not in linked)
     external = inline_size + len(graph_before) + len(graph_after) > max_inline_bytes
     data_path = dest.with_name(dest.name + ".data") if external else None
 
     with contextlib.ExitStack() as stack:
         tmp_data = stack.enter_context(atomic_path(data_path)) if data_path is not None else None
         tmp_model = stack.enter_context(atomic_path(dest))
-        if tmp_data is not None and data_path is not None:
-            with tmp_data.open("wb") as data_file:
-                entries = list(_external_entries(arrays, data_path.name, data_file))
-        else:
-            entries = [_inline_entry(name, array) for name, array in arrays.items()]
+        data_file = stack.enter_context(tmp_data.open("wb")) if tmp_data is not None else None
+        entries = list(_entries(arrays, linked, data_file, dest.name + ".data"))
         graph_size = len(graph_before) + len(graph_after)
         graph_size += sum(
             len(head) + (raw.nbytes if raw is not None else 0) for head, raw in entries
@@ -180,43 +184,68 @@ def raw_view(array: np.ndarray) -> memoryview:
     return array.reshape(-1).data.cast("B")
 
 
-def _tensor_header(name: str, array: np.ndarray) -> onnx.TensorProto:
-    import onnx
-
-    tensor = onnx.TensorProto(name=name, dims=array.shape)
-    tensor.data_type = onnx.helper.np_dtype_to_tensor_dtype(array.dtype)
-    return tensor
-
-
 def _inline_entry(name: str, array: np.ndarray) -> tuple[bytes, np.ndarray]:
     """The bytes of ``initializer { dims data_type name raw_data: <len> }`` up to the data."""
-    head = _tensor_header(name, array).SerializeToString()
+    head = encode.tensor_header(name, array.shape, encode.data_type(array.dtype))
     raw_key = _key(TENSOR_RAW_DATA) + _varint(array.nbytes)
     tensor_size = len(head) + len(raw_key) + array.nbytes
     return _key(GRAPH_INITIALIZER) + _varint(tensor_size) + head + raw_key, array
 
 
-def _external_entries(
-    arrays: Mapping[str, np.ndarray], location: str, data_file: BinaryIO
-) -> Iterator[tuple[bytes, np.ndarray | None]]:
-    import onnx
+def _link_mapped_files(arrays: Mapping[str, np.ndarray], dest: Path) -> dict[str, tuple[str, int]]:
+    """Link each mapped file that arrays of 1 KiB or more view beside ``dest``.
 
+    Returns, per such array, the link's name (its external-data location) and the array's
+    offset in the file. The link's target is absolute, so the folder can be copied with it.
+    """
+    links: dict[Path, str] = {}
+    linked: dict[str, tuple[str, int]] = {}
+    for name, array in arrays.items():
+        region = file_region(array) if array.nbytes >= EXTERNAL_MIN_BYTES else None
+        if region is None:
+            continue
+        source, offset = region
+        if source not in links:
+            links[source] = f"{dest.name}.weights{len(links)}{source.suffix}"
+            link = dest.with_name(links[source])
+            with contextlib.suppress(FileNotFoundError):
+                link.unlink()
+            link.symlink_to(source.resolve())
+        linked[name] = (links[source], offset)
+    return linked
+
+
+def _entries(
+    arrays: Mapping[str, np.ndarray],
+    linked: Mapping[str, tuple[str, int]],
+    data_file: BinaryIO | None,
+    data_location: str,
+) -> Iterator[tuple[bytes, np.ndarray | None]]:
+    """Each initializer's bytes up to its data, and the array to write after them (if any).
+
+    Linked arrays refer to their file; with a ``data_file``, arrays of 1 KiB or more go there;
+    the rest are inline.
+    """
     offset = 0
     for name, array in arrays.items():
-        if array.nbytes < EXTERNAL_MIN_BYTES:
+        if name in linked:
+            yield _reference_entry(name, array, *linked[name]), None
+        elif data_file is None or array.nbytes < EXTERNAL_MIN_BYTES:
             yield _inline_entry(name, array)
-            continue
-        padding = -offset % EXTERNAL_ALIGNMENT
-        data_file.write(b"\0" * padding)
-        offset += padding
-        _write_array(data_file, array)
-        tensor = _tensor_header(name, array)
-        tensor.data_location = onnx.TensorProto.EXTERNAL
-        for key, value in (("location", location), ("offset", offset), ("length", array.nbytes)):
-            tensor.external_data.add(key=key, value=str(value))
-        offset += array.nbytes
-        body = tensor.SerializeToString()
-        yield _key(GRAPH_INITIALIZER) + _varint(len(body)) + body, None
+        else:
+            padding = -offset % EXTERNAL_ALIGNMENT
+            data_file.write(b"\0" * padding)
+            offset += padding
+            _write_array(data_file, array)
+            yield _reference_entry(name, array, data_location, offset), None
+            offset += array.nbytes
+
+
+def _reference_entry(name: str, array: np.ndarray, location: str, offset: int) -> bytes:
+    """An initializer whose data is ``array.nbytes`` bytes of ``location`` from ``offset``."""
+    body = encode.tensor_header(name, array.shape, encode.data_type(array.dtype))
+    body += encode.external_data(location, offset, array.nbytes)
+    return _key(GRAPH_INITIALIZER) + _varint(len(body)) + body
 
 
 def _key(number: int) -> bytes:

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from trtimport.core.files import atomic_path
 from trtimport.core.importer import ImportContext, Importer
 from trtimport.core.options import ImportOptions
 from trtimport.errors import ModelParseError
@@ -70,10 +69,9 @@ class TensorFlowImporter(OnnxBasedImporter):
 
     def to_onnx(self, ctx: ImportContext, dest: Path) -> Path:
         """Convert with tf2onnx, check every op was converted, and write the ONNX at ``dest``."""
-        import onnx
-
         from trtimport.importers.tensorflow import checks, convert
         from trtimport.importers.tensorflow.names import apply_user_names
+        from trtimport.onnxtools.graph import save_model
 
         options = ctx.options
         opset = checks.check_opset(options.opset)
@@ -89,8 +87,7 @@ class TensorFlowImporter(OnnxBasedImporter):
         checks.rewrite_nearest_resize(model)
         profiled = [name for profile in options.profiles for name in profile]
         apply_user_names(model, [*options.input_shapes, *profiled, *options.outputs])
-        with atomic_path(dest) as tmp:
-            onnx.save(model, str(tmp))
+        save_model(model, dest)  # with external data if it passes protobuf's 2 GB limit
         ctx.note(f"converted to ONNX opset {opset} with tf2onnx {tf2onnx.__version__}")
         return dest
 
