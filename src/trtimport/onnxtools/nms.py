@@ -24,7 +24,10 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import numpy as np
-from onnx import TensorProto, helper
+
+#: ONNX TensorProto data types (the Loop body is built with ``onnx.helper``, imported only
+#: when a net has an NMS: plain Caffe conversions do not import ``onnx``).
+FLOAT, INT64, BOOL = 1, 7, 9
 
 
 class Emitter(Protocol):
@@ -61,7 +64,7 @@ def candidates(g: Emitter, scores: str, top_k: int, threshold: float) -> tuple[s
     valid = g.op(
         "Cast",
         g.op("Greater", values, g.const(np.float32(threshold), "threshold")),
-        to=TensorProto.FLOAT,
+        to=FLOAT,
     )
     return values, indices, valid
 
@@ -125,6 +128,8 @@ def greedy_keep(
     most the class's threshold; after a kept candidate the threshold is multiplied by ``eta``
     while it is above 0.5 (``eta`` < 1). One ONNX Loop of T iterations; ``shape`` is (C, T).
     """
+    from onnx import helper
+
     classes, count = shape
     name = g.fresh("nms_loop")
     eye = g.const(np.eye(count, dtype=np.float32), "eye")
@@ -144,7 +149,7 @@ def greedy_keep(
 
     row = body_op("Gather", iou, i, axis=1)  # C x T: IoU of candidate i with each candidate
     thr_col = body_op("Unsqueeze", thr, g.const(np.array([1], np.int64), "axis1"))
-    over = body_op("Cast", body_op("Greater", row, thr_col), to=TensorProto.FLOAT)
+    over = body_op("Cast", body_op("Greater", row, thr_col), to=FLOAT)
     overlapping = body_op("Mul", over, keep)
     if opset >= 18:  # ReduceMax takes its axes as an input from opset 18 on
         axis1 = g.const(np.array([1], np.int64), "axis1")
@@ -167,7 +172,7 @@ def greedy_keep(
     if eta < 1.0:
         half = g.const(np.float32(0.5), "half")
         shrink = body_op(
-            "Mul", kept_i, body_op("Cast", body_op("Greater", thr, half), to=TensorProto.FLOAT)
+            "Mul", kept_i, body_op("Cast", body_op("Greater", thr, half), to=FLOAT)
         )
         factor = body_op(
             "Add", one, body_op("Mul", shrink, g.const(np.float32(eta - 1.0), "eta_minus_one"))
@@ -176,18 +181,18 @@ def greedy_keep(
     cond_out = body_op("Identity", cond)
     keep_out = body_op("Identity", keep_next)
     thr_out = body_op("Identity", thr_next)
-    float_t = TensorProto.FLOAT
+    float_t = FLOAT
     body = helper.make_graph(
         nodes,
         name,
         [
-            helper.make_tensor_value_info(i, TensorProto.INT64, []),
-            helper.make_tensor_value_info(cond, TensorProto.BOOL, []),
+            helper.make_tensor_value_info(i, INT64, []),
+            helper.make_tensor_value_info(cond, BOOL, []),
             helper.make_tensor_value_info(keep, float_t, [classes, count]),
             helper.make_tensor_value_info(thr, float_t, [classes]),
         ],
         [
-            helper.make_tensor_value_info(cond_out, TensorProto.BOOL, []),
+            helper.make_tensor_value_info(cond_out, BOOL, []),
             helper.make_tensor_value_info(keep_out, float_t, [classes, count]),
             helper.make_tensor_value_info(thr_out, float_t, [classes]),
         ],
@@ -215,4 +220,4 @@ def keep_top_k_order(
     k = g.const(np.array([rows], np.int64), "rows")
     best, chosen = g.node("TopK", [masked, k], 2, axis=0, largest=1, sorted=1)
     valid = g.op("Greater", best, g.const(np.float32(-np.inf), "minus_inf"))
-    return chosen, g.op("Cast", valid, to=TensorProto.FLOAT)
+    return chosen, g.op("Cast", valid, to=FLOAT)
