@@ -168,16 +168,11 @@ class Converter:
             for n, a in graph.initializers.items()
             if n not in small
         ]
-        model = helper.make_model(
-            helper.make_graph(
-                graph.nodes,
-                "infer",
-                [*graph.inputs, *declared],
-                [],
-                initializer=[numpy_helper.from_array(a, n) for n, a in small.items()],
-            ),
-            opset_imports=[helper.make_opsetid("", self.opset)],
-        )
+        partial = onnx.GraphProto.FromString(graph.graph("infer"))
+        del partial.output[:]
+        partial.input.extend(declared)
+        partial.initializer.extend(numpy_helper.from_array(a, n) for n, a in small.items())
+        model = helper.make_model(partial, opset_imports=[helper.make_opsetid("", self.opset)])
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
         for info in [*inferred.graph.input, *inferred.graph.value_info]:
             tensor_type = info.type.tensor_type

@@ -24,6 +24,7 @@ from trtimport.importers.uff.context import Converter, NotConvertible, Request
 from trtimport.importers.uff.model import UffModel, UffNode
 from trtimport.importers.uff.ops import handlers
 from trtimport.importers.uff.ops.custom import PLUGIN_OPS, dependencies
+from trtimport.onnxtools import encode
 
 DEFAULT_OPSET = 17
 SUPPORTED_OPSETS = range(13, 19)
@@ -183,7 +184,7 @@ def uff_to_onnx(model: UffModel, dest: Path, request: Request | None = None) -> 
             tensor = cx.emit("Identity", [tensor], spelling)
         dims = cx.dims(tensor)
         cx.graph.outputs.append(
-            helper.make_tensor_value_info(
+            encode.value_info(
                 tensor,
                 cx.elem_type(tensor),
                 None
@@ -194,12 +195,9 @@ def uff_to_onnx(model: UffModel, dest: Path, request: Request | None = None) -> 
     from trtimport import __version__
 
     graph = cx.graph
-    onnx_graph = helper.make_graph(
-        graph.nodes,
-        model.graph,
-        graph.inputs,
-        graph.outputs,
-        initializer=[numpy_helper.from_array(a, n) for n, a in graph.initializers.items()],
+    onnx_graph = onnx.GraphProto.FromString(graph.graph(model.graph))
+    onnx_graph.initializer.extend(
+        numpy_helper.from_array(a, n) for n, a in graph.initializers.items()
     )
     onnx_model = helper.make_model(
         onnx_graph,
@@ -212,7 +210,7 @@ def uff_to_onnx(model: UffModel, dest: Path, request: Request | None = None) -> 
         onnx.save(onnx_model, str(tmp))
     return Conversion(
         path=Path(dest),
-        inputs=[v.name for v in graph.inputs],
-        outputs=[v.name for v in graph.outputs],
+        inputs=[v.name for v in onnx_graph.input],
+        outputs=[v.name for v in onnx_graph.output],
         opset=request.opset,
     )

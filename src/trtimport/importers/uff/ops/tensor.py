@@ -9,6 +9,7 @@ from onnx import TensorProto, helper
 from trtimport.importers.uff.context import Converter, NotConvertible
 from trtimport.importers.uff.model import UffNode
 from trtimport.importers.uff.ops.registry import handles
+from trtimport.onnxtools import encode
 
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
@@ -58,7 +59,7 @@ def convert_input(cx: Converter, node: UffNode) -> None:
     dims = input_dims(cx, node)
     elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
     cx.graph.claim(node.name)
-    cx.graph.inputs.append(helper.make_tensor_value_info(node.name, elem, dims))
+    cx.graph.inputs.append(encode.value_info(node.name, elem, dims))
     if node.name in cx.request.inputs_as_nchw and len(dims) > 2:
         back = [int(p) for p in np.argsort(channel_second(len(dims)))]
         cx.alias(node.name, cx.transpose(node.name, back, f"{node.name}/nhwc"))
