@@ -164,7 +164,7 @@ def test_layers_without_mapping_are_all_reported_with_the_plugin_recipe(tmp_path
     text = net_text(
         layer("ReLU", "", ("x",), ("r",), name="relu")
         + layer(
-            "Region",
+            "PSROIPooling",
             "",
             ("r", "r", "r"),
             ("region",),
@@ -179,7 +179,7 @@ def test_layers_without_mapping_are_all_reported_with_the_plugin_recipe(tmp_path
     message = str(info.value)
     assert "3 layers that cannot be converted to ONNX" in message
     for name, kind, line in (
-        ("region", "Region", 4),
+        ("region", "PSROIPooling", 4),
         ("py", "Python", 5),
         ("fancy", "FancyNewLayer", 6),
     ):
@@ -192,7 +192,7 @@ def test_layers_without_mapping_are_all_reported_with_the_plugin_recipe(tmp_path
 def test_a_net_converts_up_to_a_layer_without_mapping(tmp_path) -> None:  # type: ignore[no-untyped-def]
     text = net_text(
         layer("ReLU", "", ("x",), ("r",), name="relu")
-        + layer("Region", "", ("r",), ("region",), name="region"),
+        + layer("PSROIPooling", "", ("r",), ("region",), name="region"),
         {"x": (1, 4, 2, 2)},
     )
     x = rng(61).standard_normal((1, 4, 2, 2))
