@@ -130,7 +130,8 @@ class CaffeImporter(OnnxBasedImporter):
         """Load the net and its weights, and convert them to ONNX at ``dest``."""
         from trtimport.importers.caffe.convert import caffe_to_onnx
         from trtimport.importers.caffe.inputs import override_input_shapes
-        from trtimport.importers.caffe.parse import load_caffe
+        from trtimport.importers.caffe.parse import CaffeModel, load_caffe
+        from trtimport.importers.caffe.ranges import refuse_spatial_ranges
 
         prototxt, caffemodel, note = model_files(ctx.source, ctx.options)
         if note:
@@ -139,7 +140,15 @@ class CaffeImporter(OnnxBasedImporter):
         model.notes += override_input_shapes(model, ctx.options.input_shapes)
         for message in model.notes:
             ctx.note(message)
-        caffe_to_onnx(model, dest, ctx.options.opset, ctx.plugins, outputs=ctx.options.outputs)
+
+        def convert(net: CaffeModel, path: Path) -> Path:
+            opset, outputs = ctx.options.opset, ctx.options.outputs
+            return caffe_to_onnx(net, path, opset, ctx.plugins, outputs=outputs).path
+
+        refuse_spatial_ranges(
+            model, ctx.options.profiles, convert, lambda: load_caffe(prototxt, caffemodel)
+        )
+        convert(model, dest)
         return dest
 
     def populate(self, ctx: ImportContext) -> None:
