@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -69,3 +70,17 @@ def close(actual: np.ndarray, expected: np.ndarray, rel: float = 1e-5) -> None:
 def rng(seed: int = 0) -> np.random.Generator:
     """A seeded generator."""
     return np.random.default_rng(seed)
+
+
+def build_prototxt(tmp_path: Path, text: str, stem: str) -> Any:
+    """Convert a weightless prototxt and build it with the backend; returns the ConvertResult."""
+    import trtimport
+
+    prototxt = tmp_path / f"{stem}.prototxt"
+    prototxt.write_text(text)
+    conversion = caffe_to_onnx(load_caffe(prototxt, None), tmp_path / f"{stem}.onnx")
+    return trtimport.convert(
+        conversion.path,
+        tmp_path / f"{stem}.engine",
+        build_options=trtimport.BuildOptions(progress=False),
+    )

@@ -65,13 +65,13 @@ def test_unsupported_layers_through_the_cli(cli, tmp_path) -> None:  # type: ign
     # MobileNet-SSD with its head swapped for a layer type that has no converter.
     prototxt = tmp_path / "ssd.prototxt"
     text = (DATA / "MobileNet-SSD.prototxt").read_text()
-    prototxt.write_text(text.replace('type: "DetectionOutput"', 'type: "Region"'))
+    prototxt.write_text(text.replace('type: "DetectionOutput"', 'type: "PSROIPooling"'))
     weights = tmp_path / "ssd.caffemodel"
     made = cli("caffe", "make-weights", str(prototxt), "-o", str(weights))
     assert made.returncode == 0, made.stderr
     done = cli(str(prototxt), "--weights", str(weights), "-o", str(tmp_path / "ssd.engine"))
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert f"layer 'detection_out' (Region, {prototxt}:3080)" in done.stderr
+    assert f"layer 'detection_out' (PSROIPooling, {prototxt}:3080)" in done.stderr
     assert "trtimport_register_caffe_layers" in done.stderr
     assert not (tmp_path / "ssd.engine").exists()
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from caffe_harness import close, layer, net_text, rng, run
 
-from trtimport.errors import UnsupportedLayerError
+from trtimport.errors import ShapeError, UnsupportedLayerError
 
 
 def ssd_prior_box(
@@ -129,6 +129,90 @@ def test_prior_box(tmp_path, params, ref, opencv_agrees) -> None:  # type: ignor
     assert agrees == opencv_agrees
 
 
+def opencv_prior_box(feature_hw, image_hw, sizes, offsets, step_hw, clip, variance):  # type: ignore[no-untyped-def]
+    """OpenCV's PriorBoxLayer::forward: per cell, per (width, height), per (x, y) offset."""
+    (fh, fw), (ih, iw), (sh, sw) = feature_hw, image_hw, step_hw
+    boxes = []
+    for h in range(fh):
+        for w in range(fw):
+            for bw, bh in sizes:
+                for oy, ox in offsets:
+                    cx, cy = (w + ox) * sw, (h + oy) * sh
+                    boxes += [(cx - bw / 2) / iw, (cy - bh / 2) / ih]
+                    boxes += [(cx + bw / 2) / iw, (cy + bh / 2) / ih]
+    corners = np.asarray(boxes)
+    if clip:
+        corners = corners.clip(0, 1)
+    var = np.tile(variance if len(variance) == 4 else variance * 4, corners.size // 4)
+    return np.stack([corners, var])[None]
+
+
+OPENCV_PRIOR_CASES = [
+    # Explicit box sizes (OpenCV's width/height), one offset.
+    (
+        "width: 20 height: 40 width: 30 height: 15 clip: false variance: 0.1",
+        dict(sizes=[(20, 40), (30, 15)], offsets=[(0.5, 0.5)], step_hw=(15, 16), clip=False),
+    ),
+    # Several offsets per cell and explicit steps.
+    (
+        "width: 24 height: 24 offset_h: 0.25 offset_w: 0.25 offset_h: 0.75 offset_w: 0.5 "
+        "step_h: 12 step_w: 20 clip: true variance: 0.1",
+        dict(sizes=[(24, 24)], offsets=[(0.25, 0.25), (0.75, 0.5)], step_hw=(12, 20), clip=True),
+    ),
+    # Offsets with SSD's min_size/max_size/aspect_ratio sizes.
+    (
+        "min_size: 30 max_size: 60 aspect_ratio: 2 offset_h: 0 offset_w: 0 offset_h: 0.5 "
+        "offset_w: 0.5 clip: false variance: 0.1",
+        dict(
+            sizes=[
+                (30, 30),
+                (math.sqrt(1800),) * 2,
+                (30 * math.sqrt(2), 30 / math.sqrt(2)),
+                (30 / math.sqrt(2), 30 * math.sqrt(2)),
+            ],
+            offsets=[(0, 0), (0.5, 0.5)],
+            step_hw=(15, 16),
+            clip=False,
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("params", "ref"), OPENCV_PRIOR_CASES)
+def test_prior_box_opencv_extras(tmp_path, params, ref) -> None:  # type: ignore[no-untyped-def]
+    """OpenCV's caffe.proto fields width/height (14-17 with offset_h/offset_w), vs OpenCV 4.14."""
+    shapes = {"feature": (1, 4, 10, 10), "data": (1, 3, 150, 160)}
+    text = net_text(
+        layer("PriorBox", f"prior_box_param {{ {params} }}", ("feature", "data")), shapes
+    )
+    feeds = {k: np.zeros(v, np.float32) for k, v in shapes.items()}
+    out = run(tmp_path, text, feeds)["y"]
+    close(out, opencv_prior_box((10, 10), (150, 160), variance=[0.1], **ref), rel=1e-6)
+    net = cv2.dnn.readNetFromCaffe(str(tmp_path / "net.prototxt"))
+    for name, value in feeds.items():
+        net.setInput(value, name)
+    close(out, net.forward("L"), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ("width: 20 height: 20 min_size: 10", "replace min_size"),
+        ("width: 20 height: 20 width: 30", "2 width values for 1 height"),
+        ("min_size: 10 offset: 0.5 offset_h: 0.2 offset_w: 0.2", "not both"),
+        ("min_size: 10 offset_h: 0.2 offset_w: 0.2 offset_w: 0.4", "1 offset_h values for 2"),
+        ("min_size: 10 step_h: 8", "both step_h and step_w"),
+    ],
+)
+def test_prior_box_extras_refuse_what_opencv_refuses(tmp_path, params, message) -> None:  # type: ignore[no-untyped-def]
+    shapes = {"feature": (1, 4, 10, 10), "data": (1, 3, 150, 160)}
+    text = net_text(
+        layer("PriorBox", f"prior_box_param {{ {params} }}", ("feature", "data")), shapes
+    )
+    with pytest.raises(ShapeError, match=message):
+        run(tmp_path, text, {})
+
+
 def caffe_roi_pool(x, rois, ph, pw, scale):  # type: ignore[no-untyped-def]
     """Caffe's ROIPoolingLayer::Forward_cpu."""
     _, c, h, w = x.shape
@@ -164,7 +248,7 @@ def test_layers_without_mapping_are_all_reported_with_the_plugin_recipe(tmp_path
     text = net_text(
         layer("ReLU", "", ("x",), ("r",), name="relu")
         + layer(
-            "Region",
+            "PSROIPooling",
             "",
             ("r", "r", "r"),
             ("region",),
@@ -179,7 +263,7 @@ def test_layers_without_mapping_are_all_reported_with_the_plugin_recipe(tmp_path
     message = str(info.value)
     assert "3 layers that cannot be converted to ONNX" in message
     for name, kind, line in (
-        ("region", "Region", 4),
+        ("region", "PSROIPooling", 4),
         ("py", "Python", 5),
         ("fancy", "FancyNewLayer", 6),
     ):
@@ -192,7 +276,7 @@ def test_layers_without_mapping_are_all_reported_with_the_plugin_recipe(tmp_path
 def test_a_net_converts_up_to_a_layer_without_mapping(tmp_path) -> None:  # type: ignore[no-untyped-def]
     text = net_text(
         layer("ReLU", "", ("x",), ("r",), name="relu")
-        + layer("Region", "", ("r",), ("region",), name="region"),
+        + layer("PSROIPooling", "", ("r",), ("region",), name="region"),
         {"x": (1, 4, 2, 2)},
     )
     x = rng(61).standard_normal((1, 4, 2, 2))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from caffe_harness import layer, net_text, rng, run
+from caffe_harness import build_prototxt, layer, net_text, rng, run
 
 from trtimport.importers.caffe.layers.proposal import anchors
 
@@ -145,22 +145,10 @@ def test_proposal_matches_opencv_without_min_size(tmp_path: Path) -> None:
 
 
 def test_proposal_builds_with_tensorrt(tmp_path: Path) -> None:
-    import trtimport
-    from trtimport.importers.caffe.convert import caffe_to_onnx
-    from trtimport.importers.caffe.parse import load_caffe
-
     params = "proposal_param { feat_stride: 16 pre_nms_topn: 100 post_nms_topn: 20 }"
-    prototxt = tmp_path / "proposal.prototxt"
-    prototxt.write_text(
-        net_text(
-            layer("Proposal", params, ("prob", "deltas", "im_info"), ("rois",)),
-            {"prob": (1, 18, 4, 5), "deltas": (1, 36, 4, 5), "im_info": (1, 3)},
-        )
+    text = net_text(
+        layer("Proposal", params, ("prob", "deltas", "im_info"), ("rois",)),
+        {"prob": (1, 18, 4, 5), "deltas": (1, 36, 4, 5), "im_info": (1, 3)},
     )
-    conversion = caffe_to_onnx(load_caffe(prototxt, None), tmp_path / "proposal.onnx")
-    result = trtimport.convert(
-        conversion.path,
-        tmp_path / "proposal.engine",
-        build_options=trtimport.BuildOptions(progress=False),
-    )
+    result = build_prototxt(tmp_path, text, "proposal")
     assert result.engine_bytes and [t.name for t in result.outputs] == ["rois"]

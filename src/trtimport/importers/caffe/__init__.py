@@ -130,7 +130,8 @@ class CaffeImporter(OnnxBasedImporter):
         """Load the net and its weights, and convert them to ONNX at ``dest``."""
         from trtimport.importers.caffe.convert import caffe_to_onnx
         from trtimport.importers.caffe.inputs import override_input_shapes
-        from trtimport.importers.caffe.parse import load_caffe
+        from trtimport.importers.caffe.parse import CaffeModel, load_caffe
+        from trtimport.importers.caffe.ranges import refuse_spatial_ranges
 
         prototxt, caffemodel, note = model_files(ctx.source, ctx.options)
         if note:
@@ -139,15 +140,18 @@ class CaffeImporter(OnnxBasedImporter):
         model.notes += override_input_shapes(model, ctx.options.input_shapes)
         for message in model.notes:
             ctx.note(message)
-        # The parser reads the weights from the caffemodel itself: no copy of them is written.
-        caffe_to_onnx(
-            model,
-            dest,
-            ctx.options.opset,
-            ctx.plugins,
-            outputs=ctx.options.outputs,
-            link_weights=True,
+
+        def convert(net: CaffeModel, path: Path, link_weights: bool = False) -> Path:
+            opset, outputs = ctx.options.opset, ctx.options.outputs
+            return caffe_to_onnx(
+                net, path, opset, ctx.plugins, outputs=outputs, link_weights=link_weights
+            ).path
+
+        refuse_spatial_ranges(
+            model, ctx.options.profiles, convert, lambda: load_caffe(prototxt, caffemodel)
         )
+        # The parser reads the weights from the caffemodel itself: no copy of them is written.
+        convert(model, dest, link_weights=True)
         return dest
 
     def populate(self, ctx: ImportContext) -> None:

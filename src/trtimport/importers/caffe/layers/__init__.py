@@ -13,6 +13,7 @@ from trtimport.importers.caffe.layers import (
     pool,
     proposal,
     shape,
+    yolo,
 )
 from trtimport.importers.caffe.registry import Converter
 
@@ -27,6 +28,7 @@ FAMILIES = (
     detection,
     detection_output,
     proposal,
+    yolo,
 )
 
 

@@ -74,17 +74,30 @@ def _convolve(ctx: LayerContext, *, transpose: bool, depthwise: bool = False) ->
         ]
     except ValueError as err:
         raise ctx.shape_error(str(err)) from err
-    ctx.node(
+    if p.relu and transpose:
+        raise ctx.unsupported("Intel Caffe fuses relu into Convolution only, not Deconvolution")
+    convolved = ctx.node(
         "ConvTranspose" if transpose else "Conv",
         inputs,
-        ctx.outputs[:1],
+        1 if p.relu else ctx.outputs[:1],
         kernel_shape=kernel,
         strides=stride,
         pads=pad + pad,
         dilations=dilation,
         group=group,
     )
+    if p.relu:
+        _fused_relu(ctx, convolved[0])
     return [(x_shape[0], num_output, *spatial)]
+
+
+def _fused_relu(ctx: LayerContext, conv_out: str) -> None:
+    """Intel Caffe's ``relu: true``: ReLU after the convolution, leaky by ``negative_slope``."""
+    slope = float(ctx.layer.convolution_param.negative_slope)
+    if slope:
+        ctx.op("LeakyRelu", conv_out, out=ctx.outputs[0], alpha=slope)
+    else:
+        ctx.op("Relu", conv_out, out=ctx.outputs[0])
 
 
 def convolution(ctx: LayerContext) -> list[Shape]:

@@ -30,34 +30,45 @@ def _prior_aspect_ratios(ratios: list[float], flip: bool) -> list[float]:
     return out
 
 
+def prior_sizes(
+    min_sizes: list[float], max_sizes: list[float], aspect_ratios: list[float]
+) -> list[tuple[float, float]]:
+    """SSD's box sizes (width, height) per cell: per min_size the square, sqrt(min*max), ratios."""
+    sizes: list[tuple[float, float]] = []
+    for s, min_size in enumerate(min_sizes):
+        sizes.append((min_size, min_size))
+        if max_sizes:
+            side = math.sqrt(min_size * max_sizes[s])
+            sizes.append((side, side))
+        for ar in aspect_ratios:
+            if abs(ar - 1.0) < 1e-6:
+                continue
+            sizes.append((min_size * math.sqrt(ar), min_size / math.sqrt(ar)))
+    return sizes
+
+
 def prior_boxes(
     layer_hw: tuple[int, int],
     image_hw: tuple[float, float],
     step_hw: tuple[float, float],
-    min_sizes: list[float],
-    max_sizes: list[float],
-    aspect_ratios: list[float],
+    sizes: list[tuple[float, float]],
+    offsets: list[tuple[float, float]],
     *,
     clip: bool,
     variance: list[float],
-    offset: float,
 ) -> np.ndarray:
-    """SSD's prior boxes: 1 x 2 x (H*W*priors*4); row 0 the corners, row 1 the variances."""
+    """Prior boxes: 1 x 2 x (H*W*sizes*offsets*4); row 0 the corners, row 1 the variances.
+
+    Per cell, per box size (width, height), per (y, x) offset — OpenCV's order for its several
+    offsets; SSD has one offset.
+    """
     (lh, lw), (ih, iw), (sh, sw) = layer_hw, image_hw, step_hw
     boxes: list[tuple[float, float, float, float]] = []
     for h in range(lh):
         for w in range(lw):
-            cx, cy = (w + offset) * sw, (h + offset) * sh
-            for s, min_size in enumerate(min_sizes):
-                sizes = [(min_size, min_size)]
-                if max_sizes:
-                    side = math.sqrt(min_size * max_sizes[s])
-                    sizes.append((side, side))
-                for ar in aspect_ratios:
-                    if abs(ar - 1.0) < 1e-6:
-                        continue
-                    sizes.append((min_size * math.sqrt(ar), min_size / math.sqrt(ar)))
-                for bw, bh in sizes:
+            for bw, bh in sizes:
+                for oy, ox in offsets:
+                    cx, cy = (w + ox) * sw, (h + oy) * sh
                     boxes.append(
                         (
                             (cx - bw / 2) / iw,
@@ -74,21 +85,53 @@ def prior_boxes(
     return np.stack([corners, variances])[None]
 
 
-def prior_box(ctx: LayerContext) -> list[Shape]:
-    """PriorBox (SSD): boxes depend only on shapes, so they are computed here as a constant."""
+def _box_sizes(ctx: LayerContext) -> list[tuple[float, float]]:
+    """Explicit ``width``/``height`` pairs (OpenCV's fields), or SSD's sizes from min_size."""
     p = ctx.layer.prior_box_param
-    feature = ctx.input_shapes[0]
-    image = ctx.input_shapes[1] if len(ctx.input_shapes) > 1 else None
+    if len(p.width) or len(p.height):
+        if len(p.width) != len(p.height):
+            raise ctx.shape_error(f"{len(p.width)} width values for {len(p.height)} height")
+        if len(p.min_size) or len(p.max_size) or len(p.aspect_ratio):
+            raise ctx.shape_error(
+                "explicit width/height replace min_size, max_size and aspect_ratio; give one "
+                "or the other (OpenCV refuses both)"
+            )
+        if any(v <= 0 for v in [*p.width, *p.height]):
+            raise ctx.shape_error("every width and height must be positive")
+        return [(float(bw), float(bh)) for bw, bh in zip(p.width, p.height, strict=True)]
     min_sizes = [float(v) for v in p.min_size]
     max_sizes = [float(v) for v in p.max_size]
     if not min_sizes or any(v <= 0 for v in min_sizes):
-        raise ctx.shape_error("min_size must be given and positive")
+        raise ctx.shape_error("min_size (or width and height) must be given and positive")
     if max_sizes and len(max_sizes) != len(min_sizes):
         raise ctx.shape_error(f"{len(max_sizes)} max_size values for {len(min_sizes)} min_size")
     if any(mx <= mn for mn, mx in zip(min_sizes, max_sizes, strict=False)):
         raise ctx.shape_error("every max_size must be larger than its min_size")
+    ratios = _prior_aspect_ratios([float(a) for a in p.aspect_ratio], bool(p.flip))
+    return prior_sizes(min_sizes, max_sizes, ratios)
+
+
+def _offsets(ctx: LayerContext) -> list[tuple[float, float]]:
+    """(y, x) offsets of the box centres in a cell: OpenCV's ``offset_h``/``offset_w`` lists,
+    or the one ``offset``."""
+    p = ctx.layer.prior_box_param
+    if not (len(p.offset_h) or len(p.offset_w)):
+        return [(float(p.offset), float(p.offset))]
+    if p.HasField("offset"):
+        raise ctx.shape_error("give offset or offset_h/offset_w, not both (OpenCV refuses both)")
+    if len(p.offset_h) != len(p.offset_w):
+        raise ctx.shape_error(f"{len(p.offset_h)} offset_h values for {len(p.offset_w)} offset_w")
+    return [(float(oy), float(ox)) for oy, ox in zip(p.offset_h, p.offset_w, strict=True)]
+
+
+def prior_box(ctx: LayerContext) -> list[Shape]:
+    """PriorBox (SSD, with OpenCV's extras): boxes depend only on shapes, so a constant."""
+    p = ctx.layer.prior_box_param
+    feature = ctx.input_shapes[0]
+    image = ctx.input_shapes[1] if len(ctx.input_shapes) > 1 else None
     if len(p.variance) not in (0, 1, 4):
         raise ctx.shape_error(f"give 1 or 4 variance values, not {len(p.variance)}")
+    sizes, offsets = _box_sizes(ctx), _offsets(ctx)
     if p.HasField("img_size"):
         ih = iw = float(p.img_size)
     elif p.HasField("img_h") or p.HasField("img_w"):
@@ -102,18 +145,18 @@ def prior_box(ctx: LayerContext) -> list[Shape]:
         sh = sw = float(p.step)
     elif p.HasField("step_h") or p.HasField("step_w"):
         sh, sw = float(p.step_h), float(p.step_w)
+        if sh <= 0 or sw <= 0:
+            raise ctx.shape_error("give both step_h and step_w, positive")
     else:
         sh, sw = ih / lh, iw / lw
     priors = prior_boxes(
         (lh, lw),
         (ih, iw),
         (sh, sw),
-        min_sizes,
-        max_sizes,
-        _prior_aspect_ratios([float(a) for a in p.aspect_ratio], bool(p.flip)),
+        sizes,
+        offsets,
         clip=bool(p.clip),
         variance=[float(v) for v in p.variance],
-        offset=float(p.offset),
     )
     ctx.op("Identity", ctx.const(priors, "priors"), out=ctx.outputs[0])
     return [tuple(priors.shape)]

@@ -108,6 +108,11 @@ def pooling(ctx: LayerContext) -> list[Shape]:
     x_shape = ctx.input_shapes[0]
     if len(x_shape) != 4:
         raise ctx.shape_error(f"pooling needs an N x C x H x W input, got {list(x_shape)}")
+    if not p.avg_include_pad and p.pool == AVE:
+        raise ctx.unsupported(
+            "avg_include_pad: false (Intel Caffe) divides by the window's count inside the "
+            "input, which is not converted; Caffe's divisor is avg_include_pad: true"
+        )
     mask = ctx.outputs[1] if len(ctx.outputs) > 1 else None
     if mask is not None and (p.pool != MAX or p.global_pooling):
         raise ctx.shape_error("only MAX pooling over windows has a second (mask) top")
