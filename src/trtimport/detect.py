@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from trtimport.core.files import read_head
-from trtimport.errors import UnknownFormatError, UsageError
+from trtimport.core.input_files import check_input
+from trtimport.errors import UnknownFormatError
 from trtimport.plugins.manager import ImporterEntry, Plugins
 
 
@@ -20,7 +21,12 @@ def _broken_hint(plugins: Plugins) -> str:
 
 
 def detect_format(path: Path, plugins: Plugins, explicit: str | None = None) -> ImporterEntry:
-    """Pick the importer for ``path``; ambiguity and no match are errors that list candidates."""
+    """Pick the importer for ``path``; ambiguity and no match are errors that list candidates.
+
+    ``path`` must be a regular file or a folder (never a FIFO or a device, which could block
+    or never end), whatever the format.
+    """
+    check_input(path, "model", folder_ok=True)
     if explicit:
         entry = plugins.importer(explicit)
         if entry is None:
@@ -30,8 +36,6 @@ def detect_format(path: Path, plugins: Plugins, explicit: str | None = None) -> 
                 + _broken_hint(plugins)
             )
         return entry
-    if not path.exists():
-        raise UsageError(f"{path}: no such file or folder")
 
     claimed = plugins.hook.trtimport_detect_format(path=path)
     if claimed:

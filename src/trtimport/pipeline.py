@@ -25,6 +25,7 @@ from trtimport.build.engine import (
 from trtimport.core.backend import Backend
 from trtimport.core.files import (
     BackgroundHashes,
+    SignalsHeld,
     atomic_path,
     start_dropping_cached_pages,
 )
@@ -32,7 +33,7 @@ from trtimport.core.options import BuildOptions, ImportOptions
 from trtimport.core.progress import Progress
 from trtimport.detect import detect_format
 from trtimport.errors import UsageError
-from trtimport.plugins.manager import Plugins, load_plugins
+from trtimport.plugins.manager import ImporterEntry, Plugins, load_plugins
 from trtimport.populate import ImportedNetwork, import_detected
 
 
@@ -103,6 +104,24 @@ def _require_onnx(imported: ImportedNetwork) -> Path:
     return imported.onnx_path
 
 
+def _check_convert_outputs(
+    entry: ImporterEntry,
+    source: Path,
+    options: ImportOptions,
+    outputs: dict[str, Path | None],
+) -> None:
+    """Refuse outputs that are any file the model is read from (weights, external data …)."""
+    from trtimport.core.output_files import check_outputs
+
+    inputs = [
+        source,
+        options.weights,
+        options.precision.calib_data,
+        *entry.importer.related_files(source, options),
+    ]
+    check_outputs(outputs, inputs)
+
+
 def convert(
     model: str | Path,
     output: str | Path | None = None,
@@ -141,6 +160,21 @@ def convert(
         )
     plugins = plugins or load_plugins()
     entry = detect_format(source, plugins, import_options.format)
+    _check_convert_outputs(
+        entry,
+        source,
+        import_options,
+        {
+            "-o": engine if build else None,
+            "the engine's sidecar": sidecar_path(engine) if build else None,
+            "--save-onnx": Path(save_onnx_to) if save_onnx_to is not None else None,
+            "--save-network-onnx": (
+                Path(save_network_onnx_to) if save_network_onnx_to is not None else None
+            ),
+            "--calib-cache": import_options.precision.calib_cache,
+            "--cache": build_options.cache,
+        },
+    )
     hashes = None
     if build:
         # Hash the source files for the sidecar while the model is parsed and built.
@@ -167,6 +201,8 @@ def convert(
         )
         written: list[Path] = []
         with contextlib.ExitStack() as stack:
+            # Exited last: the outputs are renamed into place together, not cut by a signal.
+            commit = stack.enter_context(SignalsHeld())
             onnx_tmp: Path | None = None
             if save_onnx_to is not None:
                 src = _require_onnx(imported)
@@ -214,11 +250,13 @@ def convert(
                     layers=imported.num_layers,
                     seconds=seconds,
                 )
+                commit.start()
                 result.engine_bytes = write_engine(engine, serialized, sidecar)
                 save_timing_cache(cache, build_options.cache)
                 result.engine = engine
                 result.build_seconds = seconds
                 written += [engine, sidecar_path(engine)]
+            commit.start()
         if save_onnx_to is not None:
             result.onnx = Path(save_onnx_to)
             written.append(result.onnx)

@@ -19,7 +19,7 @@ from typing import BinaryIO
 import numpy as np
 
 from trtimport.core.files import atomic_path
-from trtimport.errors import UnsupportedLayerError
+from trtimport.errors import ShapeError, UnsupportedLayerError
 from trtimport.importers.caffe import shapes
 from trtimport.importers.caffe.parse import CaffeModel, describe_layer, load_caffe
 from trtimport.importers.caffe.proto import caffe_pb2
@@ -48,6 +48,7 @@ def make_caffe_weights(prototxt: Path, dest: Path, seed: int = 0) -> MadeWeights
     """Write ``dest`` (atomically): the deploy net of ``prototxt`` with seeded random blobs."""
     model = load_caffe(Path(prototxt), None)
     specs = blob_specs(model)
+    _check_blob_sizes(Path(prototxt), specs)
     rng = np.random.default_rng(seed)
     made = MadeWeights(Path(dest), seed)
     header = caffe_pb2.NetParameter()
@@ -62,6 +63,25 @@ def make_caffe_weights(prototxt: Path, dest: Path, seed: int = 0) -> MadeWeights
         made.bytes_written = out.tell()
     made.blobs = {k: v for k, v in made.blobs.items() if v}
     return made
+
+
+#: Protobuf's limit on one message: a blob's data cannot be larger.
+BLOB_LIMIT = (1 << 31) - 1
+
+
+def _check_blob_sizes(prototxt: Path, specs: dict[str, list[BlobSpec]]) -> None:
+    """Refuse blobs a caffemodel cannot hold (over 2 GiB each) before any is drawn."""
+    too_big = [
+        f"layer '{name}': blob of shape {list(shape)} is {4 * math.prod(shape)} bytes"
+        for name, layer_specs in specs.items()
+        for shape, _ in layer_specs
+        if 4 * math.prod(shape) > BLOB_LIMIT
+    ]
+    if too_big:
+        raise ShapeError(
+            f"{prototxt}: a caffemodel holds at most {BLOB_LIMIT} bytes per blob; check the "
+            "input shapes and layer sizes:\n" + "\n".join(f"  - {p}" for p in too_big)
+        )
 
 
 def _blob_parts(shape: Shape) -> tuple[bytes, int, bytes]:
