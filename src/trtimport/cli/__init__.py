@@ -164,7 +164,12 @@ def _normalize(argv: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
-    from trtimport.cli.guard import caused_by_interrupt, install_signal_handlers, prepare
+    from trtimport.cli.guard import (
+        caused_by_interrupt,
+        install_signal_handlers,
+        prepare,
+        restore_signal_handlers,
+    )
     from trtimport.cli.output import print_error
     from trtimport.errors import TrtImportError
 
@@ -200,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if caused_by_interrupt(err):
             return _interrupted()
         raise
+    finally:
+        # Every output is complete now: a SIGTERM or SIGHUP may end the process at once.
+        restore_signal_handlers()
 
 
 def _interrupted() -> int:
@@ -212,13 +220,13 @@ def _interrupted() -> int:
 def run() -> NoReturn:
     """The ``trtimport`` command and ``python -m trtimport``: :func:`main`, then a quick exit.
 
-    Once the command is done, SIGTERM and SIGHUP end the process at once again (every output
-    is complete by then), so that one arriving during the exit cannot show a traceback.
+    Once the command is done, SIGINT, SIGTERM and SIGHUP end the process at once (every
+    output is complete by then), so that one arriving during the exit shows no traceback.
     """
     code = main()
-    from trtimport.cli.guard import restore_signal_handlers
+    from trtimport.cli.guard import quiet_exit
 
-    restore_signal_handlers()
+    quiet_exit()
     exit_without_teardown(code)
 
 

@@ -192,6 +192,11 @@ def restore_signal_handlers() -> None:
     process ends at once, without a traceback from wherever it was)."""
     while _installed:
         signal.signal(_installed.pop(), signal.SIG_DFL)
+
+
+def quiet_exit() -> None:
+    """From now on Ctrl-C ends the process at once, without a traceback from wherever it
+    was: for the exit of the ``trtimport`` process, once every output is complete."""
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
