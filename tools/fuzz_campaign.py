@@ -129,7 +129,11 @@ def campaign(target: str, seconds: int, corpus: Path) -> None:
     with atheris.instrument_imports(include=["trtimport"]):
         targets = _targets()
     suffix, reader = targets[target]
-    work = Path(tempfile.mkdtemp(prefix="trtimport-fuzz-"))
+    from trtimport.core.files import private_folder
+
+    # libFuzzer ends the process without Python's clean-up; the process id in the folder's
+    # name lets the next trtimport run remove it (core.files.clean_stale_folders).
+    work = private_folder(Path(tempfile.gettempdir()), "trtimport-fuzz-")
     seed_dir = work / "seeds"
     seed_dir.mkdir()
     for i, data in enumerate(seeds(target, work / "made")):
