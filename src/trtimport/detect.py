@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from trtimport.core.files import read_head
+from trtimport.core.input_files import check_input
 from trtimport.errors import ModelParseError, UnknownFormatError, UsageError
 from trtimport.plugins.manager import ImporterEntry, Plugins
 
@@ -38,7 +39,13 @@ def check_model_path(path: Path) -> None:
 
 
 def detect_format(path: Path, plugins: Plugins, explicit: str | None = None) -> ImporterEntry:
-    """Pick the importer for ``path``; ambiguity and no match are errors that list candidates."""
+    """Pick the importer for ``path``; ambiguity and no match are errors that list candidates.
+
+    ``path`` must be a regular file or a folder (never a FIFO or a device, which could block
+    or never end), whatever the format.
+    """
+    check_input(path, "model", folder_ok=True)
+    check_model_path(path)
     if explicit:
         entry = plugins.importer(explicit)
         if entry is None:
@@ -48,7 +55,7 @@ def detect_format(path: Path, plugins: Plugins, explicit: str | None = None) -> 
                 + _broken_hint(plugins)
             )
         return entry
-    check_model_path(path)
+
     claimed = plugins.hook.trtimport_detect_format(path=path)
     if claimed:
         entry = plugins.importer(claimed)

@@ -25,6 +25,7 @@ from trtimport.build.engine import (
 from trtimport.core.backend import Backend
 from trtimport.core.files import (
     BackgroundHashes,
+    SignalsHeld,
     atomic_path,
     start_dropping_cached_pages,
 )
@@ -32,7 +33,7 @@ from trtimport.core.options import BuildOptions, ImportOptions
 from trtimport.core.progress import Progress
 from trtimport.detect import detect_format
 from trtimport.errors import EngineBuildError, UsageError
-from trtimport.plugins.manager import Plugins, load_plugins
+from trtimport.plugins.manager import ImporterEntry, Plugins, load_plugins
 from trtimport.populate import ImportedNetwork, complete_import, import_detected
 
 
@@ -159,6 +160,24 @@ def _require_onnx(imported: ImportedNetwork) -> Path:
     return imported.onnx_path
 
 
+def _check_convert_outputs(
+    entry: ImporterEntry,
+    source: Path,
+    options: ImportOptions,
+    outputs: dict[str, Path | None],
+) -> None:
+    """Refuse outputs that are any file the model is read from (weights, external data …)."""
+    from trtimport.core.output_files import check_outputs
+
+    inputs = [
+        source,
+        options.weights,
+        options.precision.calib_data,
+        *entry.importer.related_files(source, options),
+    ]
+    check_outputs(outputs, inputs)
+
+
 def convert(
     model: str | Path,
     output: str | Path | None = None,
@@ -197,6 +216,21 @@ def convert(
         )
     plugins = plugins or load_plugins()
     entry = detect_format(source, plugins, import_options.format)
+    _check_convert_outputs(
+        entry,
+        source,
+        import_options,
+        {
+            "-o": engine if build else None,
+            "the engine's sidecar": sidecar_path(engine) if build else None,
+            "--save-onnx": Path(save_onnx_to) if save_onnx_to is not None else None,
+            "--save-network-onnx": (
+                Path(save_network_onnx_to) if save_network_onnx_to is not None else None
+            ),
+            "--calib-cache": import_options.precision.calib_cache,
+            "--cache": build_options.cache,
+        },
+    )
     hashes = None
     if build:
         # Hash the source files for the sidecar while the model is parsed and built.
@@ -225,6 +259,8 @@ def convert(
         written: list[Path] = []
         with contextlib.ExitStack() as stack:
             saved_onnx: list[Path] = []
+            # Exited last: the outputs are renamed into place together, not cut by a signal.
+            commit = stack.enter_context(SignalsHeld())
             if save_onnx_to is not None:
                 from trtimport.onnxtools.standalone import standalone_onnx
 
@@ -269,11 +305,13 @@ def convert(
                     default_input_shapes=imported.context.default_shapes,
                     rewrites=_sidecar_rewrites(imported),
                 )
+                commit.start()
                 result.engine_bytes = write_engine(engine, serialized, sidecar)
                 save_timing_cache(cache, build_options.cache)
                 result.engine = engine
                 result.build_seconds = seconds
                 written += [engine, sidecar_path(engine)]
+            commit.start()
         if save_onnx_to is not None:
             result.onnx = Path(save_onnx_to)
             written += saved_onnx

@@ -24,6 +24,8 @@ import numpy as np
 
 from trtimport.build.engine import import_options_of, read_sidecar, write_engine
 from trtimport.core.backend import Backend
+from trtimport.core.files import private_folder
+from trtimport.core.input_files import check_input
 from trtimport.core.options import ImportOptions
 from trtimport.errors import EngineBuildError, ShapeError, UsageError
 from trtimport.onnxtools.external_data import load_initializers
@@ -147,8 +149,7 @@ def plan_refit(
         raise UsageError(
             f"{engine}: the engine was not built refittable; rebuild it with --refittable"
         )
-    if not weights.exists():
-        raise UsageError(f"{weights}: no such weights file (--weights)")
+    check_input(weights, "weights (--weights)", folder_ok=True)
     plugins = plugins or load_plugins()
     source = _source_of(engine, sidecar, model)
     current, _ = _imported_initializers(source, import_options_of(sidecar), plugins)
@@ -158,18 +159,16 @@ def plan_refit(
     plan = RefitPlan(engine, source, weights, "onnx", expected, {}, sidecar=sidecar)
     try:
         if suffix == ".npz":
-            from trtimport.runtime.preprocess import load_array_file
+            from trtimport.core.input_files import load_npz
 
-            with np.load(weights, allow_pickle=False) as archive:
-                names = list(archive.keys())
             plan.mode = "npz"
-            plan.arrays = {n: load_array_file(weights, n) for n in names}
+            plan.arrays = load_npz(weights, what="weights (--weights)")
             new = plan.arrays
         elif suffix == ".onnx":
             new = load_initializers(weights)
             plan.onnx_file = weights
         else:
-            plan._owned = Path(tempfile.mkdtemp(prefix="trtimport-refit-"))
+            plan._owned = private_folder(Path(tempfile.gettempdir()), "trtimport-refit-")
             new, plan.onnx_file = _imported_initializers(
                 source, import_options_of(sidecar, weights), plugins, keep_in=plan._owned
             )

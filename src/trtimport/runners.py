@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 from trtimport.build.engine import sidecar_path
+from trtimport.core.files import private_folder
 from trtimport.core.options import BuildOptions, ImportOptions
 from trtimport.core.runner import Runner, TensorSpec
 from trtimport.errors import UsageError
@@ -93,7 +94,7 @@ def intermediate_onnx_runner(imported: ImportedNetwork) -> OnnxRuntimeRunner:
         return OnnxRuntimeRunner(onnx_path)
     label = f"the intermediate ONNX of {imported.source.name} on onnxruntime"
     # The importer's folder goes away with the ImportedNetwork; keep a copy we own.
-    owned = Path(tempfile.mkdtemp(prefix="trtimport-run-"))
+    owned = private_folder(Path(tempfile.gettempdir()), "trtimport-run-")
     try:
         shutil.copytree(work.path, owned, dirs_exist_ok=True)
         copy = owned / inside
@@ -114,7 +115,7 @@ def exported_onnx_runner(imported: ImportedNetwork) -> OnnxRuntimeRunner:
             "no network exporter (trtimport.export.writer). Run it on a GPU with "
             "--runtime tensorrt."
         ) from err
-    owned = Path(tempfile.mkdtemp(prefix="trtimport-export-"))
+    owned = private_folder(Path(tempfile.gettempdir()), "trtimport-export-")
     try:
         dest = owned / f"{imported.source.stem or 'network'}.onnx"
         export_network_onnx(imported.network, dest, imported.backend)

@@ -17,7 +17,7 @@ from typing import Any
 from trtimport.core.backend import Backend
 from trtimport.core.files import FileHashes, atomic_path
 from trtimport.core.options import BuildOptions, ImportOptions, PrecisionOptions, Profile
-from trtimport.errors import ModelParseError
+from trtimport.errors import ModelParseError, TrtImportError
 
 SIDECAR_SCHEMA = 1
 
@@ -63,30 +63,90 @@ def write_engine(engine: Path, data: Any, sidecar: dict[str, Any]) -> int:
 def recorded_sources(engine: Path) -> dict[str, dict[str, Any]]:
     """Source-file entries (by path) of the sidecar an earlier build left for ``engine``.
 
-    Empty when there is none or it cannot be read: the entries only spare re-hashing files
-    that have not changed (:func:`~trtimport.core.files.reusable_digest`).
+    Empty when there is none or it cannot be read (a broken sidecar is as good as none: the
+    rebuild replaces it): the entries only spare re-hashing files that have not changed
+    (:func:`~trtimport.core.files.reusable_digest`).
     """
     try:
-        files = read_sidecar(engine)["source"]["files"]
-        return {e["path"]: e for e in files if isinstance(e, dict) and isinstance(e["path"], str)}
-    except (ModelParseError, OSError, KeyError, TypeError):
+        files = (read_sidecar(engine).get("source") or {}).get("files") or []
+    except TrtImportError:
         return {}
+    return {e["path"]: e for e in files if isinstance(e, dict) and isinstance(e.get("path"), str)}
+
+
+#: Larger than any sidecar trtimport writes (a few KiB, a few hundred source files at most).
+SIDECAR_LIMIT = 16 << 20
+
+#: What ``run``, ``bench`` and ``refit`` rely on in a sidecar: dotted key -> its value's type
+#: (a key may be absent or null).
+_SIDECAR_TYPES: dict[str, type | tuple[type, ...]] = {
+    "inputs": list,
+    "outputs": list,
+    "source": dict,
+    "source.model": str,
+    "source.format": str,
+    "source.files": list,
+    "backend": dict,
+    "backend.name": str,
+    "backend.version": str,
+    "build_options": dict,
+    "build_options.refittable": bool,
+    "import_options": dict,
+    "import_options.input_shapes": dict,
+    "import_options.outputs": list,
+    "import_options.opset": int,
+    "import_options.batch": list,
+    "import_options.extra": dict,
+    "import_options.precision": dict,
+    "engine": dict,
+    "engine.bytes": int,
+    "engine.sha256": str,
+}
+
+
+def _sidecar_type_problems(data: dict[str, Any]) -> list[str]:
+    """``'KEY' is TYPE`` for each key of :data:`_SIDECAR_TYPES` whose value has another type."""
+    wrong = []
+    for key, kind in _SIDECAR_TYPES.items():
+        parent, _, name = key.rpartition(".")
+        holder = data.get(parent) if parent else data
+        value = holder.get(name) if isinstance(holder, dict) else None
+        if value is not None and not isinstance(value, kind):
+            wrong.append(f"'{key}' is {type(value).__name__}")
+    return wrong
 
 
 def read_sidecar(engine: Path) -> dict[str, Any]:
-    """The sidecar of an engine written by trtimport."""
+    """The sidecar of an engine written by trtimport, checked to be one.
+
+    Anything else (missing, not UTF-8, not JSON, nested too deep, a FIFO, a wrong type where
+    trtimport expects a list or an object) is one ModelParseError that says to rebuild.
+    """
+    from trtimport.core.input_files import read_bounded
+
     side = sidecar_path(engine)
-    try:
-        data = json.loads(side.read_text())
-    except FileNotFoundError as err:
+    if not os.path.lexists(side):
         raise ModelParseError(
             f"{engine}: no sidecar {side.name} beside the engine; engines built by trtimport "
             "have one. Rebuild the engine with trtimport."
+        )
+    try:
+        data = json.loads(read_bounded(side, SIDECAR_LIMIT, "engine sidecar").decode("utf-8"))
+    except TrtImportError as err:
+        raise ModelParseError(f"{err}; rebuild the engine with trtimport") from err
+    except (ValueError, RecursionError) as err:  # JSON and UTF-8 errors are ValueErrors
+        raise ModelParseError(
+            f"{side}: not a valid sidecar ({type(err).__name__}: {err}); rebuild the engine "
+            "with trtimport"
         ) from err
-    except json.JSONDecodeError as err:
-        raise ModelParseError(f"{side}: not valid JSON ({err}); rebuild the engine") from err
     if not isinstance(data, dict):
         raise ModelParseError(f"{side}: not a trtimport sidecar; rebuild the engine")
+    wrong = _sidecar_type_problems(data)
+    if wrong:
+        raise ModelParseError(
+            f"{side}: not a trtimport sidecar ({', '.join(wrong)}); rebuild the engine "
+            "with trtimport"
+        )
     return data
 
 
@@ -209,6 +269,16 @@ def import_options_of(sidecar: dict[str, Any], weights: Path | None = None) -> I
     opset, every batch range and the precision (the calibration's image options are not
     recorded; with a calibration cache they are not needed).
     """
+    try:
+        return _recorded_import_options(sidecar, weights)
+    except (AttributeError, TypeError, ValueError) as err:
+        raise ModelParseError(
+            f"the engine's sidecar records import options trtimport cannot read ({err}); "
+            "rebuild the engine with trtimport"
+        ) from err
+
+
+def _recorded_import_options(sidecar: dict[str, Any], weights: Path | None) -> ImportOptions:
     recorded = sidecar.get("import_options") or {}
     batch = recorded.get("batch")
     return ImportOptions(

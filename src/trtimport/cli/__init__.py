@@ -95,6 +95,19 @@ def plugin_commands() -> dict[str, str]:
     return commands
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, exiting with code 1 on a usage error as every other problem does
+    (docs/cli.md), after its usage line and one ``error:`` line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(USAGE_EXIT_CODE, f"error: {message}\n")
+
+
+#: The exit code of every problem the user can fix, usage errors included.
+USAGE_EXIT_CODE = 1
+
+
 def _command_module(name: str, plugins: dict[str, str]) -> ModuleType:
     if name in COMMANDS:
         return importlib.import_module(f"trtimport.cli.{COMMANDS[name]}")
@@ -107,7 +120,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     Running one command needs only its own parser; importing every command module for it cost
     ~40 ms of CPU per run (docs/performance.md).
     """
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="trtimport",
         description=DESCRIPTION,
         formatter_class=HelpFormatter,
@@ -151,8 +164,16 @@ def _normalize(argv: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
+    from trtimport.cli.guard import (
+        caused_by_interrupt,
+        install_signal_handlers,
+        prepare,
+        restore_signal_handlers,
+    )
+    from trtimport.cli.output import print_error
     from trtimport.errors import TrtImportError
 
+    install_signal_handlers()
     try:
         args_list = _normalize(list(sys.argv[1:] if argv is None else argv))
         parser = build_parser(args_list[0] if args_list else None)
@@ -160,20 +181,53 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 0
         args = parser.parse_args(args_list)
+        prepare(args)
         return int(args._module.run(args) or 0)
+    except KeyboardInterrupt:
+        return _interrupted()
     except TrtImportError as err:
-        from trtimport.cli.output import print_error
-
+        if caused_by_interrupt(err):
+            return _interrupted()
         print_error(str(err))
         return err.exit_code
-    except KeyboardInterrupt:
-        print("\ninterrupted: nothing was written", file=sys.stderr)
-        return 130
+    except OSError as err:
+        from trtimport.core.output_files import os_error_message
+
+        print_error(os_error_message(err))
+        return USAGE_EXIT_CODE
+    except MemoryError:
+        print_error("out of memory: the model or data is larger than this machine can hold")
+        return USAGE_EXIT_CODE
+    except RecursionError:
+        print_error("the input is nested too deeply to process (a corrupt or hostile file?)")
+        return USAGE_EXIT_CODE
+    except Exception as err:
+        if caused_by_interrupt(err):
+            return _interrupted()
+        raise
+    finally:
+        # Every output is complete now: a SIGTERM or SIGHUP may end the process at once.
+        restore_signal_handlers()
+
+
+def _interrupted() -> int:
+    from trtimport.cli.guard import signal_exit_code
+
+    print("\ninterrupted: no partial output was left", file=sys.stderr)
+    return signal_exit_code()
 
 
 def run() -> NoReturn:
-    """The ``trtimport`` command and ``python -m trtimport``: :func:`main`, then a quick exit."""
-    exit_without_teardown(main())
+    """The ``trtimport`` command and ``python -m trtimport``: :func:`main`, then a quick exit.
+
+    Once the command is done, SIGINT, SIGTERM and SIGHUP end the process at once (every
+    output is complete by then), so that one arriving during the exit shows no traceback.
+    """
+    code = main()
+    from trtimport.cli.guard import quiet_exit
+
+    quiet_exit()
+    exit_without_teardown(code)
 
 
 def exit_without_teardown(code: int) -> NoReturn:

@@ -315,11 +315,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_options(args: argparse.Namespace, progress: bool) -> BuildOptions:
-    """BuildOptions from parsed arguments."""
-    from trtimport.build.builder import builder_threads
-
-    if args.builder_threads is not None:
-        builder_threads(args.builder_threads)  # a bad count fails now, not after the import
+    """BuildOptions from parsed arguments (their numbers checked by
+    :func:`trtimport.cli.guard.check_numbers`)."""
     targets = [t for spec in args.target for t in spec.split(",") if t.strip()]
     return BuildOptions(
         workspace=parse_size(args.workspace) if args.workspace else None,

@@ -81,17 +81,24 @@ class TerminalProgress(Progress):
 
     @contextlib.contextmanager
     def cancellable(self) -> Iterator[None]:
-        """Ctrl-C requests a cancel (asked between build steps) instead of interrupting."""
+        """Ctrl-C, SIGTERM and SIGHUP request a cancel (asked between build steps) instead of
+        interrupting; the signal is recorded so that the exit code names it."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        previous = signal.getsignal(signal.SIGINT)
+        from trtimport.cli.guard import CANCEL_SIGNALS, record_signal
+
+        numbers = [n for n in CANCEL_SIGNALS if signal.getsignal(n) is not signal.SIG_IGN]
+        previous = {number: signal.getsignal(number) for number in numbers}
 
         def handler(signum: int, frame: Any) -> None:
             self._cancel_requested = True
+            record_signal(signum)
 
-        signal.signal(signal.SIGINT, handler)
+        for number in numbers:
+            signal.signal(number, handler)
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for number, action in previous.items():
+                signal.signal(number, action)

@@ -121,4 +121,12 @@ def run(args: argparse.Namespace) -> int:
         for note in dict.fromkeys(report.notes):
             print(f"note: {note}", file=sys.stderr)
         print_report(data)
-    return 0 if report.passed else 1
+    if report.passed:
+        return 0
+    from trtimport.cli.output import print_error
+
+    print_error(
+        f"verification failed: outputs of {args.model} differ beyond --atol {args.atol} "
+        f"--rtol {args.rtol}" + ("" if args.json or args.quiet else " (see the table)")
+    )
+    return 1

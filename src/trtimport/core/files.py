@@ -6,6 +6,7 @@ import _thread
 import contextlib
 import functools
 import os
+import re
 import stat
 import sys
 import threading
@@ -31,36 +32,103 @@ def atomic_path(dest: Path) -> Iterator[Path]:
     file. The previous output's cached pages are dropped first (:func:`drop_cached_pages`).
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    drop_cached_pages(dest)
-    folder = private_folder(dest.parent, f".{dest.name}.")
+    with _naming(dest, None):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        drop_cached_pages(dest)
+        folder = private_folder(dest.parent, f".{dest.name}.")
     tmp = folder / dest.name
     try:
-        yield tmp
-        if not os.path.lexists(tmp):
-            tmp.touch()
-        if _exchange(tmp, dest):
-            tmp.unlink()  # now the previous output
-        else:
-            os.replace(tmp, dest)
+        with _naming(dest, folder):
+            yield tmp
+            if not os.path.lexists(tmp):
+                tmp.touch()
+            if _exchange(tmp, dest):
+                tmp.unlink()  # now the previous output
+            else:
+                os.replace(tmp, dest)
     finally:
         remove_folder(folder)
 
 
-def private_folder(parent: Path, prefix: str) -> Path:
-    """Make a new folder in ``parent`` that only this user can enter: ``PREFIX<random>.tmp``.
+@contextlib.contextmanager
+def _naming(dest: Path, folder: Path | None) -> Iterator[None]:
+    """Give an OSError raised while ``dest`` is written (disk full, read-only, permission
+    denied) ``dest`` as its file name, instead of none or a temporary one, so that the error
+    names the output the user asked for."""
+    try:
+        yield
+    except OSError as err:
+        name = err.filename
+        if name is None or folder is None or str(name).startswith(str(folder)):
+            err.filename = str(dest)
+        raise
 
-    Like ``tempfile.mkdtemp``, which is not used because importing ``tempfile`` (with
-    ``shutil`` and ``random``) costs ~6 ms on every run (docs/performance.md).
+
+def private_folder(parent: Path, prefix: str) -> Path:
+    """Make a new folder in ``parent`` that only this user can enter:
+    ``PREFIX<pid>.<random>.tmp``.
+
+    The process id in the name lets a later run remove the folder if this process is killed
+    before it can (:func:`clean_stale_folders`, done here once per
+    folder and process). Like ``tempfile.mkdtemp``, which is not used because importing
+    ``tempfile`` (with ``shutil`` and ``random``) costs ~6 ms on every run
+    (docs/performance.md).
     """
+    _clean_once(Path(parent))
     for _ in range(100):
-        folder = Path(parent) / f"{prefix}{os.urandom(5).hex()}.tmp"
+        folder = Path(parent) / f"{prefix}{os.getpid()}.{os.urandom(5).hex()}.tmp"
         try:
             os.mkdir(folder, 0o700)
         except FileExistsError:
             continue
         return folder
     raise FileExistsError(f"{parent}: could not make a private folder named {prefix}*.tmp")
+
+
+@functools.cache
+def _clean_once(parent: Path) -> None:
+    clean_stale_folders(parent)
+
+
+#: A temporary folder made by :func:`trtimport.core.files.private_folder`:
+#: ``.NAME.<pid>.<10 hex>.tmp`` beside an output, or ``trtimport-[what-]<pid>.<hex>.tmp``.
+STALE_NAME = re.compile(r"^(?:\..*\.|trtimport-(?:[a-z]+-)?)(\d+)\.[0-9a-f]{10}\.tmp$")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # never a process of ours: leave it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
+def clean_stale_folders(parent: Path) -> list[Path]:
+    """Remove the temporary folders in ``parent`` that trtimport processes which no longer run
+    made (killed before they could clean up); returns them. Only this user's folders whose
+    recorded process id is not running are touched; errors are ignored."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return removed
+    uid = os.geteuid()
+    for entry in entries:
+        match = STALE_NAME.match(entry.name)
+        if match is None or _pid_alive(int(match.group(1))):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat().st_uid != uid:
+                continue
+        except OSError:
+            continue
+        remove_folder(Path(entry.path))
+        removed.append(Path(entry.path))
+    return removed
 
 
 def remove_folder(folder: Path) -> None:
@@ -114,6 +182,42 @@ class WorkFolder:
         if self._finalizer is not None:
             self._finalizer()
         self._path = self._finalizer = None
+
+
+class SignalsHeld:
+    """Holds Ctrl-C, SIGTERM and SIGHUP back from :meth:`start` to the end of the ``with``
+    block, where a signal that arrived meanwhile is delivered.
+
+    A command writing several outputs renames them into place one after the other; held
+    signals make that last step all or nothing. Only the main thread can hold them (elsewhere,
+    and where ``pthread_sigmask`` does not exist, this does nothing).
+    """
+
+    NAMES = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __init__(self) -> None:
+        self._held: set[int] = set()
+
+    def __enter__(self) -> SignalsHeld:
+        return self
+
+    def start(self) -> None:
+        """Hold the signals from now on (again calls do nothing)."""
+        import signal
+
+        mask = getattr(signal, "pthread_sigmask", None)
+        if self._held or mask is None or threading.current_thread() is not threading.main_thread():
+            return
+        numbers = {getattr(signal, n) for n in self.NAMES if hasattr(signal, n)}
+        mask(signal.SIG_BLOCK, numbers)
+        self._held = numbers
+
+    def __exit__(self, *exc: object) -> None:
+        if self._held:
+            import signal
+
+            held, self._held = self._held, set()
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
@@ -217,10 +321,12 @@ HEAD_BYTES = 4096
 
 
 def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
-    """The first bytes of a file (empty for folders)."""
+    """The first bytes of a file (empty for folders); never blocks on a FIFO."""
+    from trtimport.core.input_files import open_input
+
     if not path.is_file():
         return b""
-    with path.open("rb") as f:
+    with open_input(path, "model") as f:
         return f.read(size)
 
 

@@ -119,7 +119,10 @@ def _references_via_onnx(path: Path) -> list[tuple[str, str]]:
             "export it again."
         ) from err
     found = []
-    for tensor in tensors_of_graph(model.graph):
+    tensors = [tensors_of_graph(model.graph)]
+    # Local functions hold nodes too (a Constant's tensor, a subgraph's initializers).
+    tensors += [tensors_of_graph(onnx.GraphProto(node=f.node)) for f in model.functions]
+    for tensor in (t for group in tensors for t in group):
         if tensor.data_location == onnx.TensorProto.EXTERNAL:
             entries = {e.key: e.value for e in tensor.external_data}
             found.append((tensor.name, entries.get("location", "")))
@@ -138,8 +141,21 @@ def check_external_data(path: Path) -> None:
     folder = path.absolute().parent.resolve()
     problems = []
     for name, location in references:
-        target = (folder / location).resolve()
-        if not location or os.path.isabs(location) or not target.is_relative_to(folder):
+        if not location or "\0" in location:
+            problems.append(f"tensor '{name}': external data location {location!r} is not a path")
+            continue
+        if os.path.isabs(location):
+            problems.append(
+                f"tensor '{name}': external data '{location}' is outside the model's "
+                f"folder {folder}"
+            )
+            continue
+        try:
+            target = (folder / location).resolve()
+        except (OSError, RuntimeError) as err:  # a symlink loop
+            problems.append(f"tensor '{name}': external data '{location}': {err}")
+            continue
+        if not target.is_relative_to(folder):
             problems.append(
                 f"tensor '{name}': external data '{location}' is outside the model's "
                 f"folder {folder}"

@@ -171,9 +171,7 @@ def greedy_keep(
     thr_next = thr
     if eta < 1.0:
         half = g.const(np.float32(0.5), "half")
-        shrink = body_op(
-            "Mul", kept_i, body_op("Cast", body_op("Greater", thr, half), to=FLOAT)
-        )
+        shrink = body_op("Mul", kept_i, body_op("Cast", body_op("Greater", thr, half), to=FLOAT))
         factor = body_op(
             "Add", one, body_op("Mul", shrink, g.const(np.float32(eta - 1.0), "eta_minus_one"))
         )

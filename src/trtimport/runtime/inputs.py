@@ -46,6 +46,19 @@ def concrete_shape(spec: TensorSpec, override: tuple[int, ...] | None = None) ->
     return tuple(int(d) for d in dims)  # type: ignore[arg-type]
 
 
+def _check_size(spec: TensorSpec, shape: tuple[int, ...]) -> None:
+    """Refuse a generated input larger than trtimport puts in memory (a typo in --input)."""
+    from trtimport.core.input_files import max_array_bytes
+
+    nbytes = int(np.prod(shape, dtype=object)) * np.dtype(spec.dtype).itemsize
+    if nbytes > max_array_bytes():
+        raise ShapeError(
+            f"input '{spec.name}' of shape {'x'.join(map(str, shape))} would take {nbytes} "
+            f"bytes, more than the {max_array_bytes()} trtimport generates "
+            "(TRTIMPORT_MAX_ARRAY_BYTES); give a smaller shape with --input"
+        )
+
+
 def random_array(shape: tuple[int, ...], dtype: np.dtype, rng: np.random.Generator) -> np.ndarray:
     """Floats uniform in [0, 1), integers in [0, 8), booleans at random."""
     if dtype == np.bool_:
@@ -84,6 +97,7 @@ def make_feeds(
             feeds.sources[spec.name] = str(path)
         else:
             shape = concrete_shape(spec, shapes.get(spec.name))
+            _check_size(spec, shape)
             feeds.arrays[spec.name] = random_array(shape, spec.dtype, rng)
             feeds.sources[spec.name] = f"random (seed {seed})"
             generated.append(f"{spec.name} {'x'.join(map(str, shape)) or 'scalar'}")

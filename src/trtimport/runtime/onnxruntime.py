@@ -50,6 +50,34 @@ def _value_spec(value: Any) -> TensorSpec:
     return TensorSpec(value.name, dims, dtype)
 
 
+def _reduced_precision(model: Any) -> bool:
+    """Whether the graph computes in fp16 or bf16 (initializers or Casts to them)."""
+    import onnx
+
+    low = {onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16}
+    if any(t.data_type in low for t in model.graph.initializer):
+        return True
+    return any(
+        a.name == "to" and a.i in low
+        for node in model.graph.node
+        if node.op_type == "Cast"
+        for a in node.attribute
+    )
+
+
+def open_session(path: str, folder: str) -> bool:
+    """Open ``path`` in an ONNX Runtime session with every graph optimization (run by
+    :meth:`OnnxRuntimeRunner._check_optimizer` in a child process)."""
+    ort = _ort()
+    options = ort.SessionOptions()
+    options.add_session_config_entry(_EXTERNAL_FOLDER_KEY, folder)
+    try:
+        ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # any refusal is reported by the parent's own session
+        raise ModelParseError(f"{path}: {err}") from err
+    return True
+
+
 def _has_external_data(model: Any) -> bool:
     import onnx
 
@@ -89,6 +117,8 @@ class OnnxRuntimeRunner(Runner):
         if _has_external_data(self._model):
             folder = str(self.path.resolve().parent)
             self._options.add_session_config_entry(_EXTERNAL_FOLDER_KEY, folder)
+        if _reduced_precision(self._model):
+            self._check_optimizer()
         self._session = self._open(str(self.path))
         initializers = {t.name for t in self._model.graph.initializer}
         self._inputs = [
@@ -100,6 +130,26 @@ class OnnxRuntimeRunner(Runner):
             for out in node.output:
                 if out:
                     self._producers.setdefault(out, (node.name, node.op_type))
+
+    def _check_optimizer(self) -> None:
+        """Open the model once in a child process first: ONNX Runtime's graph optimizer has
+        crashed the process on fp16 graphs that pass ``onnx.checker``. Where it crashes, the
+        model is opened with the optimizer off (and a note says so)."""
+        from trtimport.core.isolate import call_isolated
+
+        ort = _ort()
+        try:
+            call_isolated(
+                "trtimport.runtime.onnxruntime:open_session",
+                {"path": str(self.path), "folder": str(self.path.resolve().parent)},
+                self.path,
+                f"ONNX Runtime {ort.__version__}'s graph optimizer",
+            )
+        except ModelParseError as err:
+            if "crashed" not in str(err):
+                return  # the session in this process reports the problem itself
+            self._options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            self.add_note(f"{err}; running it with ONNX Runtime's graph optimizations off")
 
     def _open(self, model: str | bytes) -> Any:
         ort = _ort()

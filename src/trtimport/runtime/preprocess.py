@@ -14,6 +14,9 @@ import numpy as np
 from trtimport.core.options import ImageOptions
 from trtimport.errors import MissingDependencyError, ModelParseError, ShapeError, UsageError
 
+#: The longest side an image may be resized to (OpenCV's image sides are 16-bit in places).
+MAX_SIDE = 65535
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp")
 
 
@@ -36,10 +39,26 @@ def parse_resize(text: str) -> tuple[int, int]:
         dims = dims * 2
     if len(dims) != 2 or min(dims) <= 0:
         raise UsageError(f"invalid --resize '{text}': expected HxW, e.g. 224x224")
+    if max(dims) > MAX_SIDE:
+        raise UsageError(f"invalid --resize '{text}': each side is at most {MAX_SIDE} pixels")
     return dims[0], dims[1]
 
 
+#: Bytes of float32 per pixel of a three-channel image (the largest a decoded image takes).
+_PIXEL_BYTES = 3 * 4
+
+
+def _max_pixels() -> int:
+    from trtimport.core.input_files import max_array_bytes
+
+    return max(1, max_array_bytes() // _PIXEL_BYTES)
+
+
 def _cv2():  # type: ignore[no-untyped-def]
+    import os
+
+    # OpenCV refuses to decode images above this many pixels (a decompression bomb).
+    os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(_max_pixels()))
     try:
         import cv2
     except ImportError as err:
@@ -51,6 +70,9 @@ def load_image(
     path: Path, options: ImageOptions, shape: tuple[int | None, ...] | None = None
 ) -> np.ndarray:
     """Read an image as a float32 batch of one, laid out for a model input of ``shape``."""
+    from trtimport.core.input_files import check_input
+
+    check_input(path, "image")
     cv2 = _cv2()
     order = options.channel_order
     channels = None
@@ -59,7 +81,13 @@ def load_image(
     if order is None:
         order = "gray" if channels == 1 else "bgr"
     flag = cv2.IMREAD_GRAYSCALE if order == "gray" else cv2.IMREAD_COLOR
-    image = cv2.imread(str(path), flag)
+    try:
+        image = cv2.imread(str(path), flag)
+    except cv2.error as err:  # a declared size above OPENCV_IO_MAX_IMAGE_PIXELS
+        raise ModelParseError(
+            f"{path}: OpenCV refuses this image ({str(err).strip().splitlines()[-1]}); it is "
+            "too large or corrupt"
+        ) from err
     if image is None:
         raise ModelParseError(f"{path}: not a readable image")
     size = options.resize
@@ -67,6 +95,11 @@ def load_image(
         h, w = (shape[2], shape[3]) if options.layout == "nchw" else (shape[1], shape[2])
         if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0:
             size = (h, w)
+    if size is not None and size[0] * size[1] > _max_pixels():
+        raise UsageError(
+            f"{path}: resizing to {size[0]}x{size[1]} would take more memory than this machine "
+            "has; give a smaller --resize or an input shape"
+        )
     if size is not None and image.shape[:2] != size:
         image = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
     if order == "rgb":
@@ -86,19 +119,18 @@ def load_image(
 
 
 def load_array_file(path: Path, name: str | None = None) -> np.ndarray:
-    """Load a ``.npy`` or one array of an ``.npz`` (never with pickles)."""
-    try:
-        if path.suffix.lower() == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                keys = list(archive.keys())
-                if name is not None and name in keys:
-                    return archive[name]
-                if len(keys) == 1:
-                    return archive[keys[0]]
-                raise UsageError(f"{path}: holds arrays {', '.join(keys)}; none is named '{name}'")
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise ModelParseError(f"{path}: not a readable numpy file ({err})") from err
+    """Load a ``.npy`` or one array of an ``.npz`` (never with pickles), each checked from
+    its header before its data is read (:mod:`trtimport.core.input_files`)."""
+    from trtimport.core.input_files import load_npy, load_npz, npz_names
+
+    if path.suffix.lower() != ".npz":
+        return load_npy(path)
+    keys = npz_names(path)
+    if name is not None and name in keys:
+        return load_npz(path, [name])[name]
+    if len(keys) == 1:
+        return load_npz(path, keys)[keys[0]]
+    raise UsageError(f"{path}: holds arrays {', '.join(keys)}; none is named '{name}'")
 
 
 def load_input(
@@ -108,8 +140,9 @@ def load_input(
     shape: tuple[int | None, ...] | None = None,
 ) -> np.ndarray:
     """Load one input tensor from a numpy file or an image."""
-    if not path.exists():
-        raise UsageError(f"{path}: no such input file")
+    from trtimport.core.input_files import check_input
+
+    check_input(path, f"input file for '{name}'")
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return load_image(path, options, shape)
     if path.suffix.lower() in (".npy", ".npz"):

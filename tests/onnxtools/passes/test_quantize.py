@@ -183,7 +183,7 @@ def test_int8_conv_net_builds_with_tensorrt_rtx(tmp_path: Path, precision: str) 
     onnx.save(resnet_net(), str(src))
     calib = tmp_path / "calib.npz"
     np.savez(calib, x=np.random.default_rng(0).normal(0, 1, (8, 3, 32, 32)).astype(np.float32))
-    engine = tmp_path / "resnet.engine"
+    engine = tmp_path / "resnet-int8.engine"  # its ONNX beside it, not over the source
     result = _convert(
         src, engine, precision=precision, int8=True, calib_data=calib, calib_method="percentile"
     )
@@ -239,7 +239,7 @@ def test_int8_with_fp16_at_opset_19_feeds_16_bit_dq_straight_into_layers(
     onnx.save(model, str(src))
     calib = tmp_path / "calib.npz"
     np.savez(calib, x=images[:100])
-    engine = tmp_path / "lenet19.engine"
+    engine = tmp_path / "lenet19-int8.engine"  # its ONNX beside it, not over the source
     _convert(src, engine, precision="fp16", int8=True, calib_data=calib, calib_method="max")
     quantized = onnx.load(str(engine.with_suffix(".onnx")))
     producer = {o: n.op_type for n in quantized.graph.node for o in n.output}

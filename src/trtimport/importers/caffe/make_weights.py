@@ -20,7 +20,7 @@ from typing import BinaryIO
 import numpy as np
 
 from trtimport.core.files import atomic_path
-from trtimport.errors import UnsupportedLayerError
+from trtimport.errors import ShapeError, UnsupportedLayerError
 from trtimport.importers.caffe import shapes
 from trtimport.importers.caffe.convert import check_caffe
 from trtimport.importers.caffe.inputs import override_input_shapes
@@ -68,6 +68,7 @@ def make_caffe_weights(
     with contextlib.suppress(UnsupportedLayerError):
         check_caffe(model)
     specs = _merge(blob_specs(model), model.requested_blobs)
+    _check_blob_sizes(Path(prototxt), specs)
     rng = np.random.default_rng(seed)
     made = MadeWeights(Path(dest), seed)
     header = caffe_pb2.NetParameter()
@@ -135,6 +136,25 @@ def _remember(
         return shared[name]
 
     return draw
+
+
+#: Protobuf's limit on one message: a blob's data cannot be larger.
+BLOB_LIMIT = (1 << 31) - 1
+
+
+def _check_blob_sizes(prototxt: Path, specs: dict[str, list[BlobSpec]]) -> None:
+    """Refuse blobs a caffemodel cannot hold (over 2 GiB each) before any is drawn."""
+    too_big = [
+        f"layer '{name}': blob of shape {list(shape)} is {4 * math.prod(shape)} bytes"
+        for name, layer_specs in specs.items()
+        for shape, _ in layer_specs
+        if 4 * math.prod(shape) > BLOB_LIMIT
+    ]
+    if too_big:
+        raise ShapeError(
+            f"{prototxt}: a caffemodel holds at most {BLOB_LIMIT} bytes per blob; check the "
+            "input shapes and layer sizes:\n" + "\n".join(f"  - {p}" for p in too_big)
+        )
 
 
 def _blob_parts(shape: Shape) -> tuple[bytes, int, bytes]:

@@ -132,11 +132,24 @@ def load_caffe(prototxt: Path | None, caffemodel: Path | None) -> CaffeModel:
     return model
 
 
+#: The largest prototxt read: real deploy nets are well under 1 MiB.
+PROTOTXT_LIMIT = 16 << 20
+#: The most layers a prototxt may declare. The largest real nets have a few thousand;
+#: protobuf's text parser takes about 60 microseconds a layer.
+LAYER_LIMIT = 20_000
+_LAYER_START = re.compile(rb"\blayers?\s*\{")
+
+
 def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise ModelParseError(f"{path}: cannot read the prototxt: {err}") from err
+    from trtimport.core.input_files import read_bounded
+
+    data = read_bounded(path, PROTOTXT_LIMIT, "prototxt")
+    layers = len(_LAYER_START.findall(data))
+    if layers > LAYER_LIMIT:
+        raise ModelParseError(
+            f"{path}: declares {layers} layers; trtimport imports nets of at most {LAYER_LIMIT} "
+            "layers (real deploy nets have a few thousand at most)"
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -92,6 +92,8 @@ def _unpacked_run(
     """
     record = np.dtype([("tag", "u1"), ("value", dtype)])
     available = (end - pos) // record.itemsize
+    if available == 0:  # a tag with no room for its value: the run would never advance
+        raise WireError(pos, "the data ends inside a number (the file is truncated)")
     records = np.frombuffer(buf, record, available, pos)
     mismatch = np.flatnonzero(records["tag"] != tag)
     count = int(mismatch[0]) if mismatch.size else available

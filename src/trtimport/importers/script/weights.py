@@ -143,17 +143,11 @@ def _preview(names: list[str], limit: int = 20) -> str:
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """Arrays of a numpy ``.npz`` archive (pickled object arrays are refused)."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
-    except ValueError as err:
-        raise ModelParseError(
-            f"{path}: the archive holds pickled Python objects, which trtimport never loads; "
-            "save plain numeric arrays with numpy.savez"
-        ) from err
-    except Exception as err:
-        raise ModelParseError(f"{path}: not a readable .npz archive ({err})") from err
+    """Arrays of a numpy ``.npz`` archive, each checked from its header before it is read
+    (pickled object arrays are refused)."""
+    from trtimport.core import input_files
+
+    return input_files.load_npz(path, what="weights archive")
 
 
 def load_safetensors(path: Path) -> dict[str, np.ndarray]:

@@ -245,7 +245,11 @@ def convert_graphdef(path: Path, request: Request) -> onnx.ModelProto:
 
 
 def load_keras(path: Path) -> Any:
-    """Load a ``.keras`` or ``.h5`` model (safe mode: no Python code from the file runs)."""
+    """Load a ``.keras`` or ``.h5`` model (safe mode: no Python code from the file runs).
+
+    A ``.keras`` archive's members are checked first (:func:`check_keras_archive`).
+    """
+    check_keras_archive(path)
     import_tensorflow()
     import keras
 
@@ -257,6 +261,41 @@ def load_keras(path: Path) -> Any:
             f"{str(err).splitlines()[0] if str(err) else ''}. A weights-only file needs the "
             "model's code; save the whole model with model.save('model.keras')."
         ) from err
+
+
+#: The largest ``config.json``/``metadata.json`` of a ``.keras`` archive that is read: a
+#: config describes layers, not weights (large real models have a few MiB).
+KERAS_CONFIG_LIMIT = 64 << 20
+
+
+def check_keras_archive(path: Path) -> None:
+    """Refuse a ``.keras`` zip whose config or metadata would inflate past
+    :data:`KERAS_CONFIG_LIMIT`, or whose members together declare more than this machine's
+    memory, before Keras decompresses anything."""
+    import zipfile
+
+    from trtimport.core.input_files import max_array_bytes, open_input
+
+    with open_input(path, "Keras model") as f:
+        if f.read(4) != b"PK\x03\x04":
+            return  # HDF5: read by h5py, chunk by chunk
+        f.seek(0)
+        try:
+            members = zipfile.ZipFile(f).infolist()
+        except Exception as err:  # zipfile raises BadZipFile, NotImplementedError, …
+            raise ModelParseError(f"{path}: not a readable .keras archive ({err})") from err
+    for info in members:
+        if info.filename.endswith(".json") and info.file_size > KERAS_CONFIG_LIMIT:
+            raise ModelParseError(
+                f"{path}: {info.filename} inflates to {info.file_size} bytes; a Keras config "
+                f"is at most {KERAS_CONFIG_LIMIT} bytes here. The file is corrupt or hostile."
+            )
+    total = sum(i.file_size for i in members)
+    if total > max_array_bytes():
+        raise ModelParseError(
+            f"{path}: the archive inflates to {total} bytes, more than trtimport reads into "
+            "memory (TRTIMPORT_MAX_ARRAY_BYTES)"
+        )
 
 
 def _layer_name(tensor: Any) -> str:
@@ -318,17 +357,50 @@ def convert_keras(path: Path, request: Request) -> onnx.ModelProto:
 
 
 def convert_tflite(path: Path, request: Request) -> onnx.ModelProto:
-    """Convert a TFLite flatbuffer; its tensor names become the ONNX names."""
+    """Convert a TFLite flatbuffer; its tensor names become the ONNX names.
+
+    tf2onnx loads the file into TensorFlow Lite's interpreter, which crashes the process on
+    some corrupt files; the conversion therefore runs in a child process
+    (:func:`~trtimport.core.isolate.call_isolated`), where a crash is a clear error.
+    """
+    import onnx
+
+    from trtimport.core.files import WorkFolder
+    from trtimport.core.isolate import call_isolated
+
+    work = WorkFolder("trtimport-tflite-")
+    try:
+        out = work.path / "model.onnx"
+        call_isolated(
+            "trtimport.importers.tensorflow.convert:convert_tflite_file",
+            {
+                "path": str(path),
+                "out": str(out),
+                "opset": request.opset,
+                "inputs_as_nchw": list(request.inputs_as_nchw),
+            },
+            path,
+            "TensorFlow Lite's interpreter",
+        )
+        return onnx.load(str(out))
+    finally:
+        work.close()
+
+
+def convert_tflite_file(path: str, out: str, opset: int, inputs_as_nchw: list[str]) -> None:
+    """The child process's side of :func:`convert_tflite`: convert and save to ``out``."""
+    import onnx
+
     import_tensorflow()
-    with _tf2onnx_errors(path, "TFLite model"):
+    with _tf2onnx_errors(Path(path), "TFLite model"):
         import tf2onnx
 
         from trtimport.importers.tensorflow.tflite_custom import custom_op_handlers
 
         model, _ = tf2onnx.convert.from_tflite(
-            str(path),
-            opset=request.opset,
-            inputs_as_nchw=_nchw_candidates(request.inputs_as_nchw),
-            custom_op_handlers=custom_op_handlers(path),
+            path,
+            opset=opset,
+            inputs_as_nchw=_nchw_candidates(inputs_as_nchw),
+            custom_op_handlers=custom_op_handlers(Path(path)),
         )
-    return model
+    onnx.save(model, out)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ import numpy as np
 
 from trtimport.core.files import write_atomic
 from trtimport.core.options import CALIB_METHODS
-from trtimport.errors import MissingDependencyError, ShapeError, UsageError
+from trtimport.errors import MissingDependencyError, ShapeError, TrtImportError, UsageError
 
 if TYPE_CHECKING:
     import onnx
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 
 METHODS = CALIB_METHODS
 CACHE_SCHEMA = 1
+#: A calibration cache holds one number per tensor: anything larger is not one.
+CACHE_LIMIT = 64 << 20
 HISTOGRAM_BINS = 2048
 QUANT_LEVELS = 128
 
@@ -107,15 +110,19 @@ def _check_samples(source: Path, spec: InputSpec, samples: np.ndarray) -> np.nda
             f"{list(samples.shape)}; the input takes [{', '.join(map(str, shown))}] "
             "(samples along the first axis)"
         )
+    if np.issubdtype(samples.dtype, np.floating) and not np.isfinite(samples).all():
+        bad = int(np.count_nonzero(~np.isfinite(samples)))
+        raise UsageError(
+            f"{source}: calibration samples for input '{spec.name}' hold {bad} NaN or infinite "
+            "value(s); ranges calibrated on them would be meaningless. Use finite data."
+        )
     return samples.astype(spec.dtype, copy=False)
 
 
 def _npz_samples(path: Path, inputs: list[InputSpec]) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
-    except (OSError, ValueError) as err:
-        raise UsageError(f"{path}: not a readable .npz file ({err})") from err
+    from trtimport.core.input_files import load_npz
+
+    arrays = load_npz(path, what="calibration data")
     if len(inputs) == 1 and len(arrays) == 1:
         return {inputs[0].name: _check_samples(path, inputs[0], next(iter(arrays.values())))}
     missing = [s.name for s in inputs if s.name not in arrays]
@@ -153,8 +160,9 @@ def calibration_batches(
     path = options.calib_data
     if path is None:
         raise UsageError("--int8 needs calibration data: --calib-data DIR|FILE.npz")
-    if not path.exists():
-        raise UsageError(f"--calib-data {path}: no such file or folder")
+    from trtimport.core.input_files import check_input
+
+    check_input(path, "calibration data (--calib-data)", folder_ok=True)
     samples = _image_samples(path, inputs, options) if path.is_dir() else _npz_samples(path, inputs)
     counts = {len(v) for v in samples.values()}
     if len(counts) != 1:
@@ -393,12 +401,16 @@ def read_cache(
     path: Path, options: PrecisionOptions, digest: str
 ) -> tuple[dict[str, float] | None, str]:
     """Ranges from ``path`` if it was made for this model and method; else (None, why not)."""
-    if not path.is_file():
+    from trtimport.core.input_files import read_bounded
+
+    if not path.exists():
         return None, f"{path} does not exist"
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
+        data = json.loads(read_bounded(path, CACHE_LIMIT, "calibration cache"))
+    except (TrtImportError, ValueError, RecursionError) as err:
         return None, f"{path} is not a readable calibration cache ({err})"
+    if not isinstance(data, dict):
+        return None, f"{path} is not a calibration cache (not a JSON object)"
     key = _cache_key(options, digest)
     data_digest = data_hash(options)
     if data_digest is not None:
@@ -407,8 +419,10 @@ def read_cache(
     if mismatched:
         return None, f"{path} was made for a different {', '.join(mismatched)}"
     ranges = data.get("ranges")
-    if not isinstance(ranges, dict):
-        return None, f"{path} holds no ranges"
+    if not isinstance(ranges, dict) or not all(
+        isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in ranges.values()
+    ):
+        return None, f"{path} holds no valid ranges (finite, non-negative numbers)"
     return {str(k): float(v) for k, v in ranges.items()}, ""
 
 
