@@ -1,10 +1,14 @@
-"""The one table of element types (TensorRT, numpy-style and ONNX names) and bfloat16 bits."""
+"""The one table of element types (TensorRT, numpy-style and ONNX names) and bfloat16 bits.
+
+numpy is imported only where used: converting an ONNX model imports none.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 #: TensorRT DataType name -> (numpy-style name, ONNX ``TensorProto.DataType`` name).
 DTYPES: dict[str, tuple[str, str]] = {
@@ -41,6 +45,8 @@ def onnx_name(dtype: Any) -> str | None:
 
 def float32_to_bfloat16_bits(values: np.ndarray) -> np.ndarray:
     """Round float32 values to bfloat16 (to nearest, ties to even); returns the uint16 bits."""
+    import numpy as np
+
     bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)
     rounding = ((bits >> 16) & 1) + np.uint32(0x7FFF)
     rounded = ((bits + rounding) >> 16).astype(np.uint16)
@@ -51,4 +57,6 @@ def float32_to_bfloat16_bits(values: np.ndarray) -> np.ndarray:
 
 def bfloat16_bits_to_float32(bits: np.ndarray) -> np.ndarray:
     """The float32 values of bfloat16 bit patterns (uint16)."""
+    import numpy as np
+
     return (np.asarray(bits, dtype=np.uint32) << 16).view(np.float32)

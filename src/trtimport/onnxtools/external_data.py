@@ -20,12 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from trtimport.errors import ModelParseError
 from trtimport.onnxtools.protowire import LEN, VARINT, WireError, iter_fields
 
 if TYPE_CHECKING:
+    import numpy as np
     import onnx
 
 #: Message kind -> {field number: kind of the embedded message}.
