@@ -92,7 +92,11 @@ def read_bounded(path: Path, limit: int, what: str = "input") -> bytes:
             raise ModelParseError(
                 f"{path}: the {what} is {size} bytes; at most {limit} are accepted"
             )
-        data = f.read(limit + 1)
+        # Read what the file holds (plus one byte to see it grow): f.read(limit + 1) would
+        # allocate the whole limit up front for a small file.
+        data = f.read(size + 1)
+        if len(data) > size:
+            data += f.read(limit + 1 - len(data))
     if len(data) > limit:
         raise ModelParseError(f"{path}: the {what} grew past {limit} bytes while it was read")
     return data
