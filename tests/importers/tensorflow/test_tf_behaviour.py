@@ -139,9 +139,10 @@ def test_unknown_nchw_input_is_usage_error(tf_saved: Callable[[str], SavedFiles]
         convert(tf_saved("functional").paths["keras"], import_options=options, build=False)
 
 
-def test_dynamic_batch_needs_a_shape(tf_saved: Callable[[str], SavedFiles]) -> None:
-    with pytest.raises(UsageError, match=r"dynamic input\(s\) 'image' \[-1, 32, 32, 3\]"):
-        convert(tf_saved("functional").paths["keras"], build=False)
+def test_dynamic_batch_becomes_one_with_a_note(tf_saved: Callable[[str], SavedFiles]) -> None:
+    result = convert(tf_saved("functional").paths["keras"], build=False)
+    assert result.inputs[0].shape == (1, 32, 32, 3)
+    assert any(n.startswith("dynamic batch set to 1 for input(s) 'image'") for n in result.notes)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
