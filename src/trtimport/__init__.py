@@ -17,6 +17,8 @@ _EXPORTS = {
     "ImportOptions": "trtimport.core.options",
     "BuildOptions": "trtimport.core.options",
     "PrecisionOptions": "trtimport.core.options",
+    "ImporterOptions": "trtimport.core.importer_options",
+    "TensorFlowOptions": "trtimport.importers.tensorflow.options",
     "get_backend": "trtimport.core.backend",
     "make_runner": "trtimport.runners",
     "Runner": "trtimport.core.runner",

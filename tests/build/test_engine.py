@@ -8,6 +8,7 @@ import pytest
 
 from trtimport.build.engine import TensorInfo, import_options_of, make_sidecar
 from trtimport.core.options import BuildOptions, ImportOptions, PrecisionOptions
+from trtimport.importers.tensorflow.options import TensorFlowOptions
 
 
 def test_recorded_import_options_come_back_whole(tmp_path: Path) -> None:
@@ -31,7 +32,7 @@ def test_recorded_import_options_come_back_whole(tmp_path: Path) -> None:
             calib_percentile=99.9,
             calib_cache=tmp_path / "m.calib.json",
         ),
-        extra={"inputs_as_nchw": ["x"]},
+        importer_options={"tensorflow": TensorFlowOptions(inputs_as_nchw=("x",))},
     )
     sidecar = make_sidecar(
         backend=get_backend(),
@@ -49,8 +50,16 @@ def test_recorded_import_options_come_back_whole(tmp_path: Path) -> None:
         seconds=1.0,
     )
     weights = tmp_path / "new.onnx"
+    assert sidecar["import_options"]["importer_options"] == {
+        "tensorflow": {"inputs_as_nchw": ["x"]}
+    }
     back = import_options_of(sidecar, weights)
-    assert back == ImportOptions(**{**vars(options), "weights": weights})
+    # The importer's options come back as the recorded mapping and become typed when read.
+    assert back.importer_options_for(TensorFlowOptions) == TensorFlowOptions(("x",))
+    typed = {"tensorflow": back.importer_options_for(TensorFlowOptions)}
+    assert ImportOptions(**{**vars(back), "importer_options": typed}) == ImportOptions(
+        **{**vars(options), "weights": weights}
+    )
 
 
 def test_nodes_kept_by_max_error_are_kept_again_without_a_search(tmp_path: Path) -> None:
@@ -81,3 +90,14 @@ def test_nodes_kept_by_max_error_are_kept_again_without_a_search(tmp_path: Path)
     back = import_options_of(sidecar).precision
     assert back.keep_fp32 == ("fc1", "fc2", "conv3", "fc2_relu") and back.max_error is None
     assert back.precision == "fp16"
+
+
+def test_sidecars_from_before_typed_options_keep_their_inputs_as_nchw() -> None:
+    """Engines built when ``--inputs-as-nchw`` travelled in ``extra`` still refit the same."""
+    old = {
+        "source": {"format": "tensorflow"},
+        "import_options": {"extra": {"inputs_as_nchw": ["x"]}},
+    }
+    back = import_options_of(old)
+    assert back.importer_options_for(TensorFlowOptions).inputs_as_nchw == ("x",)
+    assert import_options_of({"import_options": {"extra": {}}}).importer_options == {}

@@ -16,6 +16,7 @@ from typing import Any
 
 from trtimport.core.backend import Backend
 from trtimport.core.files import FileHashes, atomic_path
+from trtimport.core.importer_options import ImporterOptions
 from trtimport.core.options import BuildOptions, ImportOptions, PrecisionOptions, Profile
 from trtimport.errors import ModelParseError, TrtImportError
 
@@ -96,7 +97,7 @@ _SIDECAR_TYPES: dict[str, type | tuple[type, ...]] = {
     "import_options.outputs": list,
     "import_options.opset": int,
     "import_options.batch": list,
-    "import_options.extra": dict,
+    "import_options.importer_options": dict,
     "import_options.precision": dict,
     "engine": dict,
     "engine.bytes": int,
@@ -200,7 +201,11 @@ def make_sidecar(
             "batch": list(import_options.batch) if import_options.batch else None,
             "more_batches": [list(b) for b in import_options.more_batches],
             "precision": import_options.precision.as_dict(),
-            "extra": import_options.extra,
+            # Each importer's own options (ImporterOptions.as_dict), keyed like ImportOptions'.
+            "importer_options": {
+                key: value.as_dict() if isinstance(value, ImporterOptions) else dict(value)
+                for key, value in import_options.importer_options.items()
+            },
             "rewrite": import_options.rewrite,
         },
         # What the ONNX rewrites did: "precision" (kept layers) and "rescue" (how a graph TensorRT
@@ -262,6 +267,16 @@ def _precision_of(recorded: dict[str, Any], guard: dict[str, Any]) -> PrecisionO
     )
 
 
+def _recorded_importer_options(recorded: dict[str, Any]) -> dict[str, Any]:
+    """The importers' own options; sidecars written before they were typed kept TensorFlow's
+    ``inputs_as_nchw`` in an untyped ``extra`` (read for one release so such engines refit)."""
+    if "importer_options" in recorded:
+        return dict(recorded["importer_options"] or {})
+    legacy = (recorded.get("extra") or {}).get("inputs_as_nchw")
+    names = [legacy] if isinstance(legacy, str) else list(legacy or [])
+    return {"tensorflow": {"inputs_as_nchw": names}} if names else {}
+
+
 def import_options_of(sidecar: dict[str, Any], weights: Path | None = None) -> ImportOptions:
     """The import options recorded in ``sidecar`` (``weights`` replaces the recorded ones).
 
@@ -294,6 +309,8 @@ def _recorded_import_options(sidecar: dict[str, Any], weights: Path | None) -> I
             recorded.get("precision") or {},
             (sidecar.get("rewrites") or {}).get("precision") or {},
         ),
-        extra=dict(recorded.get("extra") or {}),
+        importer_options={
+            str(key): dict(value) for key, value in _recorded_importer_options(recorded).items()
+        },
         rewrite=bool(recorded.get("rewrite", True)),
     )

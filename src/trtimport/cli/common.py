@@ -22,6 +22,7 @@ from trtimport.core.options import (
 from trtimport.errors import UsageError
 
 if TYPE_CHECKING:
+    from trtimport.core.importer_options import ImporterOptions
     from trtimport.core.options import ImageOptions
 
 
@@ -270,14 +271,19 @@ def import_options(args: argparse.Namespace) -> ImportOptions:
         batch=batches[0] if batches else None,
         more_batches=batches[1:],
         precision=precision_options(args),
-        extra=_extra(args),
+        importer_options=_importer_options(args),
         rewrite=not getattr(args, "no_rewrite", False),
     )
 
 
-def _extra(args: argparse.Namespace) -> dict[str, object]:
+def _importer_options(args: argparse.Namespace) -> dict[str, ImporterOptions]:
+    """The importers' own options from their flags (only those given)."""
+    from trtimport.importers.tensorflow.options import TensorFlowOptions
+
     names = [n for spec in getattr(args, "inputs_as_nchw", []) for n in spec.split(",") if n]
-    return {"inputs_as_nchw": names} if names else {}
+    if not names:
+        return {}
+    return {TensorFlowOptions.key: TensorFlowOptions(inputs_as_nchw=tuple(names))}
 
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:

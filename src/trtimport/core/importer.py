@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from trtimport.core.files import WorkFolder
+from trtimport.core.importer_options import ImporterOptions
 from trtimport.core.options import ImportOptions
 from trtimport.core.progress import Progress
 
@@ -74,6 +75,9 @@ class Importer:
     extra: ClassVar[str | None] = None
     #: True if the importer accepts a separate weights file (``--weights``).
     takes_weights: ClassVar[bool] = False
+    #: The importer's own options (a frozen :class:`ImporterOptions` dataclass), if it has any:
+    #: read them with ``options.importer_options_for(self.options_class)``.
+    options_class: ClassVar[type[ImporterOptions] | None] = None
 
     def missing_requirements(self) -> list[str]:
         """The required modules that are not installed (checked without importing them)."""

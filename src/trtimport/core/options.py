@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
+from trtimport.core.importer_options import ImporterOptions
 from trtimport.errors import UsageError
 
 Shape = tuple[int, ...]
+
+_O = TypeVar("_O", bound=ImporterOptions)
 
 
 @dataclass(frozen=True)
@@ -138,8 +143,12 @@ class ImportOptions:
     more_batches: list[BatchRange] = field(default_factory=list)
     #: ``--precision``, ``--int8`` and calibration (a plain ``"fp16"`` is accepted too).
     precision: PrecisionOptions = field(default_factory=PrecisionOptions)
-    #: Importer-specific settings (for plugins), e.g. ``{"inputs_as_nchw": ["x"]}``.
-    extra: dict[str, object] = field(default_factory=dict)
+    #: Each importer's own options (its ``options_class``), keyed by the class's ``key``, e.g.
+    #: ``{"tensorflow": TensorFlowOptions(inputs_as_nchw=("x",))}``. Read back from a sidecar,
+    #: a value is the plain mapping the sidecar recorded (see :meth:`importer_options_for`).
+    importer_options: Mapping[str, ImporterOptions | Mapping[str, object]] = field(
+        default_factory=dict
+    )
     #: Rewrite an ONNX graph TensorRT refuses (fold constants, standard ops); ``--no-rewrite``.
     rewrite: bool = True
 
@@ -148,6 +157,20 @@ class ImportOptions:
             self.weights = Path(self.weights)
         if isinstance(self.precision, str):
             self.precision = PrecisionOptions(precision=self.precision)
+
+    def importer_options_for(self, cls: type[_O]) -> _O:
+        """The options of class ``cls``: those given, those a sidecar recorded, or the defaults."""
+        value = self.importer_options.get(cls.key)
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, Mapping):
+            return cls.from_dict(value)
+        raise UsageError(
+            f"importer_options[{cls.key!r}] is a {type(value).__name__}; the importer takes "
+            f"{cls.__name__}"
+        )
 
 
 @dataclass

@@ -11,6 +11,7 @@ import pytest
 from trtimport import (
     ImportOptions,
     OutputMarkingError,
+    TensorFlowOptions,
     UnsupportedLayerError,
     UsageError,
     convert,
@@ -113,7 +114,7 @@ def test_opset_18_inputs_as_nchw_and_tf_output_names(
         input_shapes={"input": (1, 3, 32, 32)},
         outputs=["Identity"],
         opset=18,
-        extra={"inputs_as_nchw": ["input"]},
+        importer_options={"tensorflow": TensorFlowOptions(inputs_as_nchw=("input",))},
     )
     result = convert(
         saved.paths["frozen_pb"], save_onnx_to=onnx_path, import_options=options, build=False
@@ -134,7 +135,7 @@ def test_opset_18_inputs_as_nchw_and_tf_output_names(
 
 
 def test_unknown_nchw_input_is_usage_error(tf_saved: Callable[[str], SavedFiles]) -> None:
-    options = ImportOptions(extra={"inputs_as_nchw": ["nope"]})
+    options = ImportOptions(importer_options={"tensorflow": TensorFlowOptions(("nope",))})
     with pytest.raises(UsageError, match="--inputs-as-nchw names 'nope'"):
         convert(tf_saved("functional").paths["keras"], import_options=options, build=False)
 

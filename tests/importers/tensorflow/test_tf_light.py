@@ -17,6 +17,7 @@ from trtimport.importers.tensorflow.detect import (
     looks_like_tflite,
 )
 from trtimport.importers.tensorflow.names import apply_user_names, spellings
+from trtimport.importers.tensorflow.options import TensorFlowOptions
 from trtimport.plugins.manager import load_plugins
 
 REPO = Path(__file__).resolve().parents[3]
@@ -170,9 +171,10 @@ def test_inputs_as_nchw_flag_goes_to_import_options() -> None:
     args = build_parser().parse_args(
         ["convert", "m.pb", "--inputs-as-nchw", "a:0,b", "--inputs-as-nchw", "c"]
     )
-    assert import_options(args).extra == {"inputs_as_nchw": ["a:0", "b", "c"]}
+    typed = import_options(args).importer_options_for(TensorFlowOptions)
+    assert typed == TensorFlowOptions(inputs_as_nchw=("a:0", "b", "c"))
     plain = build_parser().parse_args(["convert", "m.pb"])
-    assert import_options(plain).extra == {}
+    assert import_options(plain).importer_options == {}
 
 
 @pytest.mark.parametrize(("size_in", "size_out"), [(7, 10), (10, 7), (5, 15), (12, 5)])

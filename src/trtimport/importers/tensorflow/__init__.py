@@ -24,6 +24,7 @@ from trtimport.importers.tensorflow.detect import (
     looks_like_keras_zip,
     looks_like_tflite,
 )
+from trtimport.importers.tensorflow.options import TensorFlowOptions
 from trtimport.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class TensorFlowImporter(OnnxBasedImporter):
     extensions: ClassVar[tuple[str, ...]] = (".pb",)
     requires = ("tensorflow", "tf2onnx")
     extra = "tf"
+    options_class = TensorFlowOptions
 
     def detect(self, path: Path, head: bytes) -> bool:
         """Claim SavedModel folders and files whose content is a GraphDef."""
@@ -170,11 +172,8 @@ class TFLiteImporter(TensorFlowImporter):
 
 
 def inputs_as_nchw(options: ImportOptions) -> list[str]:
-    """The ``--inputs-as-nchw`` names from ``options.extra``."""
-    value = options.extra.get("inputs_as_nchw") or []
-    if isinstance(value, str):
-        return [value]
-    return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
+    """The ``--inputs-as-nchw`` names from the options' :class:`TensorFlowOptions`."""
+    return list(options.importer_options_for(TensorFlowOptions).inputs_as_nchw)
 
 
 @hookimpl

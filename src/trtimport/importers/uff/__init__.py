@@ -17,6 +17,7 @@ from trtimport.core.importer import ImportContext, Importer
 from trtimport.core.options import ImportOptions
 from trtimport.errors import UsageError
 from trtimport.importers.base import OnnxBasedImporter
+from trtimport.importers.tensorflow.options import TensorFlowOptions
 from trtimport.importers.uff.sniff import looks_like_uff
 from trtimport.plugins.hookspecs import hookimpl
 
@@ -34,7 +35,6 @@ def twin_graph(source: Path) -> Path | None:
 
 def request_for(options: ImportOptions) -> Request:
     """The conversion request the import options make."""
-    from trtimport.importers.tensorflow import inputs_as_nchw
     from trtimport.importers.uff.context import Request
     from trtimport.importers.uff.convert import DEFAULT_OPSET
 
@@ -43,7 +43,7 @@ def request_for(options: ImportOptions) -> Request:
         outputs=list(options.outputs),
         input_shapes=dict(options.input_shapes),
         dynamic_inputs={name for profile in options.profiles for name in profile},
-        inputs_as_nchw=set(inputs_as_nchw(options)),
+        inputs_as_nchw=set(options.importer_options_for(TensorFlowOptions).inputs_as_nchw),
     )
 
 
@@ -53,6 +53,7 @@ class UffImporter(OnnxBasedImporter):
     name = "uff"
     description = "UFF (TensorRT 3-7 UffParser format, from TensorFlow 1.x), converted to ONNX"
     extensions = (".uff",)
+    options_class = TensorFlowOptions
 
     def detect(self, path: Path, head: bytes) -> bool:
         """Claim files whose content is a serialized UFF MetaGraph."""
