@@ -6,14 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
+
+from trtimport.onnxtools.graph import GraphBuilder
 
 
 class _Graph:
+    """A :class:`GraphBuilder` whose names come from one counter (``w1``, ``conv2``...)."""
+
     def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
+        self.graph = GraphBuilder()
         self.count = 0
 
     def name(self, kind: str) -> str:
@@ -24,13 +27,12 @@ class _Graph:
         name = self.name("w")
         scale = np.sqrt(2.0 / max(1, int(np.prod(shape[1:]))))
         data = (self.rng.standard_normal(shape, dtype=np.float32) * scale).astype(np.float32)
-        self.inits.append(numpy_helper.from_array(data, name))
+        self.graph.initializers[name] = data
         return name
 
-    def op(self, kind: str, inputs: list[str], **attrs: object) -> str:
-        out = self.name(kind.lower())
-        self.nodes.append(helper.make_node(kind, inputs, [out], name=out, **attrs))
-        return out
+    def op(self, kind: str, inputs: list[str], out: str | None = None, **attrs: object) -> str:
+        name = self.name(kind.lower())
+        return self.graph.node(kind, inputs, [out or name], name=name, **attrs)[0]
 
     def conv(self, x: str, cin: int, cout: int, k: int, stride: int = 1, relu: bool = True) -> str:
         w, b = self.weight(cout, cin, k, k), self.weight(cout)
@@ -62,16 +64,11 @@ def resnet50(seed: int = 0) -> onnx.ModelProto:
     x = g.op("GlobalAveragePool", [x])
     x = g.op("Flatten", [x], axis=1)
     fc_w, fc_b = g.weight(2048, 1000), g.weight(1000)
-    logits = g.op("Gemm", [x, fc_w, fc_b])
-    g.nodes[-1].output[0] = "logits"
-    graph = helper.make_graph(
-        g.nodes,
-        "resnet50_random",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 224, 224])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 1000])],
-        g.inits,
-    )
-    del logits
+    g.op("Gemm", [x, fc_w, fc_b], out="logits")
+    g.graph.add_input("input", (1, 3, 224, 224))
+    g.graph.add_output("logits", (1, 1000))
+    graph = onnx.GraphProto.FromString(g.graph.graph("resnet50_random"))
+    graph.initializer.extend(numpy_helper.from_array(a, n) for n, a in g.graph.initializers.items())
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model

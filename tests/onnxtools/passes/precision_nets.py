@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
+
+from trtimport.onnxtools.graph import GraphBuilder
 
 
 class NetBuilder:
-    """Appends nodes and He-initialised weights with generated unique names."""
+    """Appends nodes and He-initialised weights, named ``base_N`` from one counter, to a
+    :class:`GraphBuilder`."""
 
     def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
+        self.graph = GraphBuilder()
         self.count = 0
 
     def name(self, base: str) -> str:
@@ -22,12 +24,12 @@ class NetBuilder:
 
     def const(self, value: np.ndarray, base: str = "w") -> str:
         name = self.name(base)
-        self.inits.append(numpy_helper.from_array(np.asarray(value), name))
+        self.graph.initializers[name] = np.asarray(value)
         return name
 
     def op(self, op: str, inputs: list[str], n_out: int = 1, **attrs: object) -> str:
         outs = [self.name(op.lower()) for _ in range(n_out)]
-        self.nodes.append(helper.make_node(op, inputs, outs, name=self.name(op), **attrs))
+        self.graph.node(op, inputs, outs, name=self.name(op), **attrs)
         return outs[0]
 
     def conv(self, x: str, cin: int, cout: int, k: int = 3, stride: int = 1, group: int = 1) -> str:
@@ -56,14 +58,12 @@ class NetBuilder:
     def model(
         self, x_shape: list[int | str], out: str | list[str], opset: int = 17
     ) -> onnx.ModelProto:
-        outs = [out] if isinstance(out, str) else out
-        graph = helper.make_graph(
-            self.nodes,
-            "net",
-            [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
-            [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outs],
-            self.inits,
-        )
+        g = self.graph
+        g.add_input("x", x_shape)  # type: ignore[arg-type]  # str: a named dimension
+        for o in [out] if isinstance(out, str) else out:
+            g.add_output(o, None)
+        graph = onnx.GraphProto.FromString(g.graph("net"))
+        graph.initializer.extend(numpy_helper.from_array(a, n) for n, a in g.initializers.items())
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
         model.ir_version = 8
         inferred = onnx.shape_inference.infer_shapes(model).graph.output
