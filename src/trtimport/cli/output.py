@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -19,6 +18,8 @@ def print_warning(message: str) -> None:
 
 def print_json(data: Any) -> None:
     """Print ``data`` as JSON on stdout."""
+    import json  # not at start-up: most commands print no JSON
+
     print(json.dumps(data, indent=2, default=str))
 
 

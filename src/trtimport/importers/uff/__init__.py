@@ -18,7 +18,6 @@ from trtimport.core.options import ImportOptions
 from trtimport.errors import UsageError
 from trtimport.importers.base import OnnxBasedImporter
 from trtimport.importers.tensorflow.options import TensorFlowOptions
-from trtimport.importers.uff.sniff import looks_like_uff
 from trtimport.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -57,6 +56,8 @@ class UffImporter(OnnxBasedImporter):
 
     def detect(self, path: Path, head: bytes) -> bool:
         """Claim files whose content is a serialized UFF MetaGraph."""
+        from trtimport.importers.uff.sniff import looks_like_uff  # only when sniffing
+
         return path.is_file() and looks_like_uff(head)
 
     def to_onnx(self, ctx: ImportContext, dest: Path) -> Path:
