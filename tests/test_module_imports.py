@@ -83,7 +83,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     ("trtimport.verify",),
     ("trtimport",),
-    ("trtimport.cli", "trtimport.__main__"),
+    ("trtimport.cli", "trtimport.__main__", "trtimport._console"),
 )
 
 #: ``from trtimport import __version__`` reads a constant of the package itself: allowed anywhere.

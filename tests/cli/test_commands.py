@@ -153,4 +153,30 @@ def test_console_script_entry_point_is_declared() -> None:
     else:
         pytest.skip("tomllib needs Python 3.11")
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
-    assert pyproject["project"]["scripts"]["trtimport"] == "trtimport.cli:run"
+    assert pyproject["project"]["scripts"]["trtimport"] == "trtimport._console:run"
+
+
+def test_console_script_is_quiet_on_ctrl_c_until_the_cli_takes_over(tmp_path: Path) -> None:
+    """The script's module imports no CLI module, and ``run`` lets Ctrl-C end the process
+    while the CLI is imported; the CLI then puts Python's handler back and runs."""
+    import subprocess
+
+    code = (
+        "import signal, sys\n"
+        "import trtimport._console as console\n"
+        "assert 'trtimport.cli' not in sys.modules, 'the CLI was imported with the script'\n"
+        "import builtins\n"
+        "real_import = builtins.__import__\n"
+        "def spy(name, *args, **kwargs):\n"
+        "    if name == 'trtimport.cli':\n"
+        "        assert signal.getsignal(signal.SIGINT) is signal.SIG_DFL\n"
+        "    return real_import(name, *args, **kwargs)\n"
+        "builtins.__import__ = spy\n"
+        "sys.argv = ['trtimport', '--version']\n"
+        "console.run()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("trtimport ")
