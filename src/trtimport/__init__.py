@@ -5,7 +5,9 @@ The public API is imported lazily so that ``import trtimport`` stays light.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+# Not ``typing.TYPE_CHECKING``: importing ``typing`` (~10 ms) is all that ``import trtimport``
+# would cost, and the console script imports this package before Ctrl-C is made quiet.
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -53,6 +55,8 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from trtimport.core.backend import get_backend
     from trtimport.core.importer import ImportContext, Importer
     from trtimport.core.options import BuildOptions, ImportOptions, PrecisionOptions
