@@ -22,13 +22,8 @@ def _broken_hint(plugins: Plugins) -> str:
 
 
 def check_model_path(path: Path) -> None:
-    """Fail at once if ``path`` is missing, unreadable or an empty file, saying which."""
-    if not path.exists():
-        if path.is_symlink():
-            raise UsageError(
-                f"{path}: a symbolic link to {os.readlink(path)}, which does not exist"
-            )
-        raise UsageError(f"{path}: no such file or folder")
+    """Fail at once if ``path`` (which exists: :func:`check_input` ran first) is unreadable or
+    an empty file, saying which."""
     if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
         raise UsageError(
             f"{path}: permission denied; make it readable (chmod +r) or run as a user who may "

@@ -51,10 +51,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``convert``."""
-    if args.format is None:  # a missing or unreadable model fails before the heavy imports
-        from trtimport.detect import check_model_path
-
-        check_model_path(Path(args.model))
     from trtimport.cli.output import human_bytes, print_json, print_warning
     from trtimport.cli.progress import TerminalProgress
     from trtimport.pipeline import convert
