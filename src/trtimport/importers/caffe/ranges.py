@@ -13,14 +13,16 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
 
 from trtimport.core.options import Profile
 from trtimport.errors import ShapeError, TrtImportError
 from trtimport.importers.caffe.parse import CaffeModel, describe_layer
+
+if TYPE_CHECKING:
+    import onnx
 
 Shape = tuple[int, ...]
 
@@ -46,6 +48,8 @@ def _node_key(node: onnx.NodeProto, constants: Mapping[str, np.ndarray]) -> tupl
 
 def _first_difference(a: onnx.ModelProto, b: onnx.ModelProto) -> str | None:
     """The name of the first node that differs between two conversions, if any."""
+    from onnx import numpy_helper  # only when a range is refused: converting needs no onnx
+
     consts_a = {t.name: numpy_helper.to_array(t) for t in a.graph.initializer}
     consts_b = {t.name: numpy_helper.to_array(t) for t in b.graph.initializer}
     for node_a, node_b in zip(a.graph.node, b.graph.node, strict=False):
@@ -81,6 +85,8 @@ def refuse_spatial_ranges(
         f"Build one engine per size with --input {name}:SHAPE (Caffe input shapes are "
         "defaults), or vary only the batch with --batch MIN/OPT/MAX"
     )
+    import onnx
+
     graphs = []
     with tempfile.TemporaryDirectory(prefix="trtimport-caffe-range-") as tmp:
         for which, shapes in (("min", rng.min), ("max", rng.max)):
