@@ -5,8 +5,8 @@ or a stray ``*.dist-info`` with trtimport entry points would then shadow real mo
 as a plugin. It is dropped before anything else is imported.
 """
 
+import _signal as signal  # the C module: ``signal``'s enum wrappers cost start-up time
 import os
-import signal
 import sys
 
 if sys.path and sys.path[0] in ("", os.getcwd()):

@@ -8,7 +8,7 @@ installs its own handlers.
 
 from __future__ import annotations
 
-import signal
+import _signal as signal  # the C module: ``signal``'s enum wrappers cost start-up time
 from typing import NoReturn
 
 

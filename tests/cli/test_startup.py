@@ -31,3 +31,15 @@ def imported_modules(*args: str) -> set[str]:
 def test_startup_imports_no_heavy_module(args: tuple[str, ...]) -> None:
     heavy = imported_modules(*args) & set(HEAVY)
     assert not heavy, f"trtimport {' '.join(args)} imported {sorted(heavy)}"
+
+
+#: What ``--help`` needs no more of: dataclasses (with inspect, ast and dis, ~8 ms) comes with
+#: the options classes, which are built only once a command runs; the signal handlers and
+#: their ``signal`` module once the arguments are parsed.
+NOT_FOR_HELP = ("dataclasses", "inspect", "signal", "math")
+
+
+@pytest.mark.parametrize("args", [("--help",), ("convert", "--help")])
+def test_help_builds_no_options_classes(args: tuple[str, ...]) -> None:
+    extra = imported_modules(*args) & set(NOT_FOR_HELP)
+    assert not extra, f"trtimport {' '.join(args)} imported {sorted(extra)}"

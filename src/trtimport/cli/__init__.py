@@ -163,17 +163,14 @@ def _normalize(argv: list[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code."""
-    from trtimport.cli.guard import (
-        caused_by_interrupt,
-        install_signal_handlers,
-        prepare,
-        restore_signal_handlers,
-    )
-    from trtimport.cli.output import print_error
+    """Run the CLI; returns the process exit code.
+
+    The command's signal handlers (:mod:`trtimport.cli.guard`) are installed once the arguments
+    are parsed: until then nothing is written, and ``--help`` or a usage error needs none of it.
+    """
     from trtimport.errors import TrtImportError
 
-    install_signal_handlers()
+    guard: ModuleType | None = None
     try:
         args_list = _normalize(list(sys.argv[1:] if argv is None else argv))
         parser = build_parser(args_list[0] if args_list else None)
@@ -181,33 +178,50 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 0
         args = parser.parse_args(args_list)
-        prepare(args)
+        from trtimport.cli import guard as checks
+
+        guard = checks
+        checks.install_signal_handlers()
+        checks.prepare(args)
         return int(args._module.run(args) or 0)
     except KeyboardInterrupt:
         return _interrupted()
     except TrtImportError as err:
-        if caused_by_interrupt(err):
+        if _caused_by_interrupt(err):
             return _interrupted()
-        print_error(str(err))
+        _print_error(str(err))
         return err.exit_code
     except OSError as err:
         from trtimport.core.output_files import os_error_message
 
-        print_error(os_error_message(err))
+        _print_error(os_error_message(err))
         return USAGE_EXIT_CODE
     except MemoryError:
-        print_error("out of memory: the model or data is larger than this machine can hold")
+        _print_error("out of memory: the model or data is larger than this machine can hold")
         return USAGE_EXIT_CODE
     except RecursionError:
-        print_error("the input is nested too deeply to process (a corrupt or hostile file?)")
+        _print_error("the input is nested too deeply to process (a corrupt or hostile file?)")
         return USAGE_EXIT_CODE
     except Exception as err:
-        if caused_by_interrupt(err):
+        if _caused_by_interrupt(err):
             return _interrupted()
         raise
     finally:
         # Every output is complete now: a SIGTERM or SIGHUP may end the process at once.
-        restore_signal_handlers()
+        if guard is not None:
+            guard.restore_signal_handlers()
+
+
+def _print_error(message: str) -> None:
+    from trtimport.cli.output import print_error
+
+    print_error(message)
+
+
+def _caused_by_interrupt(err: BaseException) -> bool:
+    from trtimport.cli.guard import caused_by_interrupt
+
+    return caused_by_interrupt(err)
 
 
 def _interrupted() -> int:

@@ -6,24 +6,12 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trtimport.core.options import (
-    CALIB_METHODS,
-    DEFAULT_CALIB_METHOD,
-    BuildOptions,
-    ImportOptions,
-    PrecisionOptions,
-    parse_batch,
-    parse_input_spec,
-    parse_input_values_spec,
-    parse_profile,
-    parse_shapes_spec,
-    parse_size,
-)
+from trtimport.core.choices import CALIB_METHODS, DEFAULT_CALIB_METHOD
 from trtimport.errors import UsageError
 
 if TYPE_CHECKING:
     from trtimport.core.importer_options import ImporterOptions
-    from trtimport.core.options import ImageOptions
+    from trtimport.core.options import BuildOptions, ImageOptions, ImportOptions, PrecisionOptions
 
 
 def add_import_arguments(parser: argparse.ArgumentParser, *, input_files: bool = False) -> None:
@@ -222,6 +210,8 @@ def image_options(args: argparse.Namespace) -> ImageOptions:
 
 def precision_options(args: argparse.Namespace) -> PrecisionOptions:
     """PrecisionOptions from parsed arguments."""
+    from trtimport.core.options import PrecisionOptions
+
     if not args.int8:
         given = [
             flag
@@ -255,6 +245,15 @@ def precision_options(args: argparse.Namespace) -> PrecisionOptions:
 
 def import_options(args: argparse.Namespace) -> ImportOptions:
     """ImportOptions from parsed arguments."""
+    from trtimport.core.options import (
+        ImportOptions,
+        parse_batch,
+        parse_input_spec,
+        parse_input_values_spec,
+        parse_profile,
+        parse_shapes_spec,
+    )
+
     profiles = []
     if args.shapes:
         profiles.append(dict(parse_shapes_spec(s) for s in args.shapes))
@@ -323,6 +322,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
 def build_options(args: argparse.Namespace, progress: bool) -> BuildOptions:
     """BuildOptions from parsed arguments (their numbers checked by
     :func:`trtimport.cli.guard.check_numbers`)."""
+    from trtimport.core.options import BuildOptions, parse_size
+
     targets = [t for spec in args.target for t in spec.split(",") if t.strip()]
     return BuildOptions(
         workspace=parse_size(args.workspace) if args.workspace else None,

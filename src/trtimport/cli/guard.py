@@ -10,9 +10,8 @@ temporary files are removed and nothing partial is left.
 
 from __future__ import annotations
 
+import _signal as signal  # the C module: ``signal``'s enum wrappers cost start-up time
 import argparse
-import math
-import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,12 +48,16 @@ INPUTS: dict[str, tuple[str, bool]] = {
 _REFIT_ENGINE = "engine"
 
 
+def finite(v: float) -> bool:
+    """Neither infinite nor NaN (``math.isfinite`` without importing ``math``)."""
+    return -_INFINITY < v < _INFINITY
+
+
+_INFINITY = float("inf")
+
+
 def _number_rules() -> dict[str, tuple[str, Callable[[Any], bool], str]]:
     """dest -> (flag, test, what the flag needs) for every numeric flag."""
-
-    def finite(v: float) -> bool:
-        return math.isfinite(v)
-
     return {
         "top_k": ("--top-k", lambda v: v >= 0, "a count of 0 or more"),
         "streams": ("--streams", lambda v: 1 <= v <= 64, "a count from 1 to 64"),
@@ -94,7 +97,7 @@ def check_numbers(args: argparse.Namespace) -> None:
         from trtimport.runtime.preprocess import parse_floats
 
         values = parse_floats(text, flag)
-        if not values or not all(math.isfinite(v) for v in values):
+        if not values or not all(finite(v) for v in values):
             raise UsageError(f"invalid {flag} '{text}': expected finite numbers")
         if dest == "std" and any(v == 0 for v in values):
             raise UsageError(f"invalid --std '{text}': a standard deviation of 0 divides by 0")
@@ -174,10 +177,10 @@ def install_signal_handlers() -> None:
 
     for name in _HANDLED:
         number = getattr(signal, name, None)
-        if number is not None and signal.getsignal(number) is signal.SIG_DFL:
+        if number is not None and signal.getsignal(number) == signal.SIG_DFL:
             signal.signal(number, handler)
             _installed.append(number)
-    if signal.getsignal(signal.SIGINT) is signal.SIG_DFL:  # ``python -m trtimport`` start-up
+    if signal.getsignal(signal.SIGINT) == signal.SIG_DFL:  # ``python -m trtimport`` start-up
         signal.signal(signal.SIGINT, signal.default_int_handler)
         _installed.append(signal.SIGINT)
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trtimport.cli.common import add_image_arguments, add_import_arguments, import_options
-from trtimport.core.options import ImportOptions
 from trtimport.errors import UsageError
 from trtimport.runtime import RUNTIMES
+
+if TYPE_CHECKING:
+    from trtimport.core.options import ImportOptions
 
 
 def add_model_and_input_arguments(parser: argparse.ArgumentParser, *, runtime: bool = True) -> None:

@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from trtimport.core.files import WorkFolder
-from trtimport.core.importer_options import ImporterOptions
-from trtimport.core.options import ImportOptions
 from trtimport.core.progress import Progress
 
 if TYPE_CHECKING:
     from trtimport.core.backend import Backend
+    from trtimport.core.files import WorkFolder
+    from trtimport.core.importer_options import ImporterOptions
+    from trtimport.core.options import ImportOptions
     from trtimport.core.runner import Runner
 
 

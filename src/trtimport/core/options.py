@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from trtimport.core.choices import DEFAULT_CALIB_METHOD
 from trtimport.core.importer_options import ImporterOptions
 from trtimport.errors import UsageError
 
@@ -49,13 +50,6 @@ Profile = dict[str, ShapeRange]
 
 #: A batch range (min, opt, max).
 BatchRange = tuple[int, int, int]
-
-
-#: INT8 calibration methods (:mod:`trtimport.onnxtools.passes.calibrate`).
-CALIB_METHODS = ("max", "percentile", "entropy", "mse")
-#: The default: the only method at >= 97 % top-1 agreement with fp32 on every model and data
-#: set measured in docs/precision.md (entropy fell to 88 % on sparse images).
-DEFAULT_CALIB_METHOD = "percentile"
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trtimport.core.importer import ImportContext, Importer
-from trtimport.core.options import ImportOptions
 from trtimport.errors import ModelParseError
 from trtimport.importers.base import OnnxBasedImporter
 from trtimport.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from trtimport.core.options import ImportOptions
     from trtimport.core.runner import Runner
 
 # Field tags that may follow ir_version (field 1) in a serialized ModelProto.

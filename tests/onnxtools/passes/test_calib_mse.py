@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 
-from trtimport.core.options import DEFAULT_CALIB_METHOD
+from trtimport.core.choices import DEFAULT_CALIB_METHOD
 from trtimport.onnxtools.passes.calib_mse import mse_amax
 from trtimport.onnxtools.passes.calibrate import collect_histograms, ranges_from
 

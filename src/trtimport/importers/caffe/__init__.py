@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trtimport.core.importer import ImportContext, Importer
-from trtimport.core.options import ImportOptions
 from trtimport.errors import ModelParseError, UsageError
 from trtimport.importers.base import OnnxBasedImporter
 from trtimport.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from trtimport.core.options import ImportOptions
     from trtimport.core.runner import Runner
 
 #: The Caffe Python API: name -> the module that defines it (loaded on first use).

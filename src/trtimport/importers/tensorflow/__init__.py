@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from trtimport.core.importer import ImportContext, Importer
-from trtimport.core.options import ImportOptions
 from trtimport.errors import ModelParseError
 from trtimport.importers.base import OnnxBasedImporter
 from trtimport.importers.tensorflow.detect import (
@@ -30,6 +29,7 @@ from trtimport.plugins.hookspecs import hookimpl
 if TYPE_CHECKING:
     import onnx
 
+    from trtimport.core.options import ImportOptions
     from trtimport.core.runner import Runner
     from trtimport.importers.tensorflow.convert import Request
 

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trtimport.core.importer import ImportContext, Importer
-from trtimport.core.options import ImportOptions
 from trtimport.errors import UsageError
 from trtimport.importers.base import OnnxBasedImporter
 from trtimport.importers.tensorflow.options import TensorFlowOptions
 from trtimport.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from trtimport.core.options import ImportOptions
     from trtimport.core.runner import Runner
     from trtimport.importers.uff.context import Request
 

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from trtimport.core.choices import CALIB_METHODS
 from trtimport.core.files import write_atomic
-from trtimport.core.options import CALIB_METHODS
 from trtimport.errors import MissingDependencyError, ShapeError, TrtImportError, UsageError
 
 if TYPE_CHECKING:
