@@ -1,12 +1,15 @@
 """Small commands of two source trees side by side: is start-up or a small model slower?
 
-    python benchmarks/ab_trees.py BASE_SRC [--reps 15]
+    python benchmarks/ab_trees.py BASE_SRC [--reps 15] [--model MODEL] [--only-model]
 
 Runs ``python -m trtimport`` with ``PYTHONPATH`` set to ``BASE_SRC`` (another checkout's
 ``src``, main's say) and to this checkout's ``src``, each command as a fresh process, the two
 trees in alternating order, ``--reps`` times after one warm-up round (cached bytecode, as
 installed). Commands: ``--help``, ``formats``, building ``examples/onnx/tiny_cnn.onnx`` and a
-missing model. Prints the medians and the median of the per-pair ratios.
+missing model; with ``--model``, building MODEL too (the ResNet-50 that bench_overhead.py
+builds, say: ``onnx.save(resnet50(), OUT)`` with ``resnet50`` from
+benchmarks/resnet50_onnx.py), and with ``--only-model`` just that. Prints the medians and the
+median of the per-pair ratios.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("base", type=Path, help="the other tree's src folder")
     parser.add_argument("--reps", type=int, default=15)
+    parser.add_argument("--model", type=Path, help="also time building this model")
+    parser.add_argument("--only-model", action="store_true", help="time only --model's build")
     args = parser.parse_args()
     trees = {"base": str(args.base.resolve()), "this": str(REPO / "src")}
     work = Path(tempfile.mkdtemp(prefix="trtimport-ab-"))
@@ -42,6 +47,10 @@ def main() -> None:
         ],
         "missing model": [str(work / "missing.onnx"), "-q"],
     }
+    if args.only_model:
+        commands.clear()
+    if args.model:
+        commands[f"{args.model.name} -o"] = [str(args.model.resolve()), "-o", "ENGINE", "-q"]
     base_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     runs: dict[tuple[str, str], list[float]] = {(t, c): [] for t in trees for c in commands}
     for i in range(args.reps + 1):
