@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from trtimport.runtime.gpu import Cuda, IoTensor
+from trtimport.runtime.cuda_api import Cuda
+from trtimport.runtime.gpu import IoTensor
 
 
 def standin_io(dtype: str = "float32", *, shape_input: bool = False) -> list[IoTensor]:

@@ -153,7 +153,7 @@ def test_docs_table_is_the_feature_table():
 
 def test_cuda_python_members_exist():
     pytest.importorskip("cuda.bindings.runtime")
-    from trtimport.runtime.gpu import cudart
+    from trtimport.runtime.cuda_api import cudart
 
     rt = cudart()
     assert [name for name in CUDART if not hasattr(rt, name)] == []

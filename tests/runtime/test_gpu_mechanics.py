@@ -28,7 +28,7 @@ MIB = 1 << 20
 @pytest.fixture(scope="module")
 def cuda():
     pytest.importorskip("cuda.bindings.runtime")
-    from trtimport.runtime.gpu import Cuda
+    from trtimport.runtime.cuda_api import Cuda
 
     cuda = Cuda()
     cuda(cuda.rt.cudaFree(0), "cudaFree(0)")
@@ -57,7 +57,7 @@ def make_session(cuda, n=1, *, scratch=MIB, shared=False, graph=False, **standin
 
 
 def test_buffers_copy_align_grow_and_free_twice(cuda):
-    from trtimport.runtime.gpu import ALIGNMENT, Buffer
+    from trtimport.runtime.cuda_api import ALIGNMENT, Buffer
 
     rt = cuda.rt
     buffer = Buffer(cuda)
@@ -260,7 +260,8 @@ def test_shared_scratch_contexts_never_run_at_once(cuda):
 
 def test_failed_slot_releases_what_it_created(cuda):
     from trtimport.errors import InferenceError
-    from trtimport.runtime.gpu import Cuda, Slot
+    from trtimport.runtime.cuda_api import Cuda
+    from trtimport.runtime.gpu import Slot
 
     class CountingRuntime:
         """The real CUDA runtime; the third stream creation reports an error."""
@@ -290,7 +291,7 @@ def test_failed_slot_releases_what_it_created(cuda):
 
 
 def test_stream_ordered_pool(cuda):
-    from trtimport.runtime.gpu import StreamOrderedPool
+    from trtimport.runtime.cuda_api import StreamOrderedPool
 
     rt = cuda.rt
     pool = StreamOrderedPool(cuda)

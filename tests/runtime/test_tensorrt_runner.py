@@ -120,7 +120,7 @@ def test_malformed_sidecar(tmp_path):
 def test_cuda_errors_become_inference_errors():
     pytest.importorskip("cuda.bindings.runtime")
     from trtimport.errors import InferenceError
-    from trtimport.runtime.gpu import Cuda
+    from trtimport.runtime.cuda_api import Cuda
 
     cuda = Cuda()
     result = cuda.rt.cudaGetDeviceCount()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from trtimport.core.backend import Backend
-from trtimport.runtime.gpu import StreamOrderedPool
+from trtimport.runtime.cuda_api import StreamOrderedPool
 
 #: AllocatorFlag values are small (RESIZABLE = 1); stream handles above 2 are real streams.
 _LARGEST_SPECIAL_STREAM = 2

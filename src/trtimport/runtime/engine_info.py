@@ -46,7 +46,7 @@ def engine_facts(engine: Path, *, verbosity: int = 0) -> dict[str, Any]:
 def deserialized_memory(engine: Path, backend: Backend, verbosity: int = 0) -> dict[str, Any]:
     """Scratch bytes (overall and per profile), weight bytes and streamable weight bytes."""
     from trtimport.build.trtlog import make_logger
-    from trtimport.runtime.gpu import Cuda
+    from trtimport.runtime.cuda_api import Cuda
 
     cuda = Cuda()
     cuda(cuda.rt.cudaFree(0), "cudaFree(0)")

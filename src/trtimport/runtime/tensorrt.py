@@ -34,14 +34,13 @@ from trtimport.errors import (
     OutputMarkingError,
     UsageError,
 )
+from trtimport.runtime.cuda_api import Cuda, StreamOrderedPool
 from trtimport.runtime.gpu import (
-    Cuda,
     EngineSession,
     GpuLauncher,
     IoTensor,
     ProfileRanges,
     ScratchPlan,
-    StreamOrderedPool,
 )
 
 #: Suffixes treated as serialized engines.
