@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from trtimport.importers.caffe import pyfasterrcnn
 from trtimport.importers.caffe.proto import caffe_pb2
 
 Shape = tuple[int, ...]
@@ -51,7 +52,7 @@ def to_deploy(net: caffe_pb2.NetParameter, source: str) -> list[str]:
     A data top whose shape the parameters do not imply gets an empty shape, which conversion
     reports (with the ``--input`` to give) unless ``--input`` names it.
     """
-    notes: list[str] = []
+    notes = pyfasterrcnn.drop_training_layers(net, source)
     scoring = [layer for layer in net.layer if is_scoring_layer(layer)]
     if scoring:
         kept = [layer for layer in net.layer if not is_scoring_layer(layer)]
@@ -83,6 +84,7 @@ def to_deploy(net: caffe_pb2.NetParameter, source: str) -> list[str]:
         if not tops:
             notes.append(f"{source}: dropped the data layer '{layer.name}' (nothing reads it)")
             continue
+        unread = [t for t in layer.top if t not in consumed]
         implied = implied_shapes(layer)
         replacement = caffe_pb2.LayerParameter(name=layer.name, type="Input", top=tops)
         said = []
@@ -94,6 +96,8 @@ def to_deploy(net: caffe_pb2.NetParameter, source: str) -> list[str]:
         notes.append(
             f"{source}: the data layer '{layer.name}' ({layer.type}) became the input(s) "
             f"{', '.join(said)}; its data transformation is not part of the net"
+            + (f"; {', '.join(unread)}: read by nothing, left out" if unread else "")
+            + pyfasterrcnn.data_note(layer)
         )
     _replace_layers(net, layers)
     return notes
@@ -109,6 +113,8 @@ def implied_shapes(layer: caffe_pb2.LayerParameter) -> dict[str, Shape]:
     """The NCHW shape a data layer's parameters give its data top (others: none known)."""
     if layer.type == "DummyData":
         return _dummy_shapes(layer)
+    if pyfasterrcnn.kind(layer) == pyfasterrcnn.ROI_DATA:
+        return pyfasterrcnn.data_shapes(layer)
     if layer.type == "MemoryData":
         p = layer.memory_data_param
         dims = (p.batch_size or 1, p.channels, p.height, p.width)
