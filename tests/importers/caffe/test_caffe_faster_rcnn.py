@@ -156,6 +156,18 @@ def test_train_prototxt_converts_to_the_test_graph(zf_weights: Path) -> None:
     assert 50 < int((rois_of["train"][:, 3] > 0).sum()) <= 300  # real proposals, not padding
 
 
+def test_the_engine_build_says_why_roi_pooling_stops_it(
+    cli, zf_weights: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The intermediate ONNX links the caffemodel; TensorRT's refusal is explained, not a crash."""
+    result = cli(
+        str(ZF_TRAIN), "--weights", str(zf_weights), "--input", "data:1x3x224x224", "--no-engine"
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "roi_pool_conv5, MaxRoiPool" in result.stderr
+    assert "Get the ONNX file alone with the Python API caffe_to_onnx" in result.stderr
+
+
 NET = """input: "scores" input_shape { dim: 1 dim: 18 dim: 4 dim: 5 }
 input: "deltas" input_shape { dim: 1 dim: 36 dim: 4 dim: 5 }
 input: "im_info" input_shape { dim: 1 dim: 3 }
