@@ -24,6 +24,9 @@ REPO = Path(__file__).resolve().parents[3]
 TRAIN_VAL = REPO / "tests" / "data" / "caffe" / "train_val"
 ZF_TRAIN = TRAIN_VAL / "py-faster-rcnn-ZF-train.prototxt"
 ZF_TEST = TRAIN_VAL / "py-faster-rcnn-ZF-test.prototxt"
+#: faster_rcnn_alt_opt's Fast R-CNN training stage, and the Fast R-CNN test net it matches.
+ZF_STAGE1_FAST_RCNN = TRAIN_VAL / "py-faster-rcnn-ZF-stage1_fast_rcnn_train.pt"
+ZF_FAST_RCNN_TEST = TRAIN_VAL / "py-faster-rcnn-ZF-fast_rcnn-test.prototxt"
 #: test.prototxt's own input size.
 SIZE = (1, 3, 224, 224)
 #: The input's spread: with the seeded weights, the RPN then proposes about a hundred regions.
@@ -154,6 +157,49 @@ def test_train_prototxt_converts_to_the_test_graph(zf_weights: Path) -> None:
         (rois_of[stem],) = session.run(["rois"], feeds)
     np.testing.assert_array_equal(rois_of["train"], rois_of["test"])
     assert 50 < int((rois_of["train"][:, 3] > 0).sum()) <= 300  # real proposals, not padding
+
+
+def test_an_alt_opt_fast_rcnn_stage_converts_to_the_fast_rcnn_test_graph(zf_weights: Path) -> None:
+    """RoIDataLayer without an RPN gives data and rois; the silenced RPN dummies are dropped."""
+    tmp_path = zf_weights.parent
+    regions = {"data": SIZE, "rois": (4, 5)}
+    test = load_caffe(ZF_FAST_RCNN_TEST, zf_weights)
+    override_input_shapes(test, regions)
+    cut = caffe_to_onnx(
+        test, tmp_path / "frcnn_test.onnx", outputs=["cls_score", "bbox_pred"], link_weights=True
+    )
+    stage = load_caffe(ZF_STAGE1_FAST_RCNN, zf_weights)
+    assert stage.input_shapes == {"data": (1, 3, 600, 1000), "rois": (1, 5)}
+    override_input_shapes(stage, regions)
+    converted = caffe_to_onnx(stage, tmp_path / "stage1.onnx", link_weights=True)
+    assert converted.outputs == cut.outputs == {"cls_score": (4, 21), "bbox_pred": (4, 84)}
+    assert _graph(tmp_path / "stage1.onnx") == _graph(tmp_path / "frcnn_test.onnx")
+    notes = "\n".join(stage.notes)
+    assert (
+        "dropped 6 layer(s) that only Silence layers read, and the Silence layers: rpn_conv1, "
+        "rpn_relu1, rpn_cls_score, rpn_bbox_pred, silence_rpn_cls_score, silence_rpn_bbox_pred"
+    ) in notes
+    assert "the net's outputs include what they read: cls_score, bbox_pred\n" in notes
+    assert (
+        "labels, bbox_targets, bbox_inside_weights, bbox_outside_weights: read by nothing" in notes
+    )
+    assert "--input rois:Rx5" in notes
+
+    rng = np.random.default_rng(1)
+    corners = rng.uniform(0, 200, (4, 2)).astype(np.float32)
+    feeds = {
+        "data": (rng.standard_normal(SIZE) * SCALE).astype(np.float32),
+        "rois": np.concatenate([np.zeros((4, 1), np.float32), corners, corners + 20], axis=1),
+    }
+    cpu = ["CPUExecutionProvider"]
+    names = ["cls_score", "bbox_pred"]
+    ours = ort.InferenceSession(str(tmp_path / "stage1.onnx"), providers=cpu).run(names, feeds)
+    theirs = ort.InferenceSession(str(tmp_path / "frcnn_test.onnx"), providers=cpu).run(
+        names, feeds
+    )
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert float(np.abs(ours[1]).max()) > 0
 
 
 def test_the_engine_build_says_why_roi_pooling_stops_it(
