@@ -27,6 +27,7 @@ ZF_TEST = TRAIN_VAL / "py-faster-rcnn-ZF-test.prototxt"
 #: faster_rcnn_alt_opt's Fast R-CNN training stage, and the Fast R-CNN test net it matches.
 ZF_STAGE1_FAST_RCNN = TRAIN_VAL / "py-faster-rcnn-ZF-stage1_fast_rcnn_train.pt"
 ZF_FAST_RCNN_TEST = TRAIN_VAL / "py-faster-rcnn-ZF-fast_rcnn-test.prototxt"
+ZF_STAGE1_RPN = TRAIN_VAL / "py-faster-rcnn-ZF-stage1_rpn_train.pt"
 #: test.prototxt's own input size.
 SIZE = (1, 3, 224, 224)
 #: The input's spread: with the seeded weights, the RPN then proposes about a hundred regions.
@@ -200,6 +201,25 @@ def test_an_alt_opt_fast_rcnn_stage_converts_to_the_fast_rcnn_test_graph(zf_weig
     for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_array_equal(a, b)
     assert float(np.abs(ours[1]).max()) > 0
+
+
+def test_an_alt_opt_rpn_stage_keeps_the_rpn_and_drops_its_silenced_dummies() -> None:
+    """DummyData -> fc6 -> fc7 -> Silence is dead at test time; im_info only fed the targets."""
+    stage = load_caffe(ZF_STAGE1_RPN, None)
+    assert stage.input_shapes == {"data": (1, 3, 600, 1000)}
+    assert check_caffe(stage) == {
+        "rpn_bbox_pred": (1, 36, 39, 64),
+        "rpn_cls_score_reshape": (1, 2, 351, 64),
+    }
+    notes = "\n".join(stage.notes)
+    for said in (
+        "dropped 4 layer(s) that only Silence layers read, and the Silence layers: fc6, relu6, "
+        "fc7, silence_fc7",
+        "im_info, gt_boxes: read by nothing, left out",
+        "dropped the data layer 'dummy_roi_pool_conv5' (nothing reads it)",
+        "the net's outputs include what they read: rpn_cls_score_reshape, rpn_bbox_pred",
+    ):
+        assert said in notes
 
 
 def test_the_engine_build_says_why_roi_pooling_stops_it(
