@@ -310,12 +310,12 @@ def rewrite_for_tensorrt(
 
     Raises :class:`RewriteNotVerified` when the rewritten model is not the original's equal.
     """
-    import onnx
 
+    from trtimport.onnxtools.external_data import load_model
     from trtimport.onnxtools.graph import save_model
     from trtimport.onnxtools.passes.contrib import replace_contrib_ops
 
-    original = onnx.load(str(source))
+    original = load_model(source)  # onnx.load refuses the caffemodel a Caffe model links
     model, replaced, left = replace_contrib_ops(original)
     done = [
         Rewrite("standard-op", f"{count} com.microsoft.{op} as standard ONNX")

@@ -63,7 +63,9 @@ def test_every_problem_is_reported_at_once_before_weights(cli, tmp_path: Path) -
     assert "also at line(s) 23" in message  # the same field again: one entry, every line
     assert f"layer 'proposal' (Python, {prototxt}:32)" in message
     assert "rpn.proposal_layer.ProposalLayer" in message
-    assert 'built-in type "Proposal"' in message
+    assert "converts as the built-in Proposal layer, but its param_str has no 'feat_stride'" in (
+        message
+    )
     assert f"layer 'magic' (Magic, {prototxt}:39)" in message
     assert f"layer 'big' (Convolution, {prototxt}:25)" in message and "does not fit" in message
     assert "make-weights" not in message  # weights come after the structure

@@ -89,7 +89,7 @@ layer { name: "ssd" type: "AnnotatedData" top: "ssd" top: "boxes"
                     resize_param { height: 10 width: 12 } }
   data_param { batch_size: 4 } }
 layer { name: "py" type: "Python" top: "py" top: "py_label"
-  python_param { module: "roi_data_layer.layer" layer: "RoIDataLayer" } }
+  python_param { module: "my_data.layer" layer: "ListData" } }
 layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
   convolution_param { num_output: 2 kernel_size: 3 } }
 layer { name: "only_in_stage" type: "ReLU" bottom: "conv" top: "relu_stage"

@@ -57,5 +57,5 @@ def test_console_examples_run(tmp_path, cli) -> None:  # type: ignore[no-untyped
         assert args[0] == "trtimport"
         done = cli(*args[1:], cwd=tmp_path)
         assert done.returncode == 0, (command, done.stderr)
-    for engine in ("ssd384.engine", "lenet-ip1.engine", "lenet-trainval.engine"):
+    for engine in ("ssd384.engine", "lenet-ip1.engine", "lenet-trainval.engine", "zf-rpn.engine"):
         assert (tmp_path / engine).is_file(), engine

@@ -32,6 +32,7 @@ import numpy as np
 
 from trtimport.errors import ModelParseError, ShapeError, UsageError
 from trtimport.importers.caffe.proto import caffe_pb2
+from trtimport.importers.caffe.pyfasterrcnn import rewrite_proposal_layers
 from trtimport.importers.caffe.sniff import detect_caffe  # noqa: F401 (part of the interface)
 from trtimport.importers.caffe.trainval import to_deploy
 from trtimport.importers.caffe.upgrade import filter_test_phase, test_phase_mask, upgrade_net
@@ -99,6 +100,7 @@ def load_caffe(prototxt: Path | None, caffemodel: Path | None) -> CaffeModel:
     removed = filter_test_phase(net)
     if removed:
         notes.append(f"{source}: left out {len(removed)} layers that a TEST net does not run")
+    notes += rewrite_proposal_layers(net, source)
     notes += to_deploy(net, source)
     weights: dict[str, list[np.ndarray]] = {}
     if stored is not None:

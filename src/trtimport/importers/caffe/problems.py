@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from trtimport.errors import ModelParseError, ShapeError, TrtImportError, UnsupportedLayerError
+from trtimport.importers.caffe import pyfasterrcnn
 from trtimport.importers.caffe.parse import UNKNOWN_FIELD_HINT, CaffeModel, describe_layer
 from trtimport.importers.caffe.proto import caffe_pb2
 
@@ -24,15 +25,6 @@ trtimport_register_caffe_layers hook (docs/caffe.md, "Custom layers"):
     @hookimpl
     def trtimport_register_caffe_layers(register):
         register("{example}", convert_{func})  # convert_{func}(ctx) emits ONNX nodes"""
-
-
-#: Python layers of well-known nets that a built-in layer type computes.
-BUILTIN_EQUIVALENTS = {
-    "ProposalLayer": (
-        'py-faster-rcnn\'s ProposalLayer is the built-in type "Proposal": write that type with '
-        "its param_str values in proposal_param (docs/caffe.md)"
-    ),
-}
 
 
 @dataclass
@@ -52,8 +44,11 @@ class NetProblems:
         if layer.type == "Python":
             p = layer.python_param
             what = f"no converter for the Python layer {p.module or '?'}.{p.layer or '?'}"
-            if p.layer in BUILTIN_EQUIVALENTS:
-                what += f"; {BUILTIN_EQUIVALENTS[p.layer]}"
+            if pyfasterrcnn.kind(layer) == pyfasterrcnn.PROPOSAL:
+                what += (
+                    "; py-faster-rcnn's ProposalLayer converts as the built-in Proposal layer, "
+                    f"but {pyfasterrcnn.proposal_problem(layer)}"
+                )
         self.unsupported.append(f"{describe_layer(self.model, layer.name)}: {what}")
         self.types.append(layer.type)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from trtimport.importers.caffe import pyfasterrcnn
 from trtimport.importers.caffe.proto import caffe_pb2
 
 Shape = tuple[int, ...]
@@ -51,7 +52,7 @@ def to_deploy(net: caffe_pb2.NetParameter, source: str) -> list[str]:
     A data top whose shape the parameters do not imply gets an empty shape, which conversion
     reports (with the ``--input`` to give) unless ``--input`` names it.
     """
-    notes: list[str] = []
+    notes = pyfasterrcnn.drop_training_layers(net, source)
     scoring = [layer for layer in net.layer if is_scoring_layer(layer)]
     if scoring:
         kept = [layer for layer in net.layer if not is_scoring_layer(layer)]
@@ -59,7 +60,7 @@ def to_deploy(net: caffe_pb2.NetParameter, source: str) -> list[str]:
         outputs = list(
             dict.fromkeys(b for layer in scoring for b in layer.bottom if b not in consumed)
         )
-        produced = {t for layer in kept for t in layer.top}
+        produced = {t for layer in kept if not is_data_layer(layer) for t in layer.top}
         outputs = [b for b in outputs if b in produced]
         listing = ", ".join(f"{layer.name} ({layer.type})" for layer in scoring)
         notes.append(
@@ -73,6 +74,7 @@ def to_deploy(net: caffe_pb2.NetParameter, source: str) -> list[str]:
         _replace_layers(net, kept)
     if not any(is_data_layer(layer) for layer in net.layer):
         return notes
+    notes += _drop_silenced(net, source)
     consumed = {b for layer in net.layer for b in layer.bottom}
     layers = []
     for layer in net.layer:
@@ -83,6 +85,7 @@ def to_deploy(net: caffe_pb2.NetParameter, source: str) -> list[str]:
         if not tops:
             notes.append(f"{source}: dropped the data layer '{layer.name}' (nothing reads it)")
             continue
+        unread = [t for t in layer.top if t not in consumed]
         implied = implied_shapes(layer)
         replacement = caffe_pb2.LayerParameter(name=layer.name, type="Input", top=tops)
         said = []
@@ -94,9 +97,49 @@ def to_deploy(net: caffe_pb2.NetParameter, source: str) -> list[str]:
         notes.append(
             f"{source}: the data layer '{layer.name}' ({layer.type}) became the input(s) "
             f"{', '.join(said)}; its data transformation is not part of the net"
+            + (f"; {', '.join(unread)}: read by nothing, left out" if unread else "")
+            + pyfasterrcnn.data_note(layer)
         )
     _replace_layers(net, layers)
     return notes
+
+
+def _drop_silenced(net: caffe_pb2.NetParameter, source: str) -> list[str]:
+    """Drop ``Silence`` layers and the layers whose results only they read, in place.
+
+    Training nets silence what a stage computes but does not train (py-faster-rcnn's alt_opt
+    stages keep the other stage's layers so that their weights are saved): dead at test time.
+    """
+    layers = list(net.layer)
+    removed = {i for i, layer in enumerate(layers) if layer.type == "Silence"}
+    if not removed:
+        return []
+    readers_of: dict[str, set[int]] = {}
+    for j, layer in enumerate(layers):
+        for bottom in layer.bottom:
+            readers_of.setdefault(bottom, set()).add(j)
+    readers = [
+        {j for t in layer.top for j in readers_of.get(t, ())} - {i}
+        for i, layer in enumerate(layers)
+    ]
+    changed = True
+    while changed:
+        changed = False
+        for i, layer in enumerate(layers):
+            if (
+                i not in removed
+                and not is_data_layer(layer)
+                and readers[i]
+                and readers[i] <= removed
+            ):
+                removed.add(i)
+                changed = True
+    _replace_layers(net, [layer for i, layer in enumerate(layers) if i not in removed])
+    listing = ", ".join(layers[i].name for i in sorted(removed))
+    return [
+        f"{source}: dropped {len(removed)} layer(s) that only Silence layers read, and the "
+        f"Silence layers: {listing}"
+    ]
 
 
 def _replace_layers(net: caffe_pb2.NetParameter, layers: list[caffe_pb2.LayerParameter]) -> None:
@@ -109,6 +152,8 @@ def implied_shapes(layer: caffe_pb2.LayerParameter) -> dict[str, Shape]:
     """The NCHW shape a data layer's parameters give its data top (others: none known)."""
     if layer.type == "DummyData":
         return _dummy_shapes(layer)
+    if pyfasterrcnn.kind(layer) == pyfasterrcnn.ROI_DATA:
+        return pyfasterrcnn.data_shapes(layer)
     if layer.type == "MemoryData":
         p = layer.memory_data_param
         dims = (p.batch_size or 1, p.channels, p.height, p.width)
