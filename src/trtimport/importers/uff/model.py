@@ -25,7 +25,8 @@ ORDER_INCREMENT = 0x7FFFFFFF
 ORDER_DECREMENT = -0x80000000
 ORDER_ANY_RANK = -1
 
-_DTYPES: dict[int, np.dtype] = {
+#: UFF data type codes (``DataType`` in uff_schema.proto) and their numpy dtypes.
+DTYPES: dict[int, np.dtype] = {
     0x10008: np.dtype(np.int8),
     0x10010: np.dtype(np.int16),
     0x10020: np.dtype(np.int32),
@@ -184,7 +185,7 @@ class _Decoder:
         return [_orders(o) for o in data.dim_orders_list.val]
 
     def dtype(self, code: int, where: str) -> np.dtype:
-        found = _DTYPES.get(int(code))
+        found = DTYPES.get(int(code))
         if found is None:
             raise ModelParseError(f"{self.path}: {where} has unknown data type code {code:#x}")
         return found
