@@ -200,3 +200,18 @@ def test_an_empty_file_is_one_clear_error(tmp_path: Path) -> None:
     empty.write_bytes(b"")
     with pytest.raises(ModelParseError, match=r"empty\.uff: the UFF file is empty"):
         load_uff(empty)
+
+
+@pytest.mark.parametrize(
+    ("data", "what"),
+    [
+        (b"\x08\x01\x20\x01", r"a graph at byte 2 has wire type 0, not 2"),
+        (b"\x22\x07\x12\x05\x0a\x03\xff\xfe\xfd", r"a node's name, input or operation at byte"),
+    ],
+)
+def test_a_malformed_message_is_one_clear_error(tmp_path: Path, data: bytes, what: str) -> None:
+    """A field of the wrong wire type, or a name that is not UTF-8 text, as protobuf refuses."""
+    bad = tmp_path / "bad.uff"
+    bad.write_bytes(data)
+    with pytest.raises(ModelParseError, match=rf"bad\.uff: not a valid UFF file \({what}"):
+        load_uff(bad)

@@ -90,21 +90,21 @@ def _keyed(buf: memoryview, start: int, end: int) -> tuple[str, DataValue]:
     """A ``KeyedData`` message: its key and its value."""
     key = ""
     value: DataValue = None
-    for number, wire, at, _, field_end in iter_fields(buf, start, end):
+    for number, wire, at, field_start, field_end in iter_fields(buf, start, end):
         if number == KEYED_KEY:
-            _expect(wire, LEN, "a key", at)
+            _expect(wire, LEN, "a key", field_start)
             key = _text(buf, at, field_end, "a key")
         elif number == KEYED_VALUE:
-            _expect(wire, LEN, "a value", at)
+            _expect(wire, LEN, "a value", field_start)
             value = read_data(buf, at, field_end)
     return key, value
 
 
 def _node(buf: memoryview, start: int, end: int) -> WireNode:
     node = WireNode()
-    for number, wire, at, _, field_end in iter_fields(buf, start, end):
+    for number, wire, at, field_start, field_end in iter_fields(buf, start, end):
         if number in (NODE_ID, NODE_INPUTS, NODE_OPERATION):
-            _expect(wire, LEN, "a node's name, input or operation", at)
+            _expect(wire, LEN, "a node's name, input or operation", field_start)
             text = _text(buf, at, field_end, "a node's name, input or operation")
             if number == NODE_ID:
                 node.name = text
@@ -113,43 +113,43 @@ def _node(buf: memoryview, start: int, end: int) -> WireNode:
             else:
                 node.inputs.append(text)
         elif number == NODE_FIELDS:
-            _expect(wire, LEN, "a node field", at)
+            _expect(wire, LEN, "a node field", field_start)
             node.fields.append(_keyed(buf, at, field_end))
     return node
 
 
 def _graph(buf: memoryview, start: int, end: int, meta: WireMeta) -> None:
     meta.graph = ""
-    for number, wire, at, _, field_end in iter_fields(buf, start, end):
+    for number, wire, at, field_start, field_end in iter_fields(buf, start, end):
         if number == GRAPH_ID:
-            _expect(wire, LEN, "a graph id", at)
+            _expect(wire, LEN, "a graph id", field_start)
             meta.graph = _text(buf, at, field_end, "a graph id")
         elif number == GRAPH_NODES:
-            _expect(wire, LEN, "a node", at)
+            _expect(wire, LEN, "a node", field_start)
             meta.nodes.append(_node(buf, at, field_end))
 
 
 def walk_meta(buf: memoryview) -> WireMeta:
     """Walk a whole ``MetaGraph``; raises ``protowire.WireError`` or :class:`CorruptError`."""
     meta = WireMeta()
-    for number, wire, at, _, field_end in iter_fields(buf, 0, len(buf)):
+    for number, wire, value, start, field_end in iter_fields(buf, 0, len(buf)):
         if number == META_VERSION:
-            _expect(wire, VARINT, "the format version", at)
-            meta.version = at
+            _expect(wire, VARINT, "the format version", start)
+            meta.version = value
         elif number == META_DESCRIPTORS:
-            _expect(wire, LEN, "a descriptor", at)
-            for sub, sub_wire, sub_at, _, sub_end in iter_fields(buf, at, field_end):
+            _expect(wire, LEN, "a descriptor", start)
+            for sub, sub_wire, sub_at, _, sub_end in iter_fields(buf, value, field_end):
                 if sub == DESCRIPTOR_ID and sub_wire == LEN:
                     meta.descriptors.append(_text(buf, sub_at, sub_end, "a descriptor id"))
         elif number == META_GRAPHS:
-            _expect(wire, LEN, "a graph", at)
+            _expect(wire, LEN, "a graph", start)
             if meta.graph is None:  # the main graph is the first
-                _graph(buf, at, field_end, meta)
+                _graph(buf, value, field_end, meta)
             else:
-                for _ in iter_fields(buf, at, field_end):
+                for _ in iter_fields(buf, value, field_end):
                     pass  # other graphs are checked for being well formed, not read
         elif number == META_REFERENCED:
-            _expect(wire, LEN, "a referenced value", at)
-            key, value = _keyed(buf, at, field_end)
-            meta.table[key] = value
+            _expect(wire, LEN, "a referenced value", start)
+            key, data = _keyed(buf, value, field_end)
+            meta.table[key] = data
     return meta
