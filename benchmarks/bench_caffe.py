@@ -53,9 +53,9 @@ IMPORTS: dict[str, tuple[str, ...]] = {
         "trtimport.importers.caffe.convert",
         "trtimport.importers.caffe.layers",
         "trtimport.importers.caffe.parse",
-        "trtimport.importers.caffe.writer",
+        "trtimport.onnxtools.writer",
     ),
-    "trtimport-io": ("trtimport.importers.caffe.parse", "trtimport.importers.caffe.writer"),
+    "trtimport-io": ("trtimport.importers.caffe.parse", "trtimport.onnxtools.writer"),
     "caffe2onnx": ("caffe2onnx.src.caffe2onnx", "caffe2onnx.src.load_save_model"),
 }
 
@@ -79,8 +79,8 @@ def run_step(step: str, prototxt: Path, caffemodel: Path, out: Path) -> dict[str
         caffe_to_onnx(load_caffe(prototxt, caffemodel), out)
     elif step == "trtimport-io":
         from trtimport.importers.caffe.parse import load_caffe
-        from trtimport.importers.caffe.writer import write_onnx
         from trtimport.onnxtools import encode
+        from trtimport.onnxtools.writer import write_onnx
 
         model = load_caffe(prototxt, caffemodel)
         blobs = {f"{k}/{i}": b for k, v in model.weights.items() for i, b in enumerate(v)}

@@ -13,7 +13,12 @@ are recorded, and the medians compared:
 - ``missing``: ``trtimport`` on a file that does not exist; ``unreadable``: on a file it may not
   read (a dangling symbolic link when run as root, whom permissions do not stop). Both must fail.
 
-With ``--big-onnx``, a second comparison builds an ONNX model with ``--big-gib`` GiB of external
+With ``--big-uff``, the same four sides for a VGG16-shaped UFF file (benchmarks/big_uff.py:
+553 MB of float32 weights, made once): ``floor`` copies the ``.uff``, ``to-onnx`` and
+``to-engine`` run ``trtimport vgg16.uff …``, ``bare`` builds the ONNX file ``--save-onnx``
+gives for it.
+
+With ``--big-onnx``, a further comparison builds an ONNX model with ``--big-gib`` GiB of external
 data (benchmarks/big_onnx.py): ``bare`` against ``trtimport MODEL -o OUT -q``. Its runs need
 about 3.3x the weights in memory each.
 
@@ -21,7 +26,8 @@ The VGG16 caffemodel (seeded random weights, 553 MB) is made once with ``trtimpo
 make-weights`` in ``--data`` (default: a ``trtimport-bench`` folder in the temporary folder),
 and so is the big model. Run from the repository root:
 
-    python benchmarks/bench_cli.py [--reps 5] [--data DIR] [--big-onnx] [--big-reps 2] [--no-vgg16]
+    python benchmarks/bench_cli.py [--reps 5] [--data DIR] [--big-uff] [--uff-reps 3]
+        [--big-onnx] [--big-reps 2] [--no-vgg16]
 """
 
 from __future__ import annotations
@@ -143,39 +149,32 @@ def ratio_line(label: str, ours: list[float], base: list[float], target: float) 
     )
 
 
-def caffe_net(prototxt: Path, data: Path, work: Path, reps: int, env: dict[str, str]) -> list[str]:
-    """The Caffe comparison; returns the report's lines."""
-    caffemodel = ensure_caffemodel(prototxt, data, env)
-    model_bytes = caffemodel.stat().st_size
-    onnx = work / "vgg16.onnx"
-    caffe = [str(prototxt), "--weights", str(caffemodel)]
+def _model_sides(
+    cli: list[str], weights: Path, work: Path, env: dict[str, str]
+) -> dict[str, list[str]]:
+    """floor, bare, to-onnx and to-engine for the model ``cli`` names (its ONNX made first)."""
+    onnx = work / "model.onnx"
     subprocess.run(
-        trtimport_cmd(*caffe, "--save-onnx", str(onnx), "--no-engine", "-q"), env=env, check=True
+        trtimport_cmd(*cli, "--save-onnx", str(onnx), "--no-engine", "-q"), env=env, check=True
     )
-    unreadable = work / "unreadable.onnx"
-    if os.geteuid() == 0:
-        unreadable.symlink_to(work / "gone.onnx")
-    else:
-        unreadable.write_bytes(onnx.read_bytes()[:4096])
-        unreadable.chmod(0)
-    sides = {
-        "floor": ["cp", str(caffemodel), str(work / "copy.caffemodel")],
+    return {
+        "floor": ["cp", str(weights), str(work / f"copy{weights.suffix}")],
         "bare": [sys.executable, str(HERE / "bare_build.py"), str(onnx), str(work / "bare.engine")],
-        "to-onnx": trtimport_cmd(
-            *caffe, "--save-onnx", str(work / "out.onnx"), "--no-engine", "-q"
-        ),
-        "to-engine": trtimport_cmd(*caffe, "-o", str(work / "out.engine"), "-q"),
-        "missing": trtimport_cmd(str(work / "missing.onnx"), "-q"),
-        "unreadable": trtimport_cmd(str(unreadable), "-q"),
+        "to-onnx": trtimport_cmd(*cli, "--save-onnx", str(work / "out.onnx"), "--no-engine", "-q"),
+        "to-engine": trtimport_cmd(*cli, "-o", str(work / "out.engine"), "-q"),
     }
-    runs = measure(sides, reps, env, failing=frozenset({"missing", "unreadable"}))
-    same_onnx = filecmp.cmp(work / "out.onnx", onnx, shallow=False)
+
+
+def _model_report(title: str, runs: dict[str, Runs], weights: Path, work: Path) -> list[str]:
+    """The report of :func:`_model_sides`' runs against the weights file's size."""
+    model_bytes = weights.stat().st_size
+    same_onnx = filecmp.cmp(work / "out.onnx", work / "model.onnx", shallow=False)
     same_engine = filecmp.cmp(work / "out.engine", work / "bare.engine", shallow=False)
     floor, bare = runs["floor"], runs["bare"]
     floor_and_bare = [f + b for f, b in zip(floor.wall, bare.wall, strict=True)]
     to_onnx, to_engine = runs["to-onnx"], runs["to-engine"]
-    lines = [
-        f"{prototxt.name} + caffemodel of {model_bytes:,} bytes (seeded random weights)",
+    return [
+        f"{title}: {weights.name} of {model_bytes:,} bytes (seeded random weights)",
         f"ONNX saved by to-onnx identical to the one bare builds: {same_onnx}; "
         f"engines identical: {same_engine}",
         "",
@@ -184,15 +183,45 @@ def caffe_net(prototxt: Path, data: Path, work: Path, reps: int, env: dict[str, 
         f"to-onnx wall: {to_onnx.wall_median:.2f} s (target <= 1.0 s: "
         f"{'met' if to_onnx.wall_median <= 1.0 else 'NOT met'}); x floor "
         f"{to_onnx.wall_median / floor.wall_median:.2f}",
-        f"to-onnx peak RSS / caffemodel: {to_onnx.rss_median / model_bytes:.3f} (target <= 0.6)",
+        f"to-onnx peak RSS / {weights.suffix} file: {to_onnx.rss_median / model_bytes:.3f} "
+        "(target <= 0.6)",
         ratio_line("to-engine / (floor + bare), wall", to_engine.wall, floor_and_bare, 1.15),
         f"to-engine / bare, wall: {to_engine.wall_median / bare.wall_median:.3f}",
         f"to-engine / bare, peak RSS: {to_engine.rss_median / bare.rss_median:.3f} (target <= 1.1)",
     ]
+
+
+def caffe_net(prototxt: Path, data: Path, work: Path, reps: int, env: dict[str, str]) -> list[str]:
+    """The Caffe comparison; returns the report's lines."""
+    caffemodel = ensure_caffemodel(prototxt, data, env)
+    sides = _model_sides([str(prototxt), "--weights", str(caffemodel)], caffemodel, work, env)
+    unreadable = work / "unreadable.onnx"
+    if os.geteuid() == 0:
+        unreadable.symlink_to(work / "gone.onnx")
+    else:
+        unreadable.write_bytes((work / "model.onnx").read_bytes()[:4096])
+        unreadable.chmod(0)
+    sides["missing"] = trtimport_cmd(str(work / "missing.onnx"), "-q")
+    sides["unreadable"] = trtimport_cmd(str(unreadable), "-q")
+    runs = measure(sides, reps, env, failing=frozenset({"missing", "unreadable"}))
+    lines = _model_report(prototxt.name, runs, caffemodel, work)
     for name in ("missing", "unreadable"):
         wall = runs[name].wall_median
         lines.append(f"{name} input fails in {wall:.3f} s (target <= 0.3 s)")
     return lines
+
+
+def big_uff(data: Path, work: Path, reps: int, env: dict[str, str]) -> list[str]:
+    """The large UFF comparison (benchmarks/big_uff.py, made once); returns the report's lines."""
+    from big_uff import write_big_uff
+
+    model = data / "uff" / "vgg16.uff"
+    if not model.is_file():
+        write_big_uff(model.parent)
+    folder = work / "uff"
+    folder.mkdir()
+    runs = measure(_model_sides([str(model)], model, folder, env), reps, env)
+    return _model_report("VGG16-shaped UFF", runs, model, folder)
 
 
 def big_onnx(data: Path, work: Path, gib: float, reps: int, env: dict[str, str]) -> list[str]:
@@ -229,6 +258,8 @@ def main() -> None:
         "--data", type=Path, default=Path(tempfile.gettempdir()) / "trtimport-bench"
     )
     parser.add_argument("--big-onnx", action="store_true", help="also the big ONNX comparison")
+    parser.add_argument("--big-uff", action="store_true", help="also the large UFF comparison")
+    parser.add_argument("--uff-reps", type=int, default=3)
     parser.add_argument("--no-vgg16", action="store_true", help="skip the Caffe comparison")
     parser.add_argument(
         "--prototxt", type=Path, default=PROTOTXT, help="another Caffe net instead of VGG16"
@@ -250,6 +281,9 @@ def main() -> None:
         if not args.no_vgg16:
             print(f"\n{args.reps} repetitions per side\n")
             print("\n".join(caffe_net(args.prototxt, args.data, work, args.reps, env)))
+        if args.big_uff:
+            print(f"\n{args.uff_reps} repetitions per side\n")
+            print("\n".join(big_uff(args.data, work, args.uff_reps, env)))
         if args.big_onnx:
             print(f"\n{args.big_reps} repetitions per side\n")
             print("\n".join(big_onnx(args.data, work, args.big_gib, args.big_reps, env)))

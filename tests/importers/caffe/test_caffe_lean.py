@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tracemalloc
 from pathlib import Path
 
 import pytest
+from peak_memory import python_peak
 
 from trtimport.core.options import ImportOptions
 from trtimport.importers.caffe.convert import caffe_to_onnx
@@ -84,13 +84,7 @@ def test_conversion_holds_no_copy_of_the_weights(tmp_path: Path, wide: tuple[Pat
             backend="tensorrt_rtx",
         )
 
-    run()  # imports and first-use caches are not what is measured
-    tracemalloc.start()
-    try:
-        run()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peak = python_peak(run)
     assert peak < caffemodel.stat().st_size / 8, f"peak {peak} bytes of Python allocations"
 
 

@@ -9,8 +9,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from trtimport.importers.caffe import writer
-from trtimport.importers.caffe.writer import EXTERNAL_ALIGNMENT, write_onnx
+from trtimport.onnxtools import writer
+from trtimport.onnxtools.writer import EXTERNAL_ALIGNMENT, write_onnx
 
 rng = np.random.default_rng(0)
 WEIGHTS = {

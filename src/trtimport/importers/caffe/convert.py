@@ -199,7 +199,7 @@ def caffe_to_onnx(
     if model.requested_blobs:
         raise ModelParseError(weights_needed_message(model))
     from trtimport import __version__
-    from trtimport.importers.caffe.writer import write_onnx
+    from trtimport.onnxtools.writer import write_onnx
 
     net_name = model.net.name or (model.prototxt.stem if model.prototxt else "caffe")
     write_onnx(

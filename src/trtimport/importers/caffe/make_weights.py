@@ -29,8 +29,8 @@ from trtimport.importers.caffe.parse import CaffeModel, load_caffe
 from trtimport.importers.caffe.problems import NetProblems
 from trtimport.importers.caffe.proto import caffe_pb2
 from trtimport.importers.caffe.wire import LAYER_BLOBS, NET_LAYER
-from trtimport.importers.caffe.writer import raw_view
 from trtimport.onnxtools.protowire import LEN, encode_varint, split_at_field
+from trtimport.onnxtools.writer import raw_view
 
 Shape = tuple[int, ...]
 #: A blob's shape and the function that draws its values.

@@ -5,12 +5,12 @@ A caffemodel is a serialized ``NetParameter``. Its size is almost entirely the `
 an ``mmap`` of the file: every blob's packed float32 ``data`` becomes a zero-copy
 ``np.frombuffer`` view of the mapping, and everything else (the layer definitions, which are
 small) is handed to the generated stubs with the blob bytes cut out. Such views remember their
-place in the file (:func:`file_region`), so the ONNX writer can copy them without reading them.
+place in the file (:func:`trtimport.onnxtools.mapped.file_region`), so the ONNX writer can
+copy them without reading them.
 """
 
 from __future__ import annotations
 
-import mmap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from trtimport.importers.caffe.wire import (
     V1_BLOBS,
     V1_V0,
 )
+from trtimport.onnxtools.mapped import map_file
 from trtimport.onnxtools.protowire import (
     I32,
     I64,
@@ -226,41 +227,6 @@ class CaffemodelContents:
 
     net: caffe_pb2.NetParameter
     weights: dict[str, list[np.ndarray]]
-
-
-class FileMapping(mmap.mmap):
-    """A read-only mapping of a file that remembers the file and where it is mapped.
-
-    Arrays viewing it can be located back in the file (:func:`file_region`), so that writers
-    can copy their bytes file-to-file in the kernel instead of through user memory.
-    """
-
-    path: Path
-    address: int
-
-
-def map_file(path: Path) -> FileMapping:
-    """Map ``path`` read-only (it must not be empty)."""
-    with Path(path).open("rb") as f:
-        mapping = FileMapping(f.fileno(), 0, access=mmap.ACCESS_READ)
-    mapping.path = Path(path)
-    mapping.address = np.frombuffer(mapping, np.uint8, 1).__array_interface__["data"][0]
-    return mapping
-
-
-def file_region(array: np.ndarray) -> tuple[Path, int] | None:
-    """``(file, offset)`` of a C-contiguous array that views a :class:`FileMapping`, else None."""
-    if not array.flags.c_contiguous:
-        return None
-    owner: object = array
-    while owner is not None and not isinstance(owner, FileMapping):
-        owner = owner.obj if isinstance(owner, memoryview) else getattr(owner, "base", None)
-    if owner is None:
-        return None
-    offset = array.__array_interface__["data"][0] - owner.address
-    if not 0 <= offset <= len(owner) - array.nbytes:
-        return None
-    return owner.path, offset
 
 
 def read_caffemodel(path: Path) -> CaffemodelContents:

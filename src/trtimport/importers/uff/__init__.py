@@ -61,12 +61,13 @@ class UffImporter(OnnxBasedImporter):
         return path.is_file() and looks_like_uff(head)
 
     def to_onnx(self, ctx: ImportContext, dest: Path) -> Path:
-        """Read the UFF and write it as ONNX at ``dest``."""
+        """Read the UFF and write it as ONNX at ``dest``, its weights referring to the UFF."""
         from trtimport.importers.uff.convert import uff_to_onnx
         from trtimport.importers.uff.model import load_uff
 
         model = load_uff(ctx.source)
-        done = uff_to_onnx(model, dest, request_for(ctx.options))
+        # The parser reads the weights from the UFF file itself: no copy of them is written.
+        done = uff_to_onnx(model, dest, request_for(ctx.options), link_weights=True)
         ctx.note(f"converted UFF graph '{model.graph}' to ONNX opset {done.opset}")
         return dest
 

@@ -9,10 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import onnx
-from onnx import helper, numpy_helper
-
-from trtimport.core.files import atomic_path
 from trtimport.errors import (
     ModelParseError,
     OutputMarkingError,
@@ -27,6 +23,8 @@ from trtimport.importers.uff.ops.custom import PLUGIN_OPS, dependencies
 from trtimport.onnxtools import encode
 
 DEFAULT_OPSET = 17
+#: The IR version of the ONNX files written (8: opsets up to 18).
+IR_VERSION = 8
 SUPPORTED_OPSETS = range(13, 19)
 
 #: Where the TensorRT plugin ops stand (added to the unsupported-op error when they appear).
@@ -146,8 +144,16 @@ def _shape_hint(model: UffModel, name: str) -> str:
     return "…"
 
 
-def uff_to_onnx(model: UffModel, dest: Path, request: Request | None = None) -> Conversion:
-    """Convert ``model`` to an ONNX file at ``dest`` (written atomically, nothing on error)."""
+def uff_to_onnx(
+    model: UffModel, dest: Path, request: Request | None = None, *, link_weights: bool = False
+) -> Conversion:
+    """Convert ``model`` to an ONNX file at ``dest`` (written atomically, nothing on error).
+
+    The weights are written from the UFF file's mapping, never copied in memory. With
+    ``link_weights=True`` (the intermediate file TensorRT's parser reads) they are not written
+    at all: the ONNX file refers to them where they lie in the UFF file, as external data,
+    through a symbolic link beside ``dest`` (:func:`trtimport.onnxtools.writer.write_onnx`).
+    """
     request = request or Request()
     if request.opset not in SUPPORTED_OPSETS:
         raise UsageError(
@@ -193,24 +199,22 @@ def uff_to_onnx(model: UffModel, dest: Path, request: Request | None = None) -> 
             )
         )
     from trtimport import __version__
+    from trtimport.onnxtools.writer import write_onnx
 
     graph = cx.graph
-    onnx_graph = onnx.GraphProto.FromString(graph.graph(model.graph))
-    onnx_graph.initializer.extend(
-        numpy_helper.from_array(a, n) for n, a in graph.initializers.items()
-    )
-    onnx_model = helper.make_model(
-        onnx_graph,
-        opset_imports=[helper.make_opsetid("", request.opset)],
-        producer_name="trtimport",
+    write_onnx(
+        Path(dest),
+        graph.graph(model.graph),
+        graph.initializers,
+        opset=request.opset,
+        producer="trtimport",
         producer_version=__version__,
+        ir_version=IR_VERSION,
+        link_mapped=link_weights,
     )
-    onnx_model.ir_version = min(onnx_model.ir_version, 8)
-    with atomic_path(Path(dest)) as tmp:
-        onnx.save(onnx_model, str(tmp))
     return Conversion(
         path=Path(dest),
-        inputs=[v.name for v in onnx_graph.input],
-        outputs=[v.name for v in onnx_graph.output],
+        inputs=[n.name for n in order if n.op == "Input"],
+        outputs=list(outputs),
         opset=request.opset,
     )

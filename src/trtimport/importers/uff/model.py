@@ -1,8 +1,10 @@
 """Read a ``.uff`` file into plain Python: nodes with decoded fields, weights, dimension orders.
 
 Field values come back as Python values (``str``, ``int``, ``float``, ``bool``, lists of them,
-``bytes`` for blobs, numpy dtypes for ``dtype`` fields, :class:`Orders` for dimension orders);
-references into the file's ``referenced_data`` table are resolved.
+numpy dtypes for ``dtype`` fields, :class:`Orders` for dimension orders); references into the
+file's ``referenced_data`` table are resolved. A blob (the weights) comes back as a read-only
+``memoryview`` of the file, mapped, never read into memory as a copy (:mod:`.wire`): numpy
+views of it become ONNX initializers that refer to the file (:mod:`trtimport.onnxtools.writer`).
 """
 
 from __future__ import annotations
@@ -14,13 +16,17 @@ from typing import Any
 import numpy as np
 
 from trtimport.errors import ModelParseError
+from trtimport.importers.uff.wire import CorruptError, WireMeta, walk_meta
+from trtimport.onnxtools.mapped import map_file
+from trtimport.onnxtools.protowire import WireError
 
 #: Markers inside an order list (see ``OrderKey`` in uff.proto).
 ORDER_INCREMENT = 0x7FFFFFFF
 ORDER_DECREMENT = -0x80000000
 ORDER_ANY_RANK = -1
 
-_DTYPES: dict[int, np.dtype] = {
+#: UFF data type codes (``DataType`` in uff_schema.proto) and their numpy dtypes.
+DTYPES: dict[int, np.dtype] = {
     0x10008: np.dtype(np.int8),
     0x10010: np.dtype(np.int16),
     0x10020: np.dtype(np.int32),
@@ -126,36 +132,35 @@ class UffModel:
     outputs: list[str]
 
 
-def _load_proto(path: Path) -> Any:
-    from google.protobuf.message import DecodeError
-
-    from trtimport.importers.uff.proto import uff_schema_pb2
-
-    meta = uff_schema_pb2.MetaGraph()
+def _walk(path: Path) -> WireMeta:
+    """The file's ``MetaGraph``, walked over a read-only mapping (no copy of the weights)."""
     try:
-        data = path.read_bytes()
-        meta.ParseFromString(data)
-    except (DecodeError, RuntimeWarning, ValueError) as err:
+        if path.stat().st_size == 0:
+            raise ModelParseError(f"{path}: the UFF file is empty")
+        buf = memoryview(map_file(path))
+    except OSError as err:
+        raise ModelParseError(f"{path}: cannot read the UFF file: {err}") from err
+    try:
+        return walk_meta(buf)
+    except (WireError, CorruptError) as err:
         raise ModelParseError(
             f"{path}: not a valid UFF file ({err}); the file may be truncated or corrupt. "
             "Convert the TensorFlow graph to UFF again, or download it again."
         ) from err
-    if meta.ByteSize() != len(data):
-        raise ModelParseError(
-            f"{path}: the UFF file holds {len(data)} bytes but only {meta.ByteSize()} of them "
-            "form the model; the file is corrupt."
-        )
-    return meta
 
 
 class _Decoder:
-    """Turns ``Data`` messages into Python values, resolving references."""
+    """Turns ``Data`` values into Python values, resolving references."""
 
-    def __init__(self, path: Path, meta: Any) -> None:
+    def __init__(self, path: Path, table: dict[str, Any]) -> None:
         self.path = path
-        self.table = {entry.key: entry.value for entry in meta.referenced_data}
+        self.table = table
 
     def value(self, data: Any, where: str, depth: int = 0) -> Any:
+        if data is None:
+            return None
+        if isinstance(data, memoryview):
+            return data  # a blob, viewed where it lies in the file
         kind = data.WhichOneof("type")
         if kind is None:
             return None
@@ -180,7 +185,7 @@ class _Decoder:
         return [_orders(o) for o in data.dim_orders_list.val]
 
     def dtype(self, code: int, where: str) -> np.dtype:
-        found = _DTYPES.get(int(code))
+        found = DTYPES.get(int(code))
         if found is None:
             raise ModelParseError(f"{self.path}: {where} has unknown data type code {code:#x}")
         return found
@@ -195,23 +200,24 @@ def _orders(message: Any) -> Orders:
 def load_uff(path: Path) -> UffModel:
     """Parse ``path``; a corrupt or truncated file, or one with no graph, is a ModelParseError."""
     path = Path(path)
-    meta = _load_proto(path)
-    if not meta.graphs:
+    meta = _walk(path)
+    if meta.graph is None:
         raise ModelParseError(f"{path}: the UFF file holds no graph (is it a UFF model?)")
-    graph = meta.graphs[0]
-    decoder = _Decoder(path, meta)
+    decoder = _Decoder(path, meta.table)
     nodes: dict[str, UffNode] = {}
     outputs: list[str] = []
-    for message in graph.nodes:
-        where = f"node '{message.id}' ({message.operation})"
-        if not message.id or not message.operation:
+    for message in meta.nodes:
+        where = f"node '{message.name}' ({message.op})"
+        if not message.name or not message.op:
             raise ModelParseError(
                 f"{path}: a node has no name or no operation; the file is corrupt"
             )
-        if message.id in nodes:
-            raise ModelParseError(f"{path}: two nodes are named '{message.id}'")
-        fields = {f.key: decoder.value(f.value, f"{where} field '{f.key}'") for f in message.fields}
-        node = UffNode(message.id, message.operation, list(message.inputs), fields)
+        if message.name in nodes:
+            raise ModelParseError(f"{path}: two nodes are named '{message.name}'")
+        fields = {
+            key: decoder.value(value, f"{where} field '{key}'") for key, value in message.fields
+        }
+        node = UffNode(message.name, message.op, message.inputs, fields)
         nodes[node.name] = node
         if node.op == "MarkOutput":
             outputs += node.inputs
@@ -224,9 +230,9 @@ def load_uff(path: Path) -> UffModel:
         )
     return UffModel(
         path=path,
-        version=int(meta.version),
-        descriptors=[d.id for d in meta.descriptors],
-        graph=graph.id or "main",
+        version=meta.version,
+        descriptors=meta.descriptors,
+        graph=meta.graph or "main",
         nodes=nodes,
         outputs=outputs,
     )

@@ -210,7 +210,7 @@ def convert_fully_connected(cx: Converter, node: UffNode) -> None:
         if weights.ndim != 2:
             raise NotConvertible(f"has weights of rank {weights.ndim}, not 2")
         ck = weights if w_is_ck else weights.T
-        w = cx.const(np.ascontiguousarray(ck), f"{node.name}/weights")
+        w = cx.const(ck, f"{node.name}/weights")  # a view of the file (strided if KC)
     else:
         w = cx.tensor(node.inputs[1])
         if not w_is_ck:

@@ -54,13 +54,17 @@ def from_canonical(cx: Converter, layout: Layout, tensor: str, out: str) -> None
 
 
 def canonical_kernel(cx: Converter, node: UffNode, index: int = 1) -> np.ndarray:
-    """The constant kernel of ``node`` in canonical (K, C, spatial…) order."""
+    """The constant kernel of ``node`` in canonical (K, C, spatial…) order.
+
+    A view of the stored kernel (TensorFlow's HWIO is strided in this order), not a copy: the
+    ONNX writer writes a strided initializer in blocks of rows, so the rearranged kernel is
+    never whole in memory."""
     kernel = cx.const_input(node, index, "kernel")
     orders = node.fields.get("inputs_orders")
     if orders:
         perm = cx.permutation(orders, index, kernel.ndim, node)
         kernel = kernel.transpose([int(a) for a in np.argsort(perm)])
-    return np.ascontiguousarray(kernel)
+    return kernel
 
 
 #: Other spellings writers used for a field.
@@ -143,7 +147,7 @@ def convert_conv(cx: Converter, node: UffNode) -> None:
     dilations = _ints(node, "dilation", spatial, 1)
     ksize = list(weights.shape[2:])
     pads = _padding(node, layout, ksize, strides, dilations)
-    inputs = [layout.tensor, cx.const(np.ascontiguousarray(weights), f"{node.name}/W")]
+    inputs = [layout.tensor, cx.const(weights, f"{node.name}/W")]
     y = cx.step(
         "Conv",
         inputs,
@@ -186,7 +190,7 @@ def convert_conv_transpose(cx: Converter, node: UffNode) -> None:
         extra.append(out - ((size - 1) * s + span - total))
     if any(e < 0 or e >= max(s, d) for e, s, d in zip(extra, strides, dilations, strict=True)):
         raise NotConvertible(f"asks for output size {out_canonical[2:]}, which no padding gives")
-    weights = np.ascontiguousarray(kernel.transpose(1, 0, *range(2, kernel.ndim)))
+    weights = kernel.transpose(1, 0, *range(2, kernel.ndim))
     y = cx.step(
         "ConvTranspose",
         [layout.tensor, cx.const(weights, f"{node.name}/W")],

@@ -66,14 +66,19 @@ def convert_input(cx: Converter, node: UffNode) -> None:
 
 
 def const_array(node: UffNode) -> np.ndarray:
-    """The value of a Const node (a single value fills the whole shape, as the converter meant)."""
+    """The value of a Const node (a single value fills the whole shape, as the converter meant).
+
+    A blob's value is a read-only view of the UFF file's mapping, not a copy."""
     dtype = np.dtype(node.fields.get("dtype", np.float32))
     shape = [int(d) for d in node.fields.get("shape") or []]
     values = node.fields.get("values")
-    if isinstance(values, bytes):
+    if isinstance(values, bytes | memoryview):
         if len(values) % dtype.itemsize:
             raise NotConvertible(f"holds {len(values)} bytes, not a whole number of {dtype}")
-        array = np.frombuffer(values, dtype=dtype.newbyteorder("<")).astype(dtype)
+        # A view of the file's bytes (little-endian, as the machine's): no copy.
+        array = np.frombuffer(values, dtype=dtype.newbyteorder("<"))
+        if array.dtype != dtype:
+            array = array.astype(dtype)
     elif isinstance(values, list) and all(isinstance(v, (int, float)) for v in values):
         array = np.asarray(values, dtype=dtype)
     else:

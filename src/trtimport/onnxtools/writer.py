@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 
 from trtimport.core.files import atomic_path
-from trtimport.importers.caffe.weights import file_region
 from trtimport.onnxtools import encode
+from trtimport.onnxtools.mapped import file_region
 from trtimport.onnxtools.protowire import encode_varint as _varint
 from trtimport.onnxtools.protowire import split_at_field
 
@@ -77,8 +77,9 @@ def write_onnx(
     ``dest`` (ONNX external data with a relative location) and the model file stays small.
 
     ``link_mapped=True`` (for intermediate files that TensorRT's parser reads) copies no
-    weights that view a mapped file (a caffemodel's blobs): the model refers to them where
-    they lie, as external data in that file, through a symbolic link beside ``dest``.
+    weights that view a mapped file (:mod:`.mapped`: a caffemodel's blobs, a UFF's weights):
+    the model refers to them where they lie, as external data in that file, through a symbolic
+    link beside ``dest``.
     """
     dest = Path(dest)
     opsets = {"": opset, **(extra_opsets or {})}
