@@ -1,12 +1,14 @@
-"""Real deploy nets of the Caffe forks, whole, against a numpy forward pass of each fork's C++.
+"""Real deploy nets of the Caffe forks, whole, against a numpy forward pass of each fork's C++ or,
+where it runs them, OpenCV 4.14.
 
-OpenCV 4.14 cannot run them (SegNet/ENet/PSPNet's BN, SegNet's Upsample with a pooling mask,
+OpenCV 4.14 cannot run most of them (SegNet/ENet/PSPNet's BN, SegNet's Upsample with a pooling mask,
 PSPNet's HoleConvolution and Interp), so the reference is ``caffe_numpy.caffe_forward``. Each net
 gets seeded random weights from ``make_caffe_weights`` (at a smaller input where the net allows
 it: Caffe's input shapes are defaults), is converted, run on ONNX Runtime, compared (max relative
 error <= 1e-4), and built with TensorRT.
 
-PSPNet50 (BSD-2) is in tests/data/caffe/forks/. ENet and SegNet are CC BY-NC 4.0 and are not
+PSPNet50 (BSD-2) and DenseNet-121 (soeaver/caffe-model, MIT; the DenseNet forks' ``ceil_mode``)
+are in tests/data/caffe/forks/. ENet and SegNet are CC BY-NC 4.0 and are not
 committed: ``tools/fetch_caffe_forks.py`` fetches them from GitHub at a pinned commit (checked by
 SHA-256) and their tests skip when that is impossible (offline).
 """
@@ -22,12 +24,14 @@ import onnxruntime as ort
 import pytest
 from caffe_numpy import caffe_forward
 from conftest import REPO
+from test_caffe_zoo import rel_error
 
 import trtimport
 from trtimport.importers.caffe.convert import caffe_to_onnx
 from trtimport.importers.caffe.inputs import override_input_shapes
 from trtimport.importers.caffe.make_weights import make_caffe_weights
 from trtimport.importers.caffe.parse import load_caffe
+from trtimport.importers.caffe.reference import OpenCVCaffeRunner
 
 sys.path.insert(0, str(REPO / "tools"))
 import fetch_caffe_forks
@@ -70,11 +74,6 @@ def _prototxt(name: str, request: pytest.FixtureRequest) -> Path:
     return folder / f"{name}.prototxt"
 
 
-def rel_error(actual: np.ndarray, reference: np.ndarray) -> float:
-    """max|a - b| / max|b|."""
-    return float(np.abs(actual - reference).max() / np.abs(reference).max())
-
-
 @pytest.mark.parametrize("name", list(NETS))
 def test_fork_net_matches_numpy_caffe_and_builds(
     name: str, request: pytest.FixtureRequest, tmp_path: Path
@@ -109,3 +108,27 @@ def test_fork_net_matches_numpy_caffe_and_builds(
         f"{name}: convert + ONNX Runtime {converted - start:.1f} s, numpy "
         f"{referenced - converted:.1f} s, build {time.perf_counter() - referenced:.1f} s"
     )
+
+
+def test_densenet_with_ceil_mode_matches_opencv_and_builds(tmp_path: Path) -> None:
+    """DenseNet-121 of soeaver/caffe-model: pool1 has ceil_mode: false (BVLC PR 3057), which
+    OpenCV's caffe.proto knows; the logits before the Softmax and the Softmax are compared."""
+    prototxt = FORKS / "DenseNet121.prototxt"
+    weights = make_caffe_weights(prototxt, tmp_path / "densenet.caffemodel", 0).path
+    compared = ["classifier_reshape", "prob"]
+    conversion = caffe_to_onnx(
+        load_caffe(prototxt, weights), tmp_path / "dn.onnx", outputs=compared
+    )
+    x = np.random.default_rng(2).uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32)
+    session = ort.InferenceSession(str(conversion.path), providers=["CPUExecutionProvider"])
+    ours = dict(zip(compared, session.run(compared, {"data": x}), strict=True))
+    theirs = OpenCVCaffeRunner(prototxt, weights).infer({"data": x}, compared)
+    errors = {n: rel_error(ours[n], theirs[n]) for n in compared}
+    print("DenseNet121: " + ", ".join(f"{n} {e:.2e}" for n, e in errors.items()))
+    assert max(errors.values()) <= TOLERANCE, errors
+    result = trtimport.convert(
+        conversion.path,
+        tmp_path / "dn.engine",
+        build_options=trtimport.BuildOptions(progress=False),
+    )
+    assert result.engine_bytes
