@@ -1,16 +1,14 @@
-"""Real deploy nets of the Caffe forks, whole, against a numpy forward pass of each fork's C++ or,
-where it runs them, OpenCV 4.14.
+"""Real deploy nets of the Caffe forks, whole: against OpenCV 4.14 where it runs them, otherwise
+against a numpy forward pass of each fork's C++ (``caffe_numpy.caffe_forward``), as OpenCV cannot
+run SegNet/ENet/PSPNet's BN, SegNet's Upsample with a pooling mask, or PSPNet's HoleConvolution
+and Interp. Each net gets seeded random weights from ``make_caffe_weights`` (at a smaller input
+where the net allows it: Caffe's input shapes are defaults), is converted, run on ONNX Runtime,
+compared (max relative error <= 1e-4), and built with TensorRT.
 
-OpenCV 4.14 cannot run most of them (SegNet/ENet/PSPNet's BN, SegNet's Upsample with a pooling mask,
-PSPNet's HoleConvolution and Interp), so the reference is ``caffe_numpy.caffe_forward``. Each net
-gets seeded random weights from ``make_caffe_weights`` (at a smaller input where the net allows
-it: Caffe's input shapes are defaults), is converted, run on ONNX Runtime, compared (max relative
-error <= 1e-4), and built with TensorRT.
-
-PSPNet50 (BSD-2) and DenseNet-121 (soeaver/caffe-model, MIT; the DenseNet forks' ``ceil_mode``)
-are in tests/data/caffe/forks/. ENet and SegNet are CC BY-NC 4.0 and are not
-committed: ``tools/fetch_caffe_forks.py`` fetches them from GitHub at a pinned commit (checked by
-SHA-256) and their tests skip when that is impossible (offline).
+PSPNet50 (BSD-2), DenseNet-121 and ResNeXt-50 (soeaver/caffe-model, MIT; the ``ceil_mode`` of
+the DenseNet/ResNeXt forks) are in tests/data/caffe/forks/. ENet and SegNet are CC BY-NC 4.0
+and are not committed: ``tools/fetch_caffe_forks.py`` fetches them from GitHub at a pinned
+commit, checked by SHA-256, and their tests skip when that is impossible (offline).
 """
 
 from __future__ import annotations
@@ -110,25 +108,37 @@ def test_fork_net_matches_numpy_caffe_and_builds(
     )
 
 
-def test_densenet_with_ceil_mode_matches_opencv_and_builds(tmp_path: Path) -> None:
-    """DenseNet-121 of soeaver/caffe-model: pool1 has ceil_mode: false (BVLC PR 3057), which
-    OpenCV's caffe.proto knows; the logits before the Softmax and the Softmax are compared."""
-    prototxt = FORKS / "DenseNet121.prototxt"
-    weights = make_caffe_weights(prototxt, tmp_path / "densenet.caffemodel", 0).path
-    compared = ["classifier_reshape", "prob"]
-    conversion = caffe_to_onnx(
-        load_caffe(prototxt, weights), tmp_path / "dn.onnx", outputs=compared
-    )
-    x = np.random.default_rng(2).uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32)
+#: Nets OpenCV 4.14 runs: name -> (input shape, blobs compared: the logits before the Softmax,
+#: which a saturated Softmax would hide, and the Softmax). Both end in global pooling, so they
+#: run at 112x112; pool1's ceil_mode: false (BVLC PR 3057) still changes its size there (28,
+#: not 29).
+OPENCV_NETS: dict[str, tuple[tuple[int, ...], list[str]]] = {
+    # DenseNet-121: BatchNorm + Scale, dense Concat, AVE transitions with a ceil overhang at 7x7.
+    "DenseNet121": ((1, 3, 112, 112), ["classifier_reshape", "prob"]),
+    # ResNeXt-50 32x4d: grouped 3x3 convolutions (32 groups), InnerProduct after global pooling.
+    "ResNeXt50-32x4d": ((1, 3, 112, 112), ["classifier", "prob"]),
+}
+
+
+@pytest.mark.parametrize("name", list(OPENCV_NETS))
+def test_ceil_mode_fork_net_matches_opencv_and_builds(name: str, tmp_path: Path) -> None:
+    prototxt = FORKS / f"{name}.prototxt"
+    shape, compared = OPENCV_NETS[name]
+    inputs = {"data": shape}
+    weights = make_caffe_weights(prototxt, tmp_path / f"{name}.caffemodel", 0, inputs).path
+    model = load_caffe(prototxt, weights)
+    override_input_shapes(model, inputs)
+    conversion = caffe_to_onnx(model, tmp_path / f"{name}.onnx", outputs=compared)
+    x = np.random.default_rng(2).uniform(-1, 1, shape).astype(np.float32)
     session = ort.InferenceSession(str(conversion.path), providers=["CPUExecutionProvider"])
     ours = dict(zip(compared, session.run(compared, {"data": x}), strict=True))
     theirs = OpenCVCaffeRunner(prototxt, weights).infer({"data": x}, compared)
     errors = {n: rel_error(ours[n], theirs[n]) for n in compared}
-    print("DenseNet121: " + ", ".join(f"{n} {e:.2e}" for n, e in errors.items()))
+    print(f"{name}: " + ", ".join(f"{n} {e:.2e}" for n, e in errors.items()))
     assert max(errors.values()) <= TOLERANCE, errors
     result = trtimport.convert(
         conversion.path,
-        tmp_path / "dn.engine",
+        tmp_path / f"{name}.engine",
         build_options=trtimport.BuildOptions(progress=False),
     )
     assert result.engine_bytes
