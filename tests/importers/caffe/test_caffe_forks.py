@@ -10,11 +10,14 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from caffe_harness import close, layer, net_text, rng, run
+from test_layers_conv import conv_ref
 from test_layers_pool import caffe_pool
 
 from trtimport.importers.caffe.convert import caffe_to_onnx
 from trtimport.importers.caffe.make_weights import make_caffe_weights
 from trtimport.importers.caffe.parse import load_caffe
+
+X4 = (1, 3, 9, 11)
 
 
 def _against_opencv(tmp_path: Path, text: str, x: np.ndarray, top: str) -> np.ndarray:
@@ -78,3 +81,62 @@ def test_nvcaffe_batch_norm_scale_bias(tmp_path: Path) -> None:
     c = (slice(None), None, None)
     expected = (x - mean[c] * f) / np.sqrt(var[c] * f + 0.001) * gamma[c] + beta[c]
     close(ours, expected)
+
+
+@pytest.mark.parametrize(
+    ("params", "dilation"),
+    [("hole: 2 pad: 2", (2, 2)), ("hole_h: 3 hole_w: 1 pad_h: 3 pad_w: 1", (3, 1))],
+)
+def test_pspnet_hole_convolution_is_a_dilated_convolution(
+    tmp_path: Path, params: str, dilation: tuple[int, int]
+) -> None:
+    """PSPNet's HoleConvolutionLayer: effective kernel k + (k - 1)(hole - 1), im2col with holes."""
+    conv = f"convolution_param {{ num_output: 4 kernel_size: 3 {params} }}"
+    x = rng(76).standard_normal((1, 3, 9, 11))
+    w, b = rng(77).standard_normal((4, 3, 3, 3)), rng(78).standard_normal(4)
+    text = net_text(layer("HoleConvolution", conv), {"x": x.shape})
+    out = run(tmp_path, text, {"x": x}, {"L": [w, b]})
+    pad = (dilation[0], dilation[1])
+    close(out["y"], conv_ref(x, w, b, (1, 1), pad, dilation, 1))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        "num_output: 4 kernel_size: 3",  # the fork's CHECK: no hole, use Convolution
+        "num_output: 4 kernel_size: 3 hole: 2 hole_h: 2 hole_w: 2",
+        "num_output: 4 kernel_size: 3 dilation: 2 hole: 2",
+    ],
+)
+def test_hole_convolution_without_one_hole_setting_is_a_shape_error(
+    tmp_path: Path, params: str
+) -> None:
+    from trtimport.errors import ShapeError
+
+    text = net_text(layer("HoleConvolution", f"convolution_param {{ {params} }}"), {"x": X4})
+    with pytest.raises(ShapeError, match=r"'L'.*HoleConvolution"):
+        run(tmp_path, text, {"x": np.zeros(X4)}, {"L": [np.ones((4, 3, 3, 3)), np.zeros(4)]})
+
+
+def test_hole_on_a_plain_convolution_is_refused(tmp_path: Path) -> None:
+    from trtimport.errors import UnsupportedLayerError
+
+    text = net_text(
+        layer("Convolution", "convolution_param { num_output: 4 kernel_size: 3 hole: 2 }"),
+        {"x": X4},
+    )
+    with pytest.raises(UnsupportedLayerError, match="HoleConvolution only"):
+        run(tmp_path, text, {"x": np.zeros(X4)}, {"L": [np.ones((4, 3, 3, 3)), np.zeros(4)]})
+
+
+def test_pspnet_bn_fields_change_nothing_at_test_time(tmp_path: Path) -> None:
+    """PSPNet's deploy BN (moving_average, decay; cuDNN engine at test time): the stored mean
+    and variance with eps, scale and shift, as yjxiong's BN."""
+    x = rng(79).standard_normal((2, 4, 5, 6))
+    r = rng(80)
+    gamma, beta = r.standard_normal((1, 4, 1, 1)), r.standard_normal((1, 4, 1, 1))
+    mean, var = r.standard_normal((1, 4, 1, 1)), r.uniform(0.5, 2, (1, 4, 1, 1))
+    fields = "moving_average: true decay: 0.05 var_eps: 1e-10 scale_filler { type: 'constant' }"
+    text = net_text(layer("BN", f"bn_param {{ {fields} }}"), {"x": x.shape})
+    out = run(tmp_path, text, {"x": x}, {"L": [gamma, beta, mean, var]})
+    close(out["y"], gamma * (x - mean) / np.sqrt(var + 1e-5) + beta)

@@ -160,7 +160,8 @@ def test_enet_style_nets_get_every_blob_the_converter_reads(tmp_path: Path) -> N
     made = make_caffe_weights(prototxt, tmp_path / "enet.caffemodel", seed=5)
     assert made.blobs["conv0"] == [(8, 3, 3, 3)]  # bias_term: false
     assert made.blobs["deconv"] == [(8, 4, 2, 2)]
-    assert made.blobs["bn0"] == [(1, 8, 1, 1)] * 4 and made.blobs["prelu0"] == [(8,)]
+    # bn_mode INFERENCE: SegNet's two blobs (scale, shift), statistics folded in
+    assert made.blobs["bn0"] == [(1, 8, 1, 1)] * 2 and made.blobs["prelu0"] == [(8,)]
     model = load_caffe(prototxt, made.path)
     conv1, conv2 = model.weights["conv1"], model.weights["conv2"]
     assert np.array_equal(conv1[0], conv2[0])  # param { name } shares the weight blob

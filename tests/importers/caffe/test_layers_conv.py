@@ -15,7 +15,7 @@ def conv_ref(x, w, b, stride, pad, dil, group):  # type: ignore[no-untyped-def]
     oh = (h + 2 * pad[0] - (dil[0] * (kh - 1) + 1)) // stride[0] + 1
     ow = (wd + 2 * pad[1] - (dil[1] * (kw - 1) + 1)) // stride[1] + 1
     xp = np.pad(x, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
-    out = np.zeros((n, m, oh, ow))
+    out = np.zeros((n, m, oh, ow), np.result_type(x, w))
     mg = m // group
     for g in range(group):
         for i in range(kh):
@@ -28,7 +28,7 @@ def conv_ref(x, w, b, stride, pad, dil, group):  # type: ignore[no-untyped-def]
                     ws : ws + stride[1] * (ow - 1) + 1 : stride[1],
                 ]
                 out[:, g * mg : (g + 1) * mg] += np.einsum(
-                    "nchw,mc->nmhw", patch, w[g * mg : (g + 1) * mg, :, i, j]
+                    "nchw,mc->nmhw", patch, w[g * mg : (g + 1) * mg, :, i, j], optimize=True
                 )
     return out + (0 if b is None else b.reshape(1, -1, 1, 1))
 
@@ -39,7 +39,7 @@ def deconv_ref(x, w, b, stride, pad, dil, group):  # type: ignore[no-untyped-def
     _, mg, kh, kw = w.shape
     full_h = stride[0] * (h - 1) + dil[0] * (kh - 1) + 1
     full_w = stride[1] * (wd - 1) + dil[1] * (kw - 1) + 1
-    out = np.zeros((n, mg * group, full_h, full_w))
+    out = np.zeros((n, mg * group, full_h, full_w), np.result_type(x, w))
     cg = c // group
     for g in range(group):
         for i in range(kh):
@@ -51,7 +51,10 @@ def deconv_ref(x, w, b, stride, pad, dil, group):  # type: ignore[no-untyped-def
                     hs : hs + stride[0] * (h - 1) + 1 : stride[0],
                     ws : ws + stride[1] * (wd - 1) + 1 : stride[1],
                 ] += np.einsum(
-                    "nchw,cm->nmhw", x[:, g * cg : (g + 1) * cg], w[g * cg : (g + 1) * cg, :, i, j]
+                    "nchw,cm->nmhw",
+                    x[:, g * cg : (g + 1) * cg],
+                    w[g * cg : (g + 1) * cg, :, i, j],
+                    optimize=True,
                 )
     out = out[:, :, pad[0] : full_h - pad[0], pad[1] : full_w - pad[1]]
     return out + (0 if b is None else b.reshape(1, -1, 1, 1))

@@ -47,6 +47,16 @@ def test_bn_fork(tmp_path, stats) -> None:  # type: ignore[no-untyped-def]
     close(out["y"], expected)
 
 
+def test_bn_inference_mode_is_scale_and_shift_whatever_else_is_stored(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """SegNet's bn_mode INFERENCE is x * scale + shift; blobs beyond its two are not read."""
+    r = rng(36)
+    gamma, beta = r.standard_normal((1, 4, 1, 1)), r.standard_normal((1, 4, 1, 1))
+    stats = [r.standard_normal((1, 4, 1, 1)), r.uniform(0.5, 2, (1, 4, 1, 1))]
+    text = net_text(layer("BN", "bn_param { bn_mode: INFERENCE }"), {"x": X.shape})
+    out = run(tmp_path, text, {"x": X}, {"L": [gamma, beta, *stats]})
+    close(out["y"], gamma * X + beta)
+
+
 def test_segnet_bn_in_learn_mode_is_refused_with_what_to_do(tmp_path) -> None:  # type: ignore[no-untyped-def]
     r = rng(34)
     blobs = [r.standard_normal((1, 4, 1, 1)), r.standard_normal((1, 4, 1, 1))]

@@ -153,24 +153,24 @@ def test_shuffle_channel(tmp_path) -> None:  # type: ignore[no-untyped-def]
 
 
 def caffe_interp2(x, h2, w2):  # type: ignore[no-untyped-def]
-    """Caffe's caffe_cpu_interp2: bilinear with the corners aligned."""
+    """Caffe's caffe_cpu_interp2: bilinear with the corners aligned (its loop over output
+    columns written as numpy indexing, one output row at a time)."""
     _, _, h1, w1 = x.shape
     rh = (h1 - 1) / (h2 - 1) if h2 > 1 else 0.0
     rw = (w1 - 1) / (w2 - 1) if w2 > 1 else 0.0
-    y = np.zeros((*x.shape[:2], h2, w2))
+    y = np.zeros((*x.shape[:2], h2, w2), dtype=np.result_type(x, np.float32))
+    wr = rw * np.arange(w2)
+    w0 = wr.astype(int)
+    wp = (w0 < w1 - 1).astype(int)
+    lw = wr - w0
     for i in range(h2):
         hr = rh * i
         h0 = int(hr)
         hp = 1 if h0 < h1 - 1 else 0
         lh = hr - h0
-        for j in range(w2):
-            wr = rw * j
-            w0 = int(wr)
-            wp = 1 if w0 < w1 - 1 else 0
-            lw = wr - w0
-            y[:, :, i, j] = (1 - lh) * ((1 - lw) * x[:, :, h0, w0] + lw * x[:, :, h0, w0 + wp]) + (
-                lh * ((1 - lw) * x[:, :, h0 + hp, w0] + lw * x[:, :, h0 + hp, w0 + wp])
-            )
+        y[:, :, i, :] = (1 - lh) * ((1 - lw) * x[:, :, h0, w0] + lw * x[:, :, h0, w0 + wp]) + (
+            lh * ((1 - lw) * x[:, :, h0 + hp, w0] + lw * x[:, :, h0 + hp, w0 + wp])
+        )
     return y
 
 

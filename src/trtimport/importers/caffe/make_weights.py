@@ -38,7 +38,13 @@ BlobSpec = tuple[Shape, Callable[[np.random.Generator, Shape], np.ndarray]]
 #: Blob shapes converters asked for: layer -> blob index -> shape.
 RequestedBlobs = dict[str, dict[int, Shape]]
 
-CONV_TYPES = ("Convolution", "ConvolutionDepthwise", "DepthwiseConvolution", "Deconvolution")
+CONV_TYPES = (
+    "Convolution",
+    "ConvolutionDepthwise",
+    "DepthwiseConvolution",
+    "Deconvolution",
+    "HoleConvolution",
+)
 
 
 @dataclass
@@ -370,6 +376,9 @@ def _conv(layer: caffe_pb2.LayerParameter, x: Shape) -> tuple[list[BlobSpec], li
     p = layer.convolution_param
     n = len(x) - 2
     kernel, stride, pad, dilation = _conv_geometry(p, n)
+    if layer.type == "HoleConvolution":
+        has_hw = p.HasField("hole_h") or p.HasField("hole_w")
+        dilation = shapes.hole_dilation(p.hole, p.hole_h, p.hole_w, has_hw)
     channels, num_output = x[1], int(p.num_output)
     group = channels if layer.type in ("ConvolutionDepthwise", "DepthwiseConvolution") else p.group
     if channels % group or num_output % group:
@@ -438,6 +447,11 @@ def _layer(
                 stats += [(per_channel, _uniform(0.8, 1.2)), (per_channel, BIAS)]
             return stats, same
         fork: Shape = (1, x[1], 1, 1)
+        if layer.bn_param.bn_mode == layer.bn_param.INFERENCE:
+            # SegNet/ENet: two blobs, the statistics folded into them (compute_bn_statistics.py).
+            sd = math.sqrt(max(v, 1e-12))
+            scale, shift = _uniform(0.8 / sd, 1.2 / sd), _uniform(-m / sd - 0.1, -m / sd + 0.1)
+            return [(fork, scale), (fork, shift)], same
         return [(fork, _uniform(0.8, 1.2)), (fork, _spread(0.1)), (fork, mean), (fork, var)], same
     if kind in ("Scale", "Bias"):
         p = layer.scale_param if kind == "Scale" else layer.bias_param

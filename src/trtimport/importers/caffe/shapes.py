@@ -26,6 +26,17 @@ def count(shape: Sequence[int], start: int = 0, end: int | None = None) -> int:
     return int(math.prod(shape[start:end]))
 
 
+def hole_dilation(hole: int, hole_h: int, hole_w: int, has_hw: bool) -> list[int]:
+    """PSPNet's HoleConvolution: ``hole_h``/``hole_w`` when given, else ``hole`` on both axes.
+
+    Its effective kernel is ``k + (k - 1)(hole - 1)``, which is ONNX's dilation.
+    """
+    dilation = [hole_h, hole_w] if has_hw else [hole, hole]
+    if min(dilation) <= 0:
+        raise ValueError(f"hole {dilation} must be positive")
+    return dilation
+
+
 def conv_output(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
     """Convolution output size (Caffe floors, as ONNX does)."""
     extent = dilation * (kernel - 1) + 1

@@ -1,4 +1,5 @@
-"""Convolution, Deconvolution and ConvolutionDepthwise (N-d, groups, dilation)."""
+"""Convolution, Deconvolution, ConvolutionDepthwise and PSPNet's HoleConvolution (N-d, groups,
+dilation)."""
 
 from __future__ import annotations
 
@@ -38,9 +39,31 @@ def conv_geometry(ctx: LayerContext, n: int) -> tuple[list[int], list[int], list
     else:
         pad = _per_axis(p.pad, n, 0, "pad", ctx)
     dilation = _per_axis(p.dilation, n, 1, "dilation", ctx)
+    if ctx.layer.type == "HoleConvolution":
+        dilation = _hole(ctx, n)
+    elif p.hole != 1 or p.hole_h != 1 or p.hole_w != 1:
+        raise ctx.unsupported("hole is read by PSPNet's HoleConvolution only; use dilation")
     if min(kernel) <= 0 or min(stride) <= 0:
         raise ctx.shape_error(f"kernel {kernel} and stride {stride} must be positive")
     return kernel, stride, pad, dilation
+
+
+def _hole(ctx: LayerContext, n: int) -> list[int]:
+    """HoleConvolution's dilation; the fork requires 4-D blobs and a hole field."""
+    p = ctx.layer.convolution_param
+    has_hw = p.HasField("hole_h") or p.HasField("hole_w")
+    if n != 2:
+        raise ctx.shape_error("HoleConvolution needs 4-D (N, C, H, W) input")
+    if p.HasField("hole_h") != p.HasField("hole_w") or (has_hw and p.HasField("hole")):
+        raise ctx.shape_error("HoleConvolution takes hole, or hole_h and hole_w (not both)")
+    if not has_hw and not p.HasField("hole"):
+        raise ctx.shape_error("HoleConvolution without hole: use Convolution (as the fork says)")
+    if p.dilation:
+        raise ctx.shape_error("HoleConvolution takes hole, not dilation")
+    try:
+        return shapes.hole_dilation(p.hole, p.hole_h, p.hole_w, has_hw)
+    except ValueError as err:
+        raise ctx.shape_error(str(err)) from err
 
 
 def _convolve(ctx: LayerContext, *, transpose: bool, depthwise: bool = False) -> list[Shape]:
@@ -120,4 +143,5 @@ CONVERTERS: dict[str, Converter] = {
     "ConvolutionDepthwise": convolution_depthwise,
     "DepthwiseConvolution": convolution_depthwise,
     "Deconvolution": deconvolution,
+    "HoleConvolution": convolution,
 }

@@ -64,7 +64,8 @@ def bn(ctx: LayerContext) -> list[Shape]:
     """
     c = _channels(ctx)
     inference = ctx.layer.bn_param.bn_mode == ctx.layer.bn_param.INFERENCE
-    stored = len(ctx.blobs) >= 4 if ctx.model.has_weights else not inference
+    # SegNet's BN has two blobs in INFERENCE mode; statistics beside them would be unused.
+    stored = not inference and (len(ctx.blobs) >= 4 or not ctx.model.has_weights)
     if not stored and not inference:
         raise ctx.unsupported(
             "BN with scale and shift only, in bn_mode LEARN, normalizes with the batch's own "

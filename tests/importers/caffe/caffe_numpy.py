@@ -1,0 +1,168 @@
+"""A numpy forward pass of a whole Caffe net, layer by layer, with the forks' semantics.
+
+The reference for nets OpenCV 4.14 cannot run (SegNet/ENet/PSPNet's BN, SegNet's Upsample with
+a pooling mask, PSPNet's HoleConvolution and Interp). Each layer is a transcription of the
+fork's C++ forward at test time, most of them the per-layer references of the layer tests;
+blobs are overwritten in place as in Caffe, so a blob holds its last write. Blobs are float32,
+as in Caffe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from test_layers_conv import conv_ref, deconv_ref
+from test_layers_norm import lrn_across
+from test_layers_pool import caffe_pool
+from test_layers_shape import caffe_interp2
+from test_layers_unpool import caffe_max_pool_with_mask, segnet_upsample
+
+from trtimport.importers.caffe.parse import CaffeModel
+
+Blobs = list[np.ndarray]
+Layer = Any  # caffe_pb2.LayerParameter
+Forward = Callable[[Layer, Blobs, Blobs], Blobs]
+
+#: Data layers whose tops the caller feeds (a deploy net's data layer becomes an input).
+DATA_TYPES = {"Input", "DenseImageData", "ImageData", "Data"}
+
+
+def _pair(values: Any, single: int, h: int, w: int, has_hw: bool) -> tuple[int, int]:
+    if has_hw:
+        return h, w
+    return (int(values[0]), int(values[0])) if len(values) else (single, single)
+
+
+def _conv(layer: Layer, x: np.ndarray, blobs: Blobs) -> np.ndarray:
+    p = layer.convolution_param
+    kernel = (p.kernel_h, p.kernel_w) if p.HasField("kernel_h") else (p.kernel_size[0],) * 2
+    stride = _pair(p.stride, 1, p.stride_h, p.stride_w, p.HasField("stride_h"))
+    pad = _pair(p.pad, 0, p.pad_h, p.pad_w, p.HasField("pad_h"))
+    if layer.type == "HoleConvolution":  # PSPNet: effective kernel k + (k - 1)(hole - 1)
+        hw = p.HasField("hole_h")
+        dilation = (p.hole_h, p.hole_w) if hw else (p.hole, p.hole)
+    else:
+        dilation = _pair(p.dilation, 1, 0, 0, False)
+    w = blobs[0].reshape(blobs[0].shape[0], -1, *kernel)
+    b = blobs[1].ravel() if p.bias_term else None
+    ref = deconv_ref if layer.type == "Deconvolution" else conv_ref
+    return np.asarray(ref(x, w, b, stride, pad, dilation, p.group))
+
+
+def _pool(layer: Layer, x: np.ndarray) -> Blobs:
+    p = layer.pooling_param
+    method = {0: "MAX", 1: "AVE"}[p.pool]
+    if p.global_pooling:
+        return [caffe_pool(x, x.shape[2:], (1, 1), (0, 0), method)]
+    k = (p.kernel_h, p.kernel_w) if p.HasField("kernel_h") else (p.kernel_size,) * 2
+    s = (p.stride_h, p.stride_w) if p.HasField("stride_h") else (p.stride,) * 2
+    pad = (p.pad_h, p.pad_w) if p.HasField("pad_h") else (p.pad,) * 2
+    ceil = p.ceil_mode and p.round_mode == p.CEIL
+    if len(layer.top) == 2:  # SegNet/ENet: the argmax mask for Upsample (tiling windows)
+        assert k[0] == k[1] == s[0] == s[1] and pad == (0, 0) and ceil, layer.name
+        return list(caffe_max_pool_with_mask(x, k[0]))
+    return [caffe_pool(x, k, s, pad, method, ceil=ceil)]
+
+
+def _upsample(layer: Layer, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """SegNet's UpsampleLayer: upsample_h/w, else H * scale minus pad_out_h (one less row)."""
+    p = layer.upsample_param
+    if p.HasField("upsample_h"):
+        h, w = p.upsample_h, p.upsample_w
+    else:
+        h = x.shape[2] * (p.scale_h or p.scale) - int(p.pad_out_h)
+        w = x.shape[3] * (p.scale_w or p.scale) - int(p.pad_out_w)
+    return np.asarray(segnet_upsample(x, mask, h, w))
+
+
+def _interp(layer: Layer, x: np.ndarray) -> np.ndarray:
+    """PSPNet/DeepLab InterpLayer sizes (no padding here), then caffe_cpu_interp2."""
+    p = layer.interp_param
+    h, w = x.shape[2:]
+    if p.HasField("height") and p.HasField("width"):
+        size = (p.height, p.width)
+    elif p.HasField("zoom_factor"):
+        size = (h + (h - 1) * (p.zoom_factor - 1), w + (w - 1) * (p.zoom_factor - 1))
+    else:
+        size = ((h - 1) // p.shrink_factor + 1, (w - 1) // p.shrink_factor + 1)
+    assert p.pad_beg == 0 and p.pad_end == 0, layer.name
+    return np.asarray(caffe_interp2(x, *size))
+
+
+def _bn(layer: Layer, x: np.ndarray, blobs: Blobs) -> np.ndarray:
+    """BN forks: SegNet/ENet bn_mode INFERENCE is x * scale + shift (statistics folded in);
+    with stored mean and variance (PSPNet, yjxiong) scale * (x - mean) / sqrt(var + eps) + shift."""
+    scale, shift = (b.reshape(1, -1, 1, 1) for b in blobs[:2])
+    if layer.bn_param.bn_mode == layer.bn_param.INFERENCE:
+        return np.asarray(x * scale + shift)
+    mean, var = (b.reshape(1, -1, 1, 1) for b in blobs[2:4])
+    return np.asarray(scale * (x - mean) / np.sqrt(var + layer.bn_param.eps) + shift)
+
+
+def _eltwise(layer: Layer, xs: Blobs) -> np.ndarray:
+    p = layer.eltwise_param
+    if p.operation == p.PROD:
+        return np.asarray(np.prod(xs, axis=0))
+    if p.operation == p.MAX:
+        return np.asarray(np.max(xs, axis=0))
+    coeffs = list(p.coeff) or [1.0] * len(xs)
+    return np.asarray(sum(c * x for c, x in zip(coeffs, xs, strict=True)))
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return np.asarray(e / e.sum(axis=1, keepdims=True))
+
+
+def _prelu(x: np.ndarray, slope: np.ndarray) -> np.ndarray:
+    a = slope.reshape(1, -1, 1, 1) if slope.size > 1 else slope.ravel()[0]
+    return np.asarray(np.where(x > 0, x, a * x))
+
+
+def _relu(layer: Layer, x: np.ndarray) -> np.ndarray:
+    return np.asarray(np.where(x > 0, x, layer.relu_param.negative_slope * x))
+
+
+def _dropout(layer: Layer, x: np.ndarray) -> np.ndarray:
+    p = layer.dropout_param
+    return x if p.scale_train else x * (1.0 - p.dropout_ratio)
+
+
+def _lrn(layer: Layer, x: np.ndarray) -> np.ndarray:
+    p = layer.lrn_param
+    assert p.norm_region == p.ACROSS_CHANNELS, layer.name
+    return np.asarray(lrn_across(x, p.local_size, p.alpha, p.beta, p.k))
+
+
+FORWARD: dict[str, Forward] = {
+    "Convolution": lambda layer, xs, w: [_conv(layer, xs[0], w)],
+    "HoleConvolution": lambda layer, xs, w: [_conv(layer, xs[0], w)],
+    "Deconvolution": lambda layer, xs, w: [_conv(layer, xs[0], w)],
+    "BN": lambda layer, xs, w: [_bn(layer, xs[0], w)],
+    "ReLU": lambda layer, xs, w: [_relu(layer, xs[0])],
+    "PReLU": lambda layer, xs, w: [_prelu(xs[0], w[0])],
+    "Pooling": lambda layer, xs, w: _pool(layer, xs[0]),
+    "Upsample": lambda layer, xs, w: [_upsample(layer, xs[0], xs[1])],
+    "Interp": lambda layer, xs, w: [_interp(layer, xs[0])],
+    "Concat": lambda layer, xs, w: [np.concatenate(xs, axis=layer.concat_param.axis)],
+    "Eltwise": lambda layer, xs, w: [_eltwise(layer, xs)],
+    "Dropout": lambda layer, xs, w: [_dropout(layer, xs[0])],
+    "Softmax": lambda layer, xs, w: [_softmax(xs[0])],
+    "LRN": lambda layer, xs, w: [_lrn(layer, xs[0])],
+}
+
+
+def caffe_forward(model: CaffeModel, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every blob after a forward pass of ``model`` (its weights) on ``feeds`` (data tops)."""
+    blobs = {name: np.asarray(x, np.float32) for name, x in feeds.items()}
+    for layer in model.net.layer:
+        if layer.type in DATA_TYPES:
+            assert set(layer.top) - {"label"} <= set(blobs), layer.name
+            continue
+        inputs = [blobs[b] for b in layer.bottom]
+        weights = [np.asarray(b, np.float32) for b in model.weights.get(layer.name, [])]
+        outputs = FORWARD[layer.type](layer, inputs, weights)
+        blobs.update(zip(layer.top, (o.astype(np.float32) for o in outputs), strict=True))
+    return blobs
