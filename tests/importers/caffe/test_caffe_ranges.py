@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -50,6 +51,21 @@ def _convert(
     return conversion, ort.InferenceSession(str(dest), providers=["CPUExecutionProvider"])
 
 
+def _trt_network(path: Path) -> tuple[Any, ...]:
+    """(logger, builder, parser, network): TensorRT-RTX's ONNX parser's network of ``path``
+    with what must outlive it."""
+    import tensorrt_rtx as trt
+
+    logger = trt.Logger(trt.Logger.ERROR)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    assert parser.parse_from_file(str(path)), [
+        parser.get_error(i) for i in range(parser.num_errors)
+    ]
+    return logger, builder, parser, network
+
+
 # --- Caffe's pooling size rule, at every size --------------------------------------------------
 
 
@@ -80,8 +96,9 @@ GEOMETRIES = [
 @pytest.mark.parametrize("method", ["MAX", "AVE"])
 @pytest.mark.parametrize(("geometry", "ceil"), GEOMETRIES, ids=str)
 def test_pooling_matches_caffe_at_every_size(tmp_path, method, geometry, ceil) -> None:  # type: ignore[no-untyped-def]
-    """One ONNX graph for sizes 3..29 x 4..30; ONNX Runtime's output shape equals Caffe's size
-    rule and its values Caffe's pooling loops at each of them."""
+    """One ONNX graph for sizes 3..29 x 4..30; the output shape by ONNX Runtime and by
+    TensorRT-RTX's shape inference equals Caffe's size rule, and ONNX Runtime's values Caffe's
+    pooling loops, at each of them."""
     k, s, p = geometry
     params = (
         f"pooling_param {{ pool: {method} kernel_h: {k[0]} kernel_w: {k[1]} stride_h: {s[0]} "
@@ -94,6 +111,7 @@ def test_pooling_matches_caffe_at_every_size(tmp_path, method, geometry, ceil) -
         prototxt, None, tmp_path / "pool.onnx", _profile("x", lo, (1, 2, 8, 9), hi)
     )
     assert conversion.symbolic["x"] == [1, 2, "x_height", "x_width"]
+    *_owners, network = _trt_network(tmp_path / "pool.onnx")  # owners outlive the network
     for h in range(3, 30):
         w = h + 1
         x = rng(h).standard_normal((1, 2, h, w)).astype(np.float32)
@@ -103,6 +121,8 @@ def test_pooling_matches_caffe_at_every_size(tmp_path, method, geometry, ceil) -
             caffe_pooled_size(size, k[i], s[i], p[i], ceil, padded) for i, size in enumerate((h, w))
         ]
         assert list(y.shape[2:]) == expected_hw, (h, w)
+        network.get_input(0).shape = (1, 2, h, w)  # TensorRT's shape inference at this size
+        assert list(network.get_output(0).shape) == [1, 2, *expected_hw], (h, w)
         assert _relative(y, caffe_pool(x, k, s, p, method, ceil=ceil)) <= 1e-5, (h, w)
 
 
