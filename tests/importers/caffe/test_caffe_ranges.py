@@ -353,3 +353,10 @@ def test_points_and_batch_ranges(tmp_path) -> None:  # type: ignore[no-untyped-d
     conversion, session = _convert(prototxt, weights, tmp_path / "bn.onnx", profile)
     assert conversion.symbolic == {"x": ["x_batch", 3, 8, 8], "y": ["y_batch", 2, 6, 6]}
     assert session.run(["y"], {"x": np.ones((3, 3, 8, 8), np.float32)})[0].shape == (3, 2, 6, 6)
+
+
+def test_a_range_of_another_rank_is_a_shape_error() -> None:
+    model = load_caffe(MNIST / "lenet.prototxt", None)
+    profile = _profile("data", (1, 28, 28), (1, 28, 28), (1, 30, 30))
+    with pytest.raises(ShapeError, match=r"'data' has rank 4 \[1, 1, 28, 28\]; --shapes gives"):
+        check_caffe(model, profiles=[profile])

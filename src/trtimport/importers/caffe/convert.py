@@ -37,6 +37,7 @@ from trtimport.importers.caffe.problems import NetProblems
 from trtimport.importers.caffe.ranges import (
     Dim,
     LayerEmission,
+    check_ranks,
     first_difference,
     merged_dims,
     needs_ranges,
@@ -308,6 +309,7 @@ def _build_ranges(
     """Convert at every MIN/OPT/MAX in dynamic mode; one graph with symbolic dimensions."""
     source = model.prototxt or model.caffemodel
     declared = dict(model.input_shapes)
+    check_ranks(source, profiles, declared)
     builds: list[tuple[str, _Built]] = []
     try:
         for point in range_points(profiles, declared):
@@ -318,12 +320,8 @@ def _build_ranges(
                 if not builds:
                     raise  # the net does not convert at OPT: its own problems, as they are
                 sizes = ", ".join(f"{n} {'x'.join(map(str, s))}" for n, s in point.shapes.items())
-                raise range_error(
-                    source,
-                    profiles,
-                    declared,
-                    f"the net does not convert at {point.label} ({sizes}):\n{err}\n",
-                ) from err
+                reason = f"the net does not convert at {point.label} ({sizes})"
+                raise range_error(source, profiles, declared, reason, str(err)) from err
     finally:
         model.input_shapes.update(declared)
     (label, built), others = builds[0], builds[1:]

@@ -134,17 +134,38 @@ def first_difference(a: Sequence[LayerEmission], b: Sequence[LayerEmission]) -> 
 
 
 def range_error(
-    source: object, profiles: Sequence[Profile], inputs: Mapping[str, Shape], reason: str
+    source: object,
+    profiles: Sequence[Profile],
+    inputs: Mapping[str, Shape],
+    reason: str,
+    detail: str = "",
 ) -> ShapeError:
-    """A :class:`ShapeError` for a range the net cannot take, with what to do instead."""
+    """A :class:`ShapeError` for a range the net cannot take, with what to do instead (and
+    ``detail``, the conversion's own error, on the lines after)."""
     varying = varying_inputs(profiles, inputs)
     name = next(iter(varying), next(iter(inputs), "data"))
     sizes = ""
     if name in varying:
         rng = varying[name][name]
         sizes = f" the sizes {'x'.join(map(str, rng.min))} to {'x'.join(map(str, rng.max))}"
-    return ShapeError(
+    message = (
         f"{source}: --shapes gives input '{name}'{sizes}, but {reason}. Build one engine per "
         f"size with --input {name}:SHAPE (Caffe input shapes are defaults), or vary only the "
         "batch with --batch MIN/OPT/MAX"
     )
+    return ShapeError(f"{message}\n{detail}" if detail else message)
+
+
+def check_ranks(source: object, profiles: Sequence[Profile], inputs: Mapping[str, Shape]) -> None:
+    """Every range of a Caffe input has the input's rank and dimensions of at least 1."""
+    for profile in profiles:
+        for name, rng in profile.items():
+            current = inputs.get(name)
+            if current is None:
+                continue
+            for bound in (rng.min, rng.opt, rng.max):
+                if (current and len(bound) != len(current)) or min(bound, default=1) < 1:
+                    raise ShapeError(
+                        f"{source}: input '{name}' has rank {len(current)} {list(current)}; "
+                        f"--shapes gives {list(bound)} (same rank, every dimension at least 1)"
+                    )
