@@ -44,9 +44,14 @@ def _relative(actual: np.ndarray, expected: np.ndarray) -> float:
 
 
 def _convert(
-    prototxt: Path, caffemodel: Path | None, dest: Path, profile: dict[str, ShapeRange]
+    prototxt: Path,
+    caffemodel: Path | None,
+    dest: Path,
+    profile: dict[str, ShapeRange],
+    outputs: tuple[str, ...] = (),
 ) -> tuple[Conversion, ort.InferenceSession]:
-    conversion = caffe_to_onnx(load_caffe(prototxt, caffemodel), dest, profiles=[profile])
+    model = load_caffe(prototxt, caffemodel)
+    conversion = caffe_to_onnx(model, dest, outputs=outputs, profiles=[profile])
     onnx.checker.check_model(str(dest), full_check=True)
     return conversion, ort.InferenceSession(str(dest), providers=["CPUExecutionProvider"])
 
@@ -168,6 +173,27 @@ def test_pnet_one_engine_for_a_range_of_image_sizes(tmp_path) -> None:  # type: 
     assert [(t.name, tuple(t.shape)) for t in result.inputs] == [("data", (1, 3, -1, -1))]
     sidecar = json.loads((tmp_path / "pnet.engine.json").read_text())
     assert sidecar["profiles"] == [{"data": profile["data"].as_dict()}]
+
+
+def test_squeezenet_range_matches_opencv(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """SqueezeNet 1.1 ends in global pooling, so a classifier takes a range of image sizes; its
+    3x3/2 ceil pooling overhangs at even sizes. Seeded random weights."""
+    prototxt = DATA / "SqueezeNet1.1.prototxt"
+    weights = make_caffe_weights(prototxt, tmp_path / "squeezenet.caffemodel", seed=2).path
+    profile = _profile("data", (1, 3, 96, 96), (1, 3, 227, 227), (1, 3, 260, 250))
+    outputs = ("pool10", "prob")  # the logits too: random nets' probabilities are all small
+    conversion, session = _convert(
+        prototxt, weights, tmp_path / "squeezenet.onnx", profile, outputs
+    )
+    assert conversion.symbolic["data"] == [1, 3, "data_height", "data_width"]
+    assert "prob" not in conversion.symbolic  # 1 x 1000 x 1 x 1 at every size
+    reference = cv2.dnn.readNetFromCaffe(str(prototxt), str(weights))
+    for h, w in [(96, 96), (131, 170), (227, 227), (260, 250)]:
+        x = rng(h).uniform(-1.0, 1.0, (1, 3, h, w)).astype(np.float32)
+        reference.setInput(x)
+        wanted = reference.forward(list(outputs))
+        for got, want in zip(session.run(list(outputs), {"data": x}), wanted, strict=True):
+            assert _relative(got, want) <= 1e-4, (h, w)
 
 
 # --- Crop, Interp, Deconvolution, Flatten and Reshape whose sizes come from blobs -------------
