@@ -386,3 +386,12 @@ def test_a_range_of_another_rank_is_a_shape_error() -> None:
     profile = _profile("data", (1, 28, 28), (1, 28, 28), (1, 30, 30))
     with pytest.raises(ShapeError, match=r"'data' has rank 4 \[1, 1, 28, 28\]; --shapes gives"):
         check_caffe(model, profiles=[profile])
+
+
+def test_a_single_other_shape_is_converted_at_that_shape(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """--shapes data:1x3x50x50 (MIN = OPT = MAX) on PNet's 12x12 prototxt acts as --input."""
+    prototxt, weights = DATA / "MTCNN-PNet.prototxt", DATA / "weights" / "MTCNN-PNet.caffemodel"
+    shape = (1, 3, 50, 50)
+    conversion, _ = _convert(prototxt, weights, tmp_path / "p.onnx", _profile("data", *[shape] * 3))
+    assert conversion.inputs == {"data": shape} and conversion.symbolic == {}
+    assert conversion.outputs["prob1"] == (1, 2, 20, 20)

@@ -53,8 +53,10 @@ def varying_inputs(profiles: Sequence[Profile], inputs: Mapping[str, Shape]) -> 
 
 
 def needs_ranges(profiles: Sequence[Profile], inputs: Mapping[str, Shape]) -> bool:
-    """Whether the profiles give any Caffe input more than one shape (so it needs symbols)."""
-    return any(len(shapes) > 1 for shapes in _shapes_by_input(profiles, inputs).values())
+    """Whether the profiles give any Caffe input a shape other than its own (a single other
+    shape is converted as ``--input`` would; several make symbols)."""
+    given = _shapes_by_input(profiles, inputs)
+    return any(shapes != {tuple(inputs[name])} for name, shapes in given.items())
 
 
 def _shapes_by_input(
