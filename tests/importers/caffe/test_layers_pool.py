@@ -19,7 +19,7 @@ def caffe_pool(x, kernel, stride, pad, method, ceil=True):  # type: ignore[no-un
     for size, k, s, p in zip((h, w), kernel, stride, pad, strict=True):
         span = (size + 2 * p - k) / s
         o = (math.ceil(span) if ceil else math.floor(span)) + 1
-        if p and (o - 1) * s >= size + p:
+        if any(pad) and (o - 1) * s >= size + p:  # Caffe clips both axes if either is padded
             o -= 1
         outs.append(o)
     y = np.zeros((n, c, *outs))

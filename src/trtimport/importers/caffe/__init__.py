@@ -31,6 +31,7 @@ API = {
     "caffe_to_onnx": "trtimport.importers.caffe.convert",
     "LayerContext": "trtimport.importers.caffe.registry",
     "Shape": "trtimport.importers.caffe.registry",
+    "ShapeRange": "trtimport.core.options",
 }
 
 
@@ -97,7 +98,7 @@ def _check_without_weights(prototxt: Path, options: ImportOptions) -> str:
 
     model = load_caffe(prototxt, None)
     override_input_shapes(model, options.input_shapes)
-    check_caffe(model, outputs=options.outputs)
+    check_caffe(model, outputs=options.outputs, profiles=options.profiles)
     if model.requested_blobs:
         return weights_needed_message(model)
     return (
@@ -130,8 +131,7 @@ class CaffeImporter(OnnxBasedImporter):
         """Load the net and its weights, and convert them to ONNX at ``dest``."""
         from trtimport.importers.caffe.convert import caffe_to_onnx
         from trtimport.importers.caffe.inputs import override_input_shapes
-        from trtimport.importers.caffe.parse import CaffeModel, load_caffe
-        from trtimport.importers.caffe.ranges import refuse_spatial_ranges
+        from trtimport.importers.caffe.parse import load_caffe
 
         prototxt, caffemodel, note = model_files(ctx.source, ctx.options)
         if note:
@@ -141,17 +141,20 @@ class CaffeImporter(OnnxBasedImporter):
         for message in model.notes:
             ctx.note(message)
 
-        def convert(net: CaffeModel, path: Path, link_weights: bool = False) -> Path:
-            opset, outputs = ctx.options.opset, ctx.options.outputs
-            return caffe_to_onnx(
-                net, path, opset, ctx.plugins, outputs=outputs, link_weights=link_weights
-            ).path
-
-        refuse_spatial_ranges(
-            model, ctx.options.profiles, convert, lambda: load_caffe(prototxt, caffemodel)
-        )
         # The parser reads the weights from the caffemodel itself: no copy of them is written.
-        convert(model, dest, link_weights=True)
+        conversion = caffe_to_onnx(
+            model,
+            dest,
+            ctx.options.opset,
+            ctx.plugins,
+            outputs=ctx.options.outputs,
+            link_weights=True,
+            profiles=ctx.options.profiles,
+        )
+        for name, dims in conversion.symbolic.items():
+            if name in conversion.inputs:
+                shown = ", ".join(map(str, dims))
+                ctx.note(f"{ctx.source}: input '{name}' takes [{shown}] (its --shapes range)")
         return dest
 
     def populate(self, ctx: ImportContext) -> None:

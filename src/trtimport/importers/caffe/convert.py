@@ -15,10 +15,13 @@ map, is collected and reported in one :class:`UnsupportedLayerError`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from trtimport.errors import (
     InternalError,
@@ -29,8 +32,18 @@ from trtimport.errors import (
     TrtImportError,
     UsageError,
 )
-from trtimport.importers.caffe.parse import CaffeModel, bottom_problems
+from trtimport.importers.caffe.parse import CaffeModel, bottom_problems, describe_layer
 from trtimport.importers.caffe.problems import NetProblems
+from trtimport.importers.caffe.ranges import (
+    Dim,
+    LayerEmission,
+    check_ranks,
+    first_difference,
+    merged_dims,
+    needs_ranges,
+    range_error,
+    range_points,
+)
 from trtimport.importers.caffe.registry import (
     ConverterRegistry,
     LayerContext,
@@ -38,9 +51,11 @@ from trtimport.importers.caffe.registry import (
     Registration,
     build_registry,
 )
+from trtimport.onnxtools import encode
 from trtimport.onnxtools.graph import GraphBuilder, Shape, unique_name
 
 if TYPE_CHECKING:
+    from trtimport.core.options import Profile
     from trtimport.plugins.manager import Plugins
 
 DEFAULT_OPSET = 17
@@ -57,11 +72,15 @@ class Conversion:
     """What :func:`caffe_to_onnx` wrote."""
 
     path: Path
+    #: Input and output shapes (converted for ranges: at the first profile's OPT).
     inputs: dict[str, Shape]
     outputs: dict[str, Shape]
     #: Every tensor name the graph has for a Caffe blob value (``conv1/conv1``, ``conv1``, …).
     tensors: list[str] = field(default_factory=list)
     opset: int = DEFAULT_OPSET
+    #: Converted for ranges: the declared dimensions of each input and output that has a
+    #: symbolic one (``["data_batch", 3, "data_height", "data_width"]``; None: unknown).
+    symbolic: dict[str, list[Dim]] = field(default_factory=dict)
 
 
 @dataclass
@@ -182,6 +201,7 @@ def caffe_to_onnx(
     outputs: Sequence[str] = (),
     registry: ConverterRegistry | None = None,
     link_weights: bool = False,
+    profiles: Sequence[Profile] = (),
 ) -> Conversion:
     """Convert ``model`` to an ONNX file at ``dest`` (written atomically).
 
@@ -193,9 +213,12 @@ def caffe_to_onnx(
     need weights that ``model`` lacks is checked first, then refused with the make-weights hint.
     ``link_weights=True`` writes an intermediate file for TensorRT's parser: the blobs that are
     stored as they are stay in the caffemodel, which the ONNX file refers to through a link
-    beside it (:func:`.writer.write_onnx`).
+    beside it (:func:`.writer.write_onnx`). ``profiles`` (``--shapes`` ranges, :mod:`.ranges`)
+    that give an input several shapes make its varying dimensions symbolic: the net is converted
+    and checked at each MIN, OPT and MAX, and refused, naming the layer, if its ONNX depends on
+    the size.
     """
-    built = _build(model, opset, plugins, outputs, registry)
+    built = _build_for(model, opset, plugins, outputs, registry, profiles)
     if model.requested_blobs:
         raise ModelParseError(weights_needed_message(model))
     from trtimport import __version__
@@ -217,6 +240,7 @@ def caffe_to_onnx(
         outputs=built.outputs,
         tensors=built.tensors,
         opset=built.opset,
+        symbolic=built.symbolic,
     )
 
 
@@ -226,13 +250,15 @@ def check_caffe(
     *,
     outputs: Sequence[str] = (),
     registry: ConverterRegistry | None = None,
+    profiles: Sequence[Profile] = (),
 ) -> dict[str, Shape]:
     """Convert ``model`` in memory and raise every problem at once; weights are not needed.
 
     Without weights, converters get zero blobs of the shapes they ask for (recorded in
-    ``model.requested_blobs``). Returns the output shapes.
+    ``model.requested_blobs``). ``profiles`` are checked as :func:`caffe_to_onnx` does. Returns
+    the output shapes.
     """
-    return _build(model, None, plugins, outputs, registry).outputs
+    return _build_for(model, None, plugins, outputs, registry, profiles).outputs
 
 
 def weights_needed_message(model: CaffeModel) -> str:
@@ -255,6 +281,74 @@ class _Built:
     inputs: dict[str, Shape]
     outputs: dict[str, Shape]
     tensors: list[str]
+    #: Per converted layer, what it emitted (recorded in dynamic mode, for :mod:`.ranges`).
+    emissions: list[LayerEmission] = field(default_factory=list)
+    symbolic: dict[str, list[Dim]] = field(default_factory=dict)
+
+
+def _build_for(
+    model: CaffeModel,
+    opset: int | None,
+    plugins: Plugins | None,
+    outputs: Sequence[str],
+    registry: ConverterRegistry | None,
+    profiles: Sequence[Profile],
+) -> _Built:
+    """:func:`_build`, or for ranges :func:`_build_ranges` (one graph checked at each size)."""
+    if not needs_ranges(profiles, model.input_shapes):
+        return _build(model, opset, plugins, outputs, registry)
+    registry = registry or build_registry(plugins)
+    return _build_ranges(
+        model, profiles, lambda: _build(model, opset, plugins, outputs, registry, dynamic=True)
+    )
+
+
+def _build_ranges(
+    model: CaffeModel, profiles: Sequence[Profile], build: Callable[[], _Built]
+) -> _Built:
+    """Convert at every MIN/OPT/MAX in dynamic mode; one graph with symbolic dimensions."""
+    source = model.prototxt or model.caffemodel
+    declared = dict(model.input_shapes)
+    check_ranks(source, profiles, declared)
+    builds: list[tuple[str, _Built]] = []
+    try:
+        for point in range_points(profiles, declared):
+            model.input_shapes.update(point.shapes)
+            try:
+                builds.append((point.label, build()))
+            except TrtImportError as err:
+                if not builds:
+                    raise  # the net does not convert at OPT: its own problems, as they are
+                sizes = ", ".join(f"{n} {'x'.join(map(str, s))}" for n, s in point.shapes.items())
+                reason = f"the net does not convert at {point.label} ({sizes})"
+                raise range_error(source, profiles, declared, reason, str(err)) from err
+    finally:
+        model.input_shapes.update(declared)
+    (label, built), others = builds[0], builds[1:]
+    for other_label, other in others:
+        layer = first_difference(built.emissions, other.emissions)
+        if layer is not None:
+            raise range_error(
+                source,
+                profiles,
+                declared,
+                f"{describe_layer(model, layer)} is converted differently at {label} and "
+                f"{other_label} (its operators or constants are computed from the size), so "
+                "one engine cannot take the range",
+            )
+    every = [built] + [b for _, b in others]
+
+    def declare(name: str, shapes: list[Shape]) -> bytes:
+        dims = merged_dims(name, shapes)
+        if dims is not None and any(isinstance(d, str) for d in dims):
+            built.symbolic[name] = dims
+        return encode.value_info(name, encode.data_type(np.float32), dims)
+
+    if len(built.graph.inputs) != len(built.inputs):
+        raise InternalError(f"{source}: the graph declares inputs other than the net's")
+    built.graph.inputs = [declare(n, [b.inputs[n] for b in every]) for n in built.inputs]
+    built.graph.outputs = [declare(n, [b.outputs[n] for b in every]) for n in built.outputs]
+    return built
 
 
 def _build(
@@ -263,6 +357,8 @@ def _build(
     plugins: Plugins | None,
     outputs: Sequence[str],
     registry: ConverterRegistry | None,
+    *,
+    dynamic: bool = False,
 ) -> _Built:
     opset = DEFAULT_OPSET if opset is None else int(opset)
     if opset not in SUPPORTED_OPSETS:
@@ -282,6 +378,7 @@ def _build(
     reserved = {n for tops in plan.tops for n in tops} | set(plan.inputs)
     graph = GraphBuilder(reserved_tensors=reserved)
     shapes: dict[str, Shape] = {}
+    emissions: list[LayerEmission] = []
     for name, blob in plan.inputs.items():
         if blob in model.input_shapes and name not in {t for i in keep for t in plan.tops[i]}:
             graph.add_input(name, model.input_shapes[blob])
@@ -307,7 +404,9 @@ def _build(
             graph=graph,
             model=model,
             opset=opset,
+            dynamic=dynamic,
         )
+        first_node, first_constant = len(graph.nodes), len(graph.initializers)
         try:
             result = _run_converter(registration, ctx)
         except LayerNotSupported as err:
@@ -318,6 +417,9 @@ def _build(
             report.shapes.append(str(err))
             continue
         shapes.update(zip(tops, result, strict=True))
+        if dynamic:
+            constants = list(islice(graph.initializers.values(), first_constant, None))
+            emissions.append(LayerEmission(layer.name, graph.nodes[first_node:], constants))
     report.raise_if_any()
 
     out_names = list(outputs) or [t for t in plan.outputs(keep) if t in shapes]
@@ -334,4 +436,5 @@ def _build(
         inputs={n: shapes[n] for n in plan.inputs if n in shapes},
         outputs={n: shapes[n] for n in out_names if n in shapes},
         tensors=[n for i in sorted(keep) for n in plan.tops[i] if n in shapes],
+        emissions=emissions,
     )

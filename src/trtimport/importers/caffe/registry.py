@@ -8,8 +8,10 @@ A converter turns one Caffe layer into ONNX nodes. It is a plain function::
 It reads the layer (``ctx.layer``, the ``caffe_pb2.LayerParameter``), the ONNX names and shapes of
 its bottoms (``ctx.inputs``, ``ctx.input_shapes``) and its weight blobs (``ctx.blob(i)``), emits
 nodes with ``ctx.node(...)`` / ``ctx.op(...)`` writing the names in ``ctx.outputs`` (one per
-top), and returns the shape of every top. Parameters it cannot map raise
-``ctx.unsupported("why")``; conversion collects those from every layer before failing.
+top), and returns the shape of every top. With ``ctx.dynamic`` the input sizes vary at run time
+and the emitted ONNX must not depend on them (a layer whose ONNX does is named in the refusal).
+Parameters it cannot map raise ``ctx.unsupported("why")``; conversion collects those from every
+layer before failing.
 
 Built-in converters and plugin converters are registered the same way, through the
 ``trtimport_register_caffe_layers(register)`` hook; ``register(layer_type, converter)`` refuses a
@@ -63,6 +65,11 @@ class LayerContext:
     model: CaffeModel
     #: The ONNX opset being emitted.
     opset: int = 17
+    #: True when input sizes vary at run time (``--shapes`` ranges): the net is converted at
+    #: each MIN/OPT/MAX and must give the same ONNX at every size, so a converter reads sizes
+    #: in the graph (Shape, Slice) instead of baking them into constants or attributes. The
+    #: shapes it returns are still those of the current conversion, checked at each size.
+    dynamic: bool = False
 
     @property
     def name(self) -> str:

@@ -56,17 +56,20 @@ def deconv_output(size: int, kernel: int, stride: int, pad: int, dilation: int) 
     return out
 
 
-def pool_output(size: int, kernel: int, stride: int, pad: int, *, ceil: bool = True) -> int:
+def pool_output(
+    size: int, kernel: int, stride: int, pad: int, *, ceil: bool = True, clip: bool | None = None
+) -> int:
     """Pooling output size by Caffe's rule: ceil mode, then drop a window starting in the pad.
 
-    Caffe rounds up, and when padding is used removes the last window if it would start at or
-    beyond ``size + pad`` (it would cover only padding).
+    Caffe rounds up, and when padding is used (on either axis: ``clip``, which defaults to
+    ``pad > 0``) removes the last window if it would start at or beyond ``size + pad`` (it would
+    cover only padding).
     """
     if pad >= kernel:
         raise ValueError(f"pad {pad} must be smaller than the kernel {kernel}")
     span = size + 2 * pad - kernel
     out = (-(-span // stride) if ceil else span // stride) + 1
-    if pad > 0 and (out - 1) * stride >= size + pad:
+    if (pad > 0 if clip is None else clip) and (out - 1) * stride >= size + pad:
         out -= 1
     if out <= 0:
         raise ValueError(f"a {kernel} window does not fit an input of size {size}")
@@ -76,6 +79,27 @@ def pool_output(size: int, kernel: int, stride: int, pad: int, *, ceil: bool = T
 def pool_end_pad(size: int, kernel: int, stride: int, pad: int, out: int) -> int:
     """The trailing pad that makes floor-mode pooling produce ``out`` windows."""
     return max((out - 1) * stride + kernel - size - pad, 0)
+
+
+def pool_end_pad_any_size(kernel: int, stride: int, pad: int, *, ceil: bool, clip: bool) -> int:
+    """The trailing pad with which floor-mode pooling gives Caffe's output size at *every* size.
+
+    Floor mode with trailing pad ``e`` keeps the windows starting at ``t`` (a multiple of the
+    stride) with ``t + kernel <= size + pad + e``. Caffe's ceil rounding keeps
+    ``t <= size + 2*pad - kernel + stride - 1``, and its clip (``clip``: padding on either axis)
+    ``t <= size + pad - 1``; ``e = min(pad + stride - 1, kernel - 1)`` states both bounds at
+    once, and never more than ``kernel - 1``, so every window touches the input. Floor rounding
+    never reaches the clip: ``e = pad``. Unclipped ceil rounding with a stride above the kernel
+    keeps windows wholly outside the input at some sizes, which no constant pad reproduces.
+    """
+    if not ceil:
+        return pad
+    if not clip and stride > kernel:
+        raise ValueError(
+            f"with stride {stride} larger than kernel {kernel} and no padding, Caffe's ceil "
+            "rounding adds a window wholly outside the input at some sizes"
+        )
+    return min(pad + stride - 1, kernel - 1)
 
 
 def ave_pool_divisors(size: int, kernel: int, stride: int, pad: int, out: int) -> list[float]:

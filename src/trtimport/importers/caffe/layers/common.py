@@ -48,17 +48,22 @@ def unsqueeze_trailing(ctx: LayerContext, x: str, rank: int, trailing: int) -> s
     return ctx.op("Unsqueeze", x, ctx.ints(list(range(rank, rank + trailing)), "axes"))
 
 
-def shape_from(ctx: LayerContext, x: str, leading: int, dims: Sequence[int]) -> str:
-    """A shape tensor: the first ``leading`` dims of ``x`` (read at run time, so the batch
-    dimension stays free), then ``dims``."""
-    head = ctx.op(
+def dims_of(ctx: LayerContext, x: str, start: int, end: int) -> str:
+    """Dimensions ``start``..``end`` (exclusive) of ``x``, read at run time (int64, 1-D)."""
+    return ctx.op(
         "Slice",
         ctx.op("Shape", x),
-        ctx.ints([0], "zero"),
-        ctx.ints([leading], "leading"),
+        ctx.ints([start], "dims_start"),
+        ctx.ints([end], "dims_end"),
         ctx.ints([0], "axis0"),
     )
-    return ctx.op("Concat", head, ctx.ints(list(dims), "dims"), axis=0)
+
+
+def shape_from(ctx: LayerContext, x: str, leading: int, dims: Sequence[int] | str) -> str:
+    """A shape tensor: the first ``leading`` dims of ``x`` (read at run time, so the batch
+    dimension stays free), then ``dims`` (values, or a tensor computed in the graph)."""
+    tail = dims if isinstance(dims, str) else ctx.ints(list(dims), "dims")
+    return ctx.op("Concat", dims_of(ctx, x, 0, leading), tail, axis=0)
 
 
 def pool_geometry(p: Any) -> tuple[list[int], list[int], list[int]]:

@@ -4,6 +4,10 @@ ONNX's ceil mode and average divisor differ from Caffe's, so the converters comp
 output size (:func:`shapes.pool_output`), pad the end explicitly so that floor mode yields it,
 and correct the AVE divisor with a constant when Caffe's (which counts the pad but not the
 ceil overhang) differs from ONNX's.
+
+For ranges of sizes (``ctx.dynamic``) the trailing pad is one that gives Caffe's size at every
+size (:func:`shapes.pool_end_pad_any_size`), and an AVE divisor that differs from both of
+ONNX's is computed in the graph from the input's size (:func:`_caffe_divisor_ratio`).
 """
 
 from __future__ import annotations
@@ -38,13 +42,16 @@ def emit_pool(
     """
     kernel, stride, pad = geometry
     sizes = x_shape[2:]
+    clip = any(pad)  # Caffe clips both axes when either is padded
     try:
         outs = [
-            shapes.pool_output(s, k, st, p, ceil=ceil)
+            shapes.pool_output(s, k, st, p, ceil=ceil, clip=clip)
             for s, k, st, p in zip(sizes, *geometry, strict=False)
         ]
     except ValueError as err:
         raise ctx.shape_error(str(err)) from err
+    if ctx.dynamic:
+        return _emit_pool_any_size(ctx, x, method, geometry, (*x_shape[:2], *outs), out, ceil, mask)
     end = [
         shapes.pool_end_pad(s, k, st, p, o)
         for s, k, st, p, o in zip(sizes, *geometry, outs, strict=False)
@@ -86,6 +93,83 @@ def emit_pool(
         return ctx.op("AveragePool", x, out=out, count_include_pad=1, **attrs), out_shape
     pooled = ctx.op("AveragePool", x, count_include_pad=0, **attrs)
     return ctx.op("Mul", pooled, ctx.const(correction, "divisor"), out=out), out_shape
+
+
+def _emit_pool_any_size(
+    ctx: LayerContext,
+    x: str,
+    method: int,
+    geometry: tuple[list[int], list[int], list[int]],
+    out_shape: Shape,
+    out: str | None,
+    ceil: bool,
+    mask: str | None,
+) -> tuple[str, Shape]:
+    """:func:`emit_pool` with nodes that give Caffe's result at every input size."""
+    kernel, stride, pad = geometry
+    if mask is not None:
+        raise ctx.unsupported(
+            "a MAX pooling mask (for unpooling) holds plane indices computed for one input "
+            "size, so it cannot take a range of sizes"
+        )
+    try:
+        end = [
+            shapes.pool_end_pad_any_size(k, s, p, ceil=ceil, clip=any(pad))
+            for k, s, p in zip(kernel, stride, pad, strict=True)
+        ]
+    except ValueError as err:
+        raise ctx.unsupported(
+            f"{err}; a range of sizes needs round_mode: FLOOR or padding"
+        ) from err
+    attrs: dict[str, Any] = {"kernel_shape": kernel, "strides": stride, "pads": pad + end}
+    if method == MAX:
+        return ctx.op("MaxPool", x, out=out, **attrs), out_shape
+    if method == STOCHASTIC:
+        squares = ctx.op("AveragePool", ctx.op("Mul", x, x), count_include_pad=0, **attrs)
+        plain = ctx.op("AveragePool", x, count_include_pad=0, **attrs)
+        return ctx.op("Div", squares, plain, out=out), out_shape
+    # Caffe divides by the window's extent within [-pad, size + pad): the full kernel when no
+    # window reaches past size + pad (end == pad), the in-image count when there is no pad.
+    if end == pad:
+        return ctx.op("AveragePool", x, out=out, count_include_pad=1, **attrs), out_shape
+    pooled = ctx.op("AveragePool", x, count_include_pad=0, **attrs)
+    if not any(pad):
+        return ctx.op("Identity", pooled, out=out), out_shape
+    ratio = _caffe_divisor_ratio(ctx, x, kernel, stride, pad, end)
+    return ctx.op("Mul", pooled, ratio, out=out), out_shape
+
+
+def _caffe_divisor_ratio(
+    ctx: LayerContext, x: str, kernel: list[int], stride: list[int], pad: list[int], end: list[int]
+) -> str:
+    """Per output position: (in-image count) / (Caffe's count), 1 x 1 x OH x OW, from the size.
+
+    Both counts are window sums of ones, computed with Conv: over the image alone, padded by
+    ``pad`` and ``end`` with zeros, and over the image grown by ``pad`` on each side (Caffe's
+    extent), padded by ``end - pad`` at the end.
+    """
+    size = ctx.op(
+        "Slice",
+        ctx.op("Shape", x),
+        ctx.ints([2], "hw_start"),
+        ctx.ints([4], "hw_end"),
+        ctx.ints([0], "hw_axis"),
+    )
+    plane = ctx.op("Concat", ctx.ints([1, 1], "one_plane"), size, axis=0)
+    one = ctx.const(np.float32(1), "one")
+    ones = ctx.op("Add", ctx.op("ConstantOfShape", plane), one)  # float zeros, plus one
+    window = ctx.const(np.ones((1, 1, *kernel), np.float32), "window")
+    common: dict[str, Any] = {"kernel_shape": kernel, "strides": stride}
+    inside = ctx.op("Conv", ones, window, pads=pad + end, **common)
+    grown = ctx.op("Pad", ones, ctx.ints([0, 0, *pad, 0, 0, *pad], "caffe_extent"), one)
+    caffe = ctx.op(
+        "Conv",
+        grown,
+        window,
+        pads=[0, 0] + [e - p for e, p in zip(end, pad, strict=True)],
+        **common,
+    )
+    return ctx.op("Div", inside, caffe)
 
 
 def _geometry(ctx: LayerContext) -> tuple[list[int], list[int], list[int]]:

@@ -2,7 +2,9 @@
 Permute, Tile, Silence, Dropout, Parameter, Input, ShuffleChannel, Interp, Upsample.
 
 Shapes given to ONNX Reshape copy the leading (batch) dimensions with 0 instead of baking in
-the prototxt's batch, so the graph stays valid when the batch dimension is made dynamic.
+the prototxt's batch, so the graph stays valid when the batch dimension is made dynamic. For
+ranges of sizes (``ctx.dynamic``) the sizes that Reshape, Flatten, Crop, Interp and Upsample
+take from a blob are read in the graph (Shape, Slice, integer arithmetic) instead.
 """
 
 from __future__ import annotations
@@ -13,13 +15,26 @@ from typing import Any
 import numpy as np
 
 from trtimport.importers.caffe import shapes
-from trtimport.importers.caffe.layers.common import axis_index, checked, shape_from
+from trtimport.importers.caffe.layers.common import axis_index, checked, dims_of, shape_from
 from trtimport.importers.caffe.layers.unpool import tiling_pool_of, unpool_by_mask
 from trtimport.importers.caffe.registry import Converter, LayerContext, Shape
 
+#: ONNX Slice's "to the end".
+_END = int(np.iinfo(np.int64).max)
 
-def _reshape(ctx: LayerContext, spec: Sequence[int], out: str) -> None:
-    ctx.op("Reshape", ctx.inputs[0], ctx.ints(spec, "shape"), out=out)
+
+def _reshape(
+    ctx: LayerContext, spec: Sequence[int], out: str, keep_from: int | None = None
+) -> None:
+    """Reshape to ``spec``; with ``keep_from`` and ``ctx.dynamic``, the bottom's axes from
+    ``keep_from`` on are read at run time instead of ``spec``'s last values."""
+    rank = len(ctx.input_shapes[0])
+    if ctx.dynamic and keep_from is not None and keep_from < rank:
+        head = ctx.ints(spec[: len(spec) - (rank - keep_from)], "shape")
+        target = ctx.op("Concat", head, dims_of(ctx, ctx.inputs[0], keep_from, rank), axis=0)
+    else:
+        target = ctx.ints(spec, "shape")
+    ctx.op("Reshape", ctx.inputs[0], target, out=out)
 
 
 def reshape(ctx: LayerContext) -> list[Shape]:
@@ -32,7 +47,7 @@ def reshape(ctx: LayerContext) -> list[Shape]:
     start = p.axis + rank + 1 if p.axis < 0 else p.axis
     end = rank if p.num_axes == -1 else start + p.num_axes
     spec = [0] * start + dims + list(bottom[end:])
-    _reshape(ctx, spec, ctx.outputs[0])
+    _reshape(ctx, spec, ctx.outputs[0], keep_from=end)
     return [result]
 
 
@@ -42,7 +57,7 @@ def flatten(ctx: LayerContext) -> list[Shape]:
     bottom = ctx.input_shapes[0]
     result = checked(ctx, shapes.flatten_output, bottom, p.axis, p.end_axis)
     start, end = axis_index(ctx, p.axis), axis_index(ctx, p.end_axis)
-    _reshape(ctx, [0] * start + [-1] + list(bottom[end + 1 :]), ctx.outputs[0])
+    _reshape(ctx, [0] * start + [-1] + list(bottom[end + 1 :]), ctx.outputs[0], keep_from=end + 1)
     return [result]
 
 
@@ -122,16 +137,12 @@ def crop(ctx: LayerContext) -> list[Shape]:
     offsets = checked(ctx, shapes.crop_offsets, bottom, ref, p.axis, list(p.offset))
     start = axis_index(ctx, p.axis)
     axes = list(range(start, len(bottom)))
-    starts = [offsets[a] for a in axes]
-    ends = [offsets[a] + ref[a] for a in axes]
-    ctx.op(
-        "Slice",
-        ctx.inputs[0],
-        ctx.ints(starts, "starts"),
-        ctx.ints(ends, "ends"),
-        ctx.ints(axes, "axes"),
-        out=ctx.outputs[0],
-    )
+    starts = ctx.ints([offsets[a] for a in axes], "starts")
+    if ctx.dynamic:
+        ends = ctx.op("Add", starts, dims_of(ctx, ctx.inputs[1], start, len(bottom)))
+    else:
+        ends = ctx.ints([offsets[a] + ref[a] for a in axes], "ends")
+    ctx.op("Slice", ctx.inputs[0], starts, ends, ctx.ints(axes, "axes"), out=ctx.outputs[0])
     return [(*bottom[:start], *ref[start:])]
 
 
@@ -189,8 +200,10 @@ def shuffle_channel(ctx: LayerContext) -> list[Shape]:
     return [bottom]
 
 
-def _resize(ctx: LayerContext, x: str, size: tuple[int, int], out: str, **attrs: object) -> None:
-    """Resize the last two axes to ``size``, keeping N and C from the input."""
+def _resize(
+    ctx: LayerContext, x: str, size: tuple[int, int] | str, out: str, **attrs: object
+) -> None:
+    """Resize the last two axes to ``size`` (or a size computed in the graph), keeping N and C."""
     sizes = shape_from(ctx, x, 2, size)
     ctx.op("Resize", x, "", "", sizes, out=out, **attrs)
 
@@ -226,22 +239,46 @@ def interp(ctx: LayerContext) -> list[Shape]:
         raise ctx.shape_error(f"output size {h_out}x{w_out} from input {h_in}x{w_in} is empty")
     x = ctx.inputs[0]
     if p.pad_beg or p.pad_end:
+        ends = [s + p.pad_end for s in bottom[2:]]
+        if ctx.dynamic:
+            ends = [p.pad_end or _END] * 2
         x = ctx.op(
             "Slice",
             x,
             ctx.ints([-p.pad_beg] * 2, "starts"),
-            ctx.ints([s + p.pad_end for s in bottom[2:]], "ends"),
+            ctx.ints(ends, "ends"),
             ctx.ints([2, 3], "axes"),
         )
+    size: tuple[int, int] | str = (h_out, w_out)
+    if ctx.dynamic and (shrink or zoom):
+        size = _interp_size(
+            ctx, x, int(p.shrink_factor) if shrink else 1, int(p.zoom_factor) if zoom else 1
+        )
+    elif ctx.dynamic and not (p.height and p.width):
+        size = dims_of(ctx, ctx.inputs[1], 2, 4)
     _resize(
         ctx,
         x,
-        (h_out, w_out),
+        size,
         ctx.outputs[0],
         mode="linear",
         coordinate_transformation_mode="align_corners",
     )
     return [(*bottom[:2], h_out, w_out)]
+
+
+def _interp_size(ctx: LayerContext, x: str, shrink: int, zoom: int) -> str:
+    """Interp's output size from ``x``'s at run time: (s - 1) / shrink + 1, then
+    s + (s - 1) * (zoom - 1)."""
+    size = dims_of(ctx, x, 2, 4)
+    one = ctx.ints([1], "one")
+    if shrink != 1:
+        fewer = ctx.op("Div", ctx.op("Sub", size, one), ctx.ints([shrink], "shrink"))
+        size = ctx.op("Add", fewer, one)
+    if zoom != 1:
+        more = ctx.op("Mul", ctx.op("Sub", size, one), ctx.ints([zoom - 1], "zoom"))
+        size = ctx.op("Add", size, more)
+    return size
 
 
 def _upsample_size(ctx: LayerContext) -> tuple[int, int]:
@@ -264,10 +301,18 @@ def upsample(ctx: LayerContext) -> list[Shape]:
     bottom = ctx.input_shapes[0]
     h_out, w_out = _upsample_size(ctx)
     if len(ctx.inputs) == 1:
+        p = ctx.layer.upsample_param
+        size: tuple[int, int] | str = (h_out, w_out)
+        if ctx.dynamic and not (p.HasField("upsample_h") or p.HasField("upsample_w")):
+            scale = [int(p.scale_h) if p.HasField("scale_h") else int(p.scale)]
+            scale.append(int(p.scale_w) if p.HasField("scale_w") else int(p.scale))
+            scaled = ctx.op("Mul", dims_of(ctx, ctx.inputs[0], 2, 4), ctx.ints(scale, "scale"))
+            trim = ctx.ints([int(p.pad_out_h), int(p.pad_out_w)], "pad_out")
+            size = ctx.op("Sub", scaled, trim)
         _resize(
             ctx,
             ctx.inputs[0],
-            (h_out, w_out),
+            size,
             ctx.outputs[0],
             mode="nearest",
             coordinate_transformation_mode="asymmetric",
