@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from trtimport.importers.caffe import shapes
+from trtimport.importers.caffe.layers.common import intel_engine
+from trtimport.importers.caffe.proto import caffe_pb2
 from trtimport.importers.caffe.registry import Converter, LayerContext, Shape
 
 
@@ -74,6 +76,8 @@ def _convolve(ctx: LayerContext, *, transpose: bool, depthwise: bool = False) ->
         ]
     except ValueError as err:
         raise ctx.shape_error(str(err)) from err
+    if ctx.layer.HasField("quantization_param") and not transpose:
+        _refuse_intel_int8(ctx, dilation)
     if p.relu and transpose:
         raise ctx.unsupported("Intel Caffe fuses relu into Convolution only, not Deconvolution")
     convolved = ctx.node(
@@ -121,3 +125,24 @@ CONVERTERS: dict[str, Converter] = {
     "DepthwiseConvolution": convolution_depthwise,
     "Deconvolution": deconvolution,
 }
+
+
+def _refuse_intel_int8(ctx: LayerContext, dilation: Sequence[int]) -> None:
+    """Intel Caffe's MKL-DNN convolution reads ``quantization_param`` at test time and runs in
+    INT8; its own (CAFFE) engine ignores it. The engine is chosen as Intel's layer factory does
+    (a dilated convolution named by an engine string falls back to CAFFE); none named means
+    MKL-DNN, the engine Intel's default build gives every net."""
+    param = ctx.layer.convolution_param
+    engine = intel_engine(ctx, caffe_pb2.ConvolutionParameter.Engine.Name(param.engine))
+    dilated = max(dilation) > 1 and param.engine == 0
+    if engine == "CAFFE" or (dilated and engine in ("MKLDNN", "")):
+        return
+    q = ctx.layer.quantization_param
+    raise ctx.unsupported(
+        "quantization_param: Intel Caffe's MKL-DNN engine (its default build's engine) runs "
+        f"this convolution in INT8 at test time (input at scale {list(q.scale_in)}, weights "
+        f"per output channel, output at scale {list(q.scale_out)}), which trtimport does not "
+        "reproduce; it converts the float net. To convert that, as Intel Caffe computes it with "
+        'its own engine, add engine: "CAFFE" to the net (or this layer) or delete the '
+        "quantization_param blocks; --int8 quantizes for TensorRT instead"
+    )
