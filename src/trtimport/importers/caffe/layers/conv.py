@@ -130,8 +130,8 @@ CONVERTERS: dict[str, Converter] = {
 def _refuse_intel_int8(ctx: LayerContext, dilation: Sequence[int]) -> None:
     """Intel Caffe's MKL-DNN convolution reads ``quantization_param`` at test time and runs in
     INT8; its own (CAFFE) engine ignores it. The engine is chosen as Intel's layer factory does
-    (a dilated convolution named by an engine string falls back to CAFFE); none named means
-    MKL-DNN, the engine Intel's default build gives every net."""
+    (a dilated convolution named by an engine string falls back to CAFFE). None named is
+    refused too: builds with USE_MKLDNN_AS_DEFAULT_ENGINE give every net MKL-DNN."""
     param = ctx.layer.convolution_param
     engine = intel_engine(ctx, caffe_pb2.ConvolutionParameter.Engine.Name(param.engine))
     dilated = max(dilation) > 1 and param.engine == 0
@@ -139,7 +139,7 @@ def _refuse_intel_int8(ctx: LayerContext, dilation: Sequence[int]) -> None:
         return
     q = ctx.layer.quantization_param
     raise ctx.unsupported(
-        "quantization_param: Intel Caffe's MKL-DNN engine (its default build's engine) runs "
+        "quantization_param: Intel Caffe's MKL-DNN engine (its builds' usual default) runs "
         f"this convolution in INT8 at test time (input at scale {list(q.scale_in)}, weights "
         f"per output channel, output at scale {list(q.scale_out)}), which trtimport does not "
         "reproduce; it converts the float net. To convert that, as Intel Caffe computes it with "
