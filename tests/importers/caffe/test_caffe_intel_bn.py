@@ -16,7 +16,7 @@ import pytest
 from caffe_harness import close, fork_and_opencv, layer, net_text, rng, run
 from test_layers_conv import conv_ref
 
-from trtimport.errors import UnsupportedLayerError
+from trtimport.errors import TrtImportError, UnsupportedLayerError
 from trtimport.importers.caffe.convert import caffe_to_onnx
 from trtimport.importers.caffe.make_weights import make_caffe_weights
 from trtimport.importers.caffe.parse import load_caffe
@@ -282,3 +282,30 @@ def test_intel_filler_field_7_in_binary_is_not_scale_bias() -> None:
     param.ParseFromString(bytes([7 << 3 | 2, len(filler)]) + filler + use_weight_bias_false)
     assert not param.HasField("scale_bias")
     assert param.HasField("use_weight_bias") and not param.use_weight_bias
+
+
+@pytest.mark.parametrize("scale_bias_term", [True, False])
+def test_scale_folded_into_batch_norm_by_intel(tmp_path: Path, scale_bias_term: bool) -> None:
+    """Intel Caffe's net compiler moves the blobs of the Scale after a BatchNorm into it and
+    drops the Scale, so its caffemodels hold BatchNorm with 5 (or 4) blobs and no Scale."""
+    term = "true" if scale_bias_term else "false"
+    text = net_text(
+        layer("BatchNorm", "batch_norm_param { eps: 0.001 }", ("x",), ("b",), name="bn")
+        + layer("Scale", f"scale_param {{ bias_term: {term} }}", ("b",), ("b",), name="sc")
+        + layer("ReLU", "", ("b",), ("y",), name="r"),
+        {"x": X.shape},
+    )
+    blobs = _blobs(5 if scale_bias_term else 4, seed=49)
+    out = run(tmp_path, text, {"x": X}, {"bn": blobs})
+    close(out["y"], intel_batch_norm(X, blobs, eps=1e-3, bias_term=scale_bias_term, relu=True))
+
+
+def test_a_scale_without_blobs_elsewhere_still_needs_them(tmp_path: Path) -> None:
+    text = net_text(
+        layer("BatchNorm", "", ("x",), ("b",), name="bn")
+        + layer("ReLU", "", ("b",), ("b",), name="r")
+        + layer("Scale", "", ("b",), ("y",), name="sc"),
+        {"x": X.shape},
+    )
+    with pytest.raises(TrtImportError, match=r"layer .sc. .Scale.*needs 1 weight blob"):
+        run(tmp_path, text, {"x": X}, {"bn": _blobs(5)})

@@ -86,7 +86,48 @@ def _batch_norm_affine(ctx: LayerContext, c: int) -> tuple[np.ndarray, np.ndarra
             f"bias_term: false but the caffemodel has {len(ctx.blobs)} blobs (a shift in "
             "blob 4); Intel Caffe refuses this pairing too"
         )
-    return ctx.blob(3, (c,)), ctx.blob(4, (c,)) if p.bias_term else zeros
+    merged = _merged_scale(ctx)
+    has_shift = p.bias_term if merged is None else merged.scale_param.bias_term
+    return ctx.blob(3, (c,)), ctx.blob(4, (c,)) if has_shift else zeros
+
+
+def _merged_scale(ctx: LayerContext) -> caffe_pb2.LayerParameter | None:
+    """The Scale layer that Intel's net compiler folded into this BatchNorm, if the caffemodel
+    shows it did: the BatchNorm top's first reader is a one-bottom Scale without blobs.
+
+    Intel Caffe (MKL2017/MKL-DNN engines) moves such a Scale's blobs into the BatchNorm
+    (blobs 3 and 4, ``bias_term`` from the Scale's) and drops the Scale, so the caffemodels it
+    writes hold the BatchNorm with them and no Scale layer.
+    """
+    layers = list(ctx.model.net.layer)
+    index = next(i for i, layer in enumerate(layers) if layer.name == ctx.name)
+    top = ctx.layer.top[0]
+    for later in layers[index + 1 :]:
+        if top in later.bottom:
+            merged = (
+                later.type == "Scale"
+                and len(later.bottom) == 1
+                and not ctx.model.weights.get(later.name)
+            )
+            return later if merged else None
+    return None
+
+
+def _folded_into_batch_norm(ctx: LayerContext) -> bool:
+    """This Scale is one that Intel's net compiler folded into the BatchNorm before it."""
+    if not ctx.model.has_weights or ctx.blobs or len(ctx.inputs) > 1:
+        return False
+    layers = list(ctx.model.net.layer)
+    index = next(i for i, layer in enumerate(layers) if layer.name == ctx.name)
+    bottom = ctx.layer.bottom[0]
+    for earlier in reversed(layers[:index]):
+        if bottom in earlier.top:
+            blobs = ctx.model.weights.get(earlier.name, [])
+            intel = earlier.type == "BatchNorm" and not earlier.batch_norm_param.scale_bias
+            return intel and len(blobs) > 3
+        if bottom in earlier.bottom:
+            return False
+    return False
 
 
 def _batch_statistics_norm(
@@ -191,8 +232,15 @@ def _operand(ctx: LayerContext, axis: int, num_axes: int, hint: str) -> str:
 
 
 def scale(ctx: LayerContext) -> list[Shape]:
-    """Scale: x * scale (a blob, or bottom[1]) aligned at ``axis``, plus an optional bias blob."""
+    """Scale: x * scale (a blob, or bottom[1]) aligned at ``axis``, plus an optional bias blob.
+
+    A Scale without blobs right after a BatchNorm that holds them was folded into it by Intel
+    Caffe's net compiler (the caffemodel Intel Caffe writes): it passes its input through.
+    """
     p = ctx.layer.scale_param
+    if _folded_into_batch_norm(ctx):
+        ctx.op("Identity", ctx.inputs[0], out=ctx.outputs[0])
+        return [ctx.input_shapes[0]]
     factor = _operand(ctx, p.axis, p.num_axes, "scale")
     if not p.bias_term:
         ctx.op("Mul", ctx.inputs[0], factor, out=ctx.outputs[0])
