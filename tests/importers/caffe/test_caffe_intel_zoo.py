@@ -9,6 +9,7 @@ Intel's fields cleared).
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
@@ -65,3 +66,28 @@ def test_intel_resnet50_train_val_matches_opencv(tmp_path: Path) -> None:
     reference = net.forward("fc1000")
     assert float(np.abs(reference).max()) > 0.1
     close(ours, reference, 1e-4)
+
+
+def test_intel_folded_caffemodel_gives_the_same_net(tmp_path: Path) -> None:
+    """The weights laid out as Intel Caffe writes them (each Scale's blobs moved into the
+    BatchNorm before it, the Scale layers absent) convert to the same function."""
+    weights = make_caffe_weights(RESNET, tmp_path / "r50.caffemodel", seed=1)
+    plain = load_caffe(RESNET, weights.path)
+    folded = load_caffe(RESNET, weights.path)
+    layers = list(folded.net.layer)
+    moved = 0
+    for before, layer in pairwise(layers):
+        if before.type == "BatchNorm" and layer.type == "Scale":
+            folded.weights[before.name] = [
+                *folded.weights[before.name],
+                *folded.weights.pop(layer.name),
+            ]
+            moved += 1
+    assert moved == 53
+    x = rng(51).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    results = []
+    for name, model in (("plain", plain), ("folded", folded)):
+        conversion = caffe_to_onnx(model, tmp_path / f"{name}.onnx")
+        session = ort.InferenceSession(str(conversion.path), providers=["CPUExecutionProvider"])
+        results.append(session.run(["fc1000"], {"data": x})[0])
+    close(results[1], results[0], 1e-5)
