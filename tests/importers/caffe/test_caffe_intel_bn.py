@@ -309,3 +309,24 @@ def test_a_scale_without_blobs_elsewhere_still_needs_them(tmp_path: Path) -> Non
     )
     with pytest.raises(TrtImportError, match=r"layer .sc. .Scale.*needs 1 weight blob"):
         run(tmp_path, text, {"x": X}, {"bn": _blobs(5)})
+
+
+def test_every_quantized_convolution_is_listed_at_once(tmp_path: Path) -> None:
+    text = net_text(
+        layer("Convolution", QUANTIZED, ("x",), ("y",), name="q1")
+        + layer(
+            "Convolution",
+            QUANTIZED.replace("kernel_size: 3 pad: 1", "kernel_size: 1"),
+            ("x",),
+            ("z",),
+            name="q2",
+        ),
+        {"x": XQ.shape},
+    )
+    with pytest.raises(UnsupportedLayerError) as err:
+        run(tmp_path, text, {"x": XQ}, {"q1": WQ, "q2": [np.ones((4, 3, 1, 1)), np.zeros(4)]})
+    message = str(err.value)
+    assert "layer 'q1'" in message and "layer 'q2'" in message
+    assert message.count(": quantization_param: Intel Caffe") == 2
+    assert "input at scale 8.51, weights" in message
+    assert "trtimport_register_caffe_layers" not in message  # Convolution has a converter

@@ -140,9 +140,13 @@ def _refuse_intel_int8(ctx: LayerContext, dilation: Sequence[int]) -> None:
     q = ctx.layer.quantization_param
     raise ctx.unsupported(
         "quantization_param: Intel Caffe's MKL-DNN engine (its builds' usual default) runs "
-        f"this convolution in INT8 at test time (input at scale {list(q.scale_in)}, weights "
-        f"per output channel, output at scale {list(q.scale_out)}), which trtimport does not "
-        "reproduce; it converts the float net. To convert that, as Intel Caffe computes it with "
-        'its own engine, add engine: "CAFFE" to the net (or this layer) or delete the '
-        "quantization_param blocks; --int8 quantizes for TensorRT instead"
+        f"this convolution in INT8 at test time (input at scale {_scales(q.scale_in)}, "
+        f"weights per output channel, output at scale {_scales(q.scale_out)}), which trtimport "
+        "does not reproduce; it converts the float net. To convert that, as Intel Caffe "
+        'computes it with its own engine, add engine: "CAFFE" to the net (or this layer) or '
+        "delete the quantization_param blocks; --int8 quantizes for TensorRT instead"
     )
+
+
+def _scales(values: Sequence[float]) -> str:
+    return ", ".join(f"{v:g}" for v in values) or "none given"
