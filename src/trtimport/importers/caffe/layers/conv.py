@@ -143,8 +143,9 @@ def _refuse_intel_int8(ctx: LayerContext, dilation: Sequence[int]) -> None:
         f"this convolution in INT8 at test time (input at scale {_scales(q.scale_in)}, "
         f"weights per output channel, output at scale {_scales(q.scale_out)}), which trtimport "
         "does not reproduce; it converts the float net. To convert that, as Intel Caffe "
-        'computes it with its own engine, add engine: "CAFFE" to the net (or this layer) or '
-        "delete the quantization_param blocks; --int8 quantizes for TensorRT instead"
+        'computes it with its own engine, add engine: "CAFFE" to the quantized Convolution '
+        "layers (a net-wide engine would change other layers' weight layout too) or delete "
+        "the quantization_param blocks; --int8 quantizes for TensorRT instead"
     )
 
 

@@ -76,10 +76,11 @@ def _batch_norm_affine(ctx: LayerContext, c: int) -> tuple[np.ndarray, np.ndarra
     engine = intel_engine(ctx, caffe_pb2.BatchNormParameter.Engine.Name(p.engine))
     if engine == "CAFFE":
         raise ctx.unsupported(
-            f"{len(ctx.blobs)} weight blobs with engine CAFFE: Intel Caffe's own-engine "
-            "BatchNorm stored scale and shift first in early versions and not at all later, "
-            "so the blob order is unknown; convert it with the engine that wrote it "
-            '(engine: "MKLDNN" stores mean, variance, factor, scale, shift)'
+            f"{len(ctx.blobs)} weight blobs with engine CAFFE: the Intel Caffe versions read "
+            "keep this engine's BatchNorm blobs as scale, shift, mean, variance, factor, its "
+            "MKL-DNN engine as mean, variance, factor, scale, shift, and other versions may "
+            "differ, so the blob order is unknown; name the engine that wrote the caffemodel "
+            '(engine: "MKLDNN" for the MKL-DNN order) on this layer'
         )
     if ctx.model.has_weights and len(ctx.blobs) > (5 if p.bias_term else 4):
         raise ctx.unsupported(
