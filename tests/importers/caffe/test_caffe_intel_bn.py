@@ -330,3 +330,28 @@ def test_every_quantized_convolution_is_listed_at_once(tmp_path: Path) -> None:
     assert message.count(": quantization_param: Intel Caffe") == 2
     assert "input at scale 8.51, weights" in message
     assert "trtimport_register_caffe_layers" not in message  # Convolution has a converter
+
+
+def test_intel_batch_norm_builds_with_tensorrt(tmp_path: Path) -> None:
+    """Batch statistics in groups, the MKL-DNN layout and the fused ReLU build with TensorRT."""
+    import trtimport
+
+    text = net_text(
+        layer(
+            "BatchNorm",
+            "batch_norm_param { use_global_stats: false stats_batch_size: 2 "
+            "use_weight_bias: true relu: true }",
+            name="bn",
+        ),
+        {"x": X.shape},
+    )
+    (tmp_path / "bn.prototxt").write_text(text)
+    weights = make_caffe_weights(tmp_path / "bn.prototxt", tmp_path / "bn.caffemodel", seed=4)
+    model = load_caffe(tmp_path / "bn.prototxt", weights.path)
+    conversion = caffe_to_onnx(model, tmp_path / "bn.onnx")
+    result = trtimport.convert(
+        conversion.path,
+        tmp_path / "bn.engine",
+        build_options=trtimport.BuildOptions(progress=False),
+    )
+    assert result.engine_bytes and [t.name for t in result.outputs] == ["y"]
