@@ -355,3 +355,14 @@ def test_intel_batch_norm_builds_with_tensorrt(tmp_path: Path) -> None:
         build_options=trtimport.BuildOptions(progress=False),
     )
     assert result.engine_bytes and [t.name for t in result.outputs] == ["y"]
+
+
+def test_quantized_net_fails_on_the_command_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    prototxt = tmp_path / "q.prototxt"
+    prototxt.write_text(net_text(layer("Convolution", QUANTIZED, name="q1"), {"x": XQ.shape}))
+    weights = tmp_path / "q.caffemodel"
+    assert cli("caffe", "make-weights", str(prototxt), "-o", str(weights)).returncode == 0
+    done = cli(str(prototxt), "--weights", str(weights), "-o", str(tmp_path / "q.engine"))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"layer 'q1' (Convolution, {prototxt}:3): quantization_param" in done.stderr
+    assert not (tmp_path / "q.engine").exists()

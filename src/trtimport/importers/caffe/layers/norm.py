@@ -76,7 +76,7 @@ def _batch_norm_affine(ctx: LayerContext, c: int) -> tuple[np.ndarray, np.ndarra
     engine = intel_engine(ctx, caffe_pb2.BatchNormParameter.Engine.Name(p.engine))
     if engine == "CAFFE":
         raise ctx.unsupported(
-            f"{len(ctx.blobs)} weight blobs with engine CAFFE: the Intel Caffe versions read "
+            "scale and shift blobs with engine CAFFE: the Intel Caffe versions read "
             "keep this engine's BatchNorm blobs as scale, shift, mean, variance, factor, its "
             "MKL-DNN engine as mean, variance, factor, scale, shift, and other versions may "
             "differ, so the blob order is unknown; name the engine that wrote the caffemodel "
