@@ -84,3 +84,33 @@ def build_prototxt(tmp_path: Path, text: str, stem: str) -> Any:
         tmp_path / f"{stem}.engine",
         build_options=trtimport.BuildOptions(progress=False),
     )
+
+
+def fork_and_opencv(
+    tmp_path: Path,
+    fork_text: str,
+    opencv_text: str,
+    x: np.ndarray,
+    output: str,
+    *,
+    opencv_output: str | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A fork's net converted and run on ONNX Runtime, and OpenCV running ``opencv_text`` (the
+    same net in fields OpenCV knows), both with one caffemodel that make-weights writes for the
+    fork's net. Returns (ours, OpenCV's) for blob ``output`` (OpenCV's layer ``opencv_output``)."""
+    import cv2
+
+    from trtimport.importers.caffe.make_weights import make_caffe_weights
+
+    fork, plain = tmp_path / "fork.prototxt", tmp_path / "opencv.prototxt"
+    fork.write_text(fork_text)
+    plain.write_text(opencv_text)
+    weights = make_caffe_weights(fork, tmp_path / "w.caffemodel", seed=seed)
+    conversion = caffe_to_onnx(load_caffe(fork, weights.path), tmp_path / "fork.onnx")
+    session = ort.InferenceSession(str(conversion.path), providers=["CPUExecutionProvider"])
+    x32 = np.asarray(x, np.float32)
+    (ours,) = session.run([output], {session.get_inputs()[0].name: x32})
+    net = cv2.dnn.readNetFromCaffe(str(plain), str(weights.path))
+    net.setInput(x32)
+    return ours, net.forward(opencv_output or output)

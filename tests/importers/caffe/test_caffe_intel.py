@@ -5,17 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
-import onnxruntime as ort
 import pytest
-from caffe_harness import close, layer, net_text, rng, run
+from caffe_harness import close, fork_and_opencv, layer, net_text, rng, run
 from test_layers_conv import conv_ref
 
 from trtimport.errors import UnsupportedLayerError
-from trtimport.importers.caffe.convert import caffe_to_onnx
-from trtimport.importers.caffe.make_weights import make_caffe_weights
-from trtimport.importers.caffe.parse import load_caffe
 
 
 @pytest.mark.parametrize("slope", [0.0, 0.1])
@@ -88,17 +83,8 @@ def test_intel_engine_fields_change_nothing(tmp_path: Path) -> None:
     for field in INTEL_ONLY:
         plain = plain.replace(field, "")
     assert "engine" not in plain and "avg_include_pad" not in plain
-    (tmp_path / "intel.prototxt").write_text(INTEL_NET)
-    (tmp_path / "plain.prototxt").write_text(plain)
-    weights = make_caffe_weights(tmp_path / "plain.prototxt", tmp_path / "w.caffemodel", seed=5)
-    model = load_caffe(tmp_path / "intel.prototxt", weights.path)
-    conversion = caffe_to_onnx(model, tmp_path / "intel.onnx")
-    x = rng(94).standard_normal((1, 3, 8, 8)).astype(np.float32)
-    session = ort.InferenceSession(str(conversion.path), providers=["CPUExecutionProvider"])
-    (ours,) = session.run(["prob"], {"x": x})
-    net = cv2.dnn.readNetFromCaffe(str(tmp_path / "plain.prototxt"), str(weights.path))
-    net.setInput(x)
-    close(ours, net.forward("prob"))
+    x = rng(94).standard_normal((1, 3, 8, 8))
+    close(*fork_and_opencv(tmp_path, INTEL_NET, plain, x, "prob", seed=5))
 
 
 def test_lrn_engine_changes_nothing(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def test_train_test_prototxt_converts_to_the_deploy_graph(tmp_path: Path) -> Non
     notes = "\n".join(train.notes)
     assert "left out 1 layers that a TEST net does not run" in notes
     assert "dropped 2 loss/accuracy layer(s): accuracy (Accuracy), loss (SoftmaxWithLoss)" in notes
-    assert "the net's outputs include what they read: ip2" in notes
+    assert "the net's outputs include what they read: ip2\n" in notes
     assert "the data layer 'mnist' (Data) became the input(s) 'data' (shape from --input)" in notes
 
 

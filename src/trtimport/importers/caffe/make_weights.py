@@ -443,8 +443,12 @@ def _layer(
         if kind == "BatchNorm":
             per_channel: Shape = (x[1],)
             stats = [(per_channel, mean), (per_channel, var), ((1,), _constant(1.0))]
-            if layer.batch_norm_param.scale_bias:
-                stats += [(per_channel, _uniform(0.8, 1.2)), (per_channel, BIAS)]
+            p = layer.batch_norm_param
+            intel = p.HasField("use_weight_bias") and p.use_weight_bias
+            if p.scale_bias or intel:
+                stats.append((per_channel, _uniform(0.8, 1.2)))
+            if p.scale_bias or (intel and p.bias_term):
+                stats.append((per_channel, BIAS))
             return stats, same
         fork: Shape = (1, x[1], 1, 1)
         if layer.bn_param.bn_mode == layer.bn_param.INFERENCE:

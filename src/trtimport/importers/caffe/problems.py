@@ -36,6 +36,8 @@ class NetProblems:
     unsupported: list[str] = field(default_factory=list)
     #: The layer type of each ``unsupported`` entry.
     types: list[str] = field(default_factory=list)
+    #: The types among them that have no converter at all (a plugin can add one).
+    missing: list[str] = field(default_factory=list)
     shapes: list[str] = field(default_factory=list)
 
     def no_converter(self, layer: caffe_pb2.LayerParameter) -> None:
@@ -51,6 +53,7 @@ class NetProblems:
                 )
         self.unsupported.append(f"{describe_layer(self.model, layer.name)}: {what}")
         self.types.append(layer.type)
+        self.missing.append(layer.type)
 
     def no_shape(self, layer: caffe_pb2.LayerParameter, tops: list[str]) -> None:
         """Record inputs whose shape nothing gives (a data layer's parameters imply none)."""
@@ -94,7 +97,8 @@ class NetProblems:
         from trtimport.importers.caffe.layers.detection import NO_MAPPING
 
         lines = [f"{t}: {NO_MAPPING[t]}." for t in sorted(set(self.types) & set(NO_MAPPING))]
-        example = self.types[0]
-        func = "".join(c if c.isalnum() else "_" for c in example).lower()
-        lines.append(PLUGIN_HINT.format(example=example, func=func))
+        if self.missing:  # a built-in type's refused parameter is no case for a plugin
+            example = self.missing[0]
+            func = "".join(c if c.isalnum() else "_" for c in example).lower()
+            lines.append(PLUGIN_HINT.format(example=example, func=func))
         return lines

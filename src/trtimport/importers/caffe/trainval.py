@@ -60,6 +60,7 @@ def to_deploy(net: caffe_pb2.NetParameter, source: str) -> list[str]:
         outputs = list(
             dict.fromkeys(b for layer in scoring for b in layer.bottom if b not in consumed)
         )
+        # A data layer's label top is no output: nothing is left to read it.
         produced = {t for layer in kept if not is_data_layer(layer) for t in layer.top}
         outputs = [b for b in outputs if b in produced]
         listing = ", ".join(f"{layer.name} ({layer.type})" for layer in scoring)

@@ -78,3 +78,19 @@ def pool_geometry(p: Any) -> tuple[list[int], list[int], list[int]]:
         stride = [p.stride, p.stride]
     pad = [p.pad_h, p.pad_w] if p.HasField("pad_h") or p.HasField("pad_w") else [p.pad, p.pad]
     return [int(k) for k in kernel], [int(s) for s in stride], [int(v) for v in pad]
+
+
+def intel_engine(ctx: LayerContext, param_engine: str) -> str:
+    """The engine Intel Caffe picks for this layer: ``CAFFE``, ``MKLDNN``, ``MKL2017`` or ``""``.
+
+    ``param_engine`` is the name of the layer parameter's own ``engine`` enum value, which wins
+    unless it is ``DEFAULT``. Otherwise the layer's ``engine`` string applies, replaced by the
+    net's when empty or when the two name MKL2017 and MKLDNN (Intel's ``Net::Init``); a
+    sub-engine list (``"MKLDNN:CPU"``) counts by its first name. ``""``: none is named.
+    """
+    if param_engine != "DEFAULT":
+        return param_engine
+    layer_engine, net_engine = str(ctx.layer.engine), str(ctx.model.net.engine)
+    if net_engine and (not layer_engine or {layer_engine, net_engine} == {"MKL2017", "MKLDNN"}):
+        layer_engine = net_engine
+    return layer_engine.split(":")[0]

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from trtimport.importers.caffe import shapes
+from trtimport.importers.caffe.layers.common import intel_engine
+from trtimport.importers.caffe.proto import caffe_pb2
 from trtimport.importers.caffe.registry import Converter, LayerContext, Shape
 
 
@@ -97,6 +99,8 @@ def _convolve(ctx: LayerContext, *, transpose: bool, depthwise: bool = False) ->
         ]
     except ValueError as err:
         raise ctx.shape_error(str(err)) from err
+    if ctx.layer.HasField("quantization_param") and not transpose:
+        _refuse_intel_int8(ctx, dilation)
     if p.relu and transpose:
         raise ctx.unsupported("Intel Caffe fuses relu into Convolution only, not Deconvolution")
     convolved = ctx.node(
@@ -145,3 +149,29 @@ CONVERTERS: dict[str, Converter] = {
     "Deconvolution": deconvolution,
     "HoleConvolution": convolution,
 }
+
+
+def _refuse_intel_int8(ctx: LayerContext, dilation: Sequence[int]) -> None:
+    """Intel Caffe's MKL-DNN convolution reads ``quantization_param`` at test time and runs in
+    INT8; its own (CAFFE) engine ignores it. The engine is chosen as Intel's layer factory does
+    (a dilated convolution named by an engine string falls back to CAFFE). None named is
+    refused too: builds with USE_MKLDNN_AS_DEFAULT_ENGINE give every net MKL-DNN."""
+    param = ctx.layer.convolution_param
+    engine = intel_engine(ctx, caffe_pb2.ConvolutionParameter.Engine.Name(param.engine))
+    dilated = max(dilation) > 1 and param.engine == 0
+    if engine == "CAFFE" or (dilated and engine in ("MKLDNN", "")):
+        return
+    q = ctx.layer.quantization_param
+    raise ctx.unsupported(
+        "quantization_param: Intel Caffe's MKL-DNN engine (its builds' usual default) runs "
+        f"this convolution in INT8 at test time (input at scale {_scales(q.scale_in)}, "
+        f"weights per output channel, output at scale {_scales(q.scale_out)}), which trtimport "
+        "does not reproduce; it converts the float net. To convert that, as Intel Caffe "
+        'computes it with its own engine, add engine: "CAFFE" to the quantized Convolution '
+        "layers (a net-wide engine would change other layers' weight layout too) or delete "
+        "the quantization_param blocks; --int8 quantizes for TensorRT instead"
+    )
+
+
+def _scales(values: Sequence[float]) -> str:
+    return ", ".join(f"{v:g}" for v in values) or "none given"
