@@ -124,22 +124,42 @@ def _tf2onnx_errors(source: Path, what: str) -> Iterator[_Collect]:
 
 
 @contextlib.contextmanager
-def _numpy_product(large_model: bool) -> Iterator[None]:
-    """Lend NumPy 2 the ``np.product`` that tf2onnx 1.17's large-model form calls.
+def _large_model_fixes(large_model: bool) -> Iterator[None]:
+    """Two fixes to tf2onnx 1.17's large-model form, in place only while it converts.
 
-    NumPy 2.0 removed that alias of ``np.prod``; tf2onnx calls it when it moves a big tensor
-    out of the model (``Node.get_value_attr``). The alias exists only during the conversion.
+    - NumPy 2.0 removed ``np.product``, which tf2onnx calls when it moves a big tensor out of
+      the model (``Node.get_value_attr``); it is lent ``np.prod``.
+    - After every optimizer pass tf2onnx rewrites each node's NodeProto in place
+      (``Node.update_proto``: attributes deleted, then copied in again). With protobuf's upb
+      backend a deleted submessage stays in its message's arena until the message itself is
+      freed, so each pass left one more copy of every weight (36 of a 64 MiB MatMul's: 2.3 GB).
+      Here each node gets a fresh NodeProto first, and the old one goes with its arena.
     """
-    import numpy as np
-
-    if not large_model or hasattr(np, "product"):
+    if not large_model:
         yield
         return
-    setattr(np, "product", np.prod)  # noqa: B010 (mypy knows NumPy 2 has no such name)
+    import numpy as np
+    from tf2onnx.graph import Node
+
+    update_proto = Node.update_proto
+
+    def fresh_update_proto(node: Any, external_tensor_storage: Any = None) -> None:
+        old = node._op
+        del old.attribute[:]  # update_proto sets them again; the copy below leaves them out
+        node._op = type(old)()
+        node._op.CopyFrom(old)
+        update_proto(node, external_tensor_storage)
+
+    lent = not hasattr(np, "product")
+    if lent:
+        setattr(np, "product", np.prod)  # noqa: B010 (mypy knows NumPy 2 has no such name)
+    Node.update_proto = fresh_update_proto
     try:
         yield
     finally:
-        delattr(np, "product")
+        Node.update_proto = update_proto
+        if lent:
+            delattr(np, "product")
 
 
 def _nchw_candidates(names: list[str]) -> list[str]:
@@ -182,7 +202,7 @@ def saved_model_signature(path: Path) -> str:
 def convert_saved_model(path: Path, request: Request) -> Converted:
     """Convert a SavedModel folder's serving signature, as ``python -m tf2onnx.convert`` does."""
     import_tensorflow()
-    with _tf2onnx_errors(path, "SavedModel"), _numpy_product(request.large_model):
+    with _tf2onnx_errors(path, "SavedModel"), _large_model_fixes(request.large_model):
         import tf2onnx
         from tf2onnx import tf_loader
 
@@ -282,7 +302,7 @@ def convert_graphdef(path: Path, request: Request) -> Converted:
             f"{path}: found {len(inputs)} Placeholder input(s) and {len(outputs)} output(s); "
             "a frozen graph needs both (name outputs with --output NAME:0)"
         )
-    with _tf2onnx_errors(path, "frozen graph"), _numpy_product(request.large_model):
+    with _tf2onnx_errors(path, "frozen graph"), _large_model_fixes(request.large_model):
         import tf2onnx
 
         model, storage = tf2onnx.convert.from_graph_def(
@@ -393,7 +413,7 @@ def keras_function(model: Any) -> tuple[Any, list[Any]]:
 def convert_keras(path: Path, request: Request) -> Converted:
     """Convert a Keras model (``.keras`` or ``.h5``, functional or Sequential)."""
     model = load_keras(path)
-    with _tf2onnx_errors(path, "Keras model"), _numpy_product(request.large_model):
+    with _tf2onnx_errors(path, "Keras model"), _large_model_fixes(request.large_model):
         import tf2onnx
 
         serve, signature = keras_function(model)
