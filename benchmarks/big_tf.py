@@ -1,6 +1,6 @@
 """A TensorFlow SavedModel past ONNX's 2 GB limit, through the command line, one run per side.
 
-``python benchmarks/big_tf.py FOLDER [--gib 2.25] [--keep] [--no-engine]`` makes
+``python benchmarks/big_tf.py FOLDER [--gib 2.25] [--keep] [--no-engine] [--force-large]`` makes
 ``FOLDER/saved_model``: a chain of 8192x8192 float32 MatMul + Relu layers held in
 ``tf.Variable``s (256 MiB each, enough of them for the size asked; seeded uniform weights scaled
 so the activations stay finite), input ``x`` 1x8192, saved with ``tf.saved_model.save``. Then
@@ -13,6 +13,9 @@ each side runs once as a fresh process under GNU time (wall time, peak RSS), in 
 - ``to-onnx``: ``trtimport SAVED --save-onnx out.onnx --no-engine -q``;
 - ``bare``: benchmarks/bare_build.py (TensorRT-RTX's defaults) on that ``out.onnx``;
 - ``to-engine``: ``trtimport SAVED -o out.engine -q``.
+
+``--force-large`` sets ``TRTIMPORT_TF_LARGE_MODEL_BYTES=0`` for the trtimport sides, so that a
+model under the 1.5 GiB default goes the large-model way too.
 
 Each run needs several times the weights in memory (tf2onnx's copies; TensorRT's build): check
 ``free -g`` first. Everything is deleted at the end unless ``--keep``.
@@ -79,9 +82,11 @@ def self_cmd(*args: str) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), *args]
 
 
-def measure(folder: Path, gib: float, engine: bool) -> list[str]:
+def measure(folder: Path, gib: float, engine: bool, force_large: bool) -> list[str]:
     """Make the model, run every side once; returns the report's lines."""
     env = child_env(folder / "pycache")
+    if force_large:
+        env["TRTIMPORT_TF_LARGE_MODEL_BYTES"] = "0"
     saved = folder / "saved_model"
     if not saved.is_dir():
         subprocess.run(self_cmd("--make", str(saved), "--gib", str(gib)), env=env, check=True)
@@ -137,6 +142,7 @@ def main() -> None:
     parser.add_argument("--gib", type=float, default=2.25)
     parser.add_argument("--keep", action="store_true", help="keep the model and the outputs")
     parser.add_argument("--no-engine", action="store_true", help="skip the engine sides")
+    parser.add_argument("--force-large", action="store_true", help="large-model form at any size")
     parser.add_argument("--make", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tf2onnx", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -155,7 +161,7 @@ def main() -> None:
     )
     args.folder.mkdir(parents=True, exist_ok=True)
     try:
-        print("\n".join(measure(args.folder, args.gib, not args.no_engine)))
+        print("\n".join(measure(args.folder, args.gib, not args.no_engine, args.force_large)))
         print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
     finally:
         if not args.keep:

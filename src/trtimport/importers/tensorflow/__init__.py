@@ -111,7 +111,7 @@ class TensorFlowImporter(OnnxBasedImporter):
         """Whether to convert in tf2onnx's large-model form (the model's files are big)."""
         from trtimport.importers.tensorflow import convert
 
-        return convert.model_bytes(path) >= convert.LARGE_MODEL_BYTES
+        return convert.is_large(path)
 
     def reference_runner(self, source: Path, options: ImportOptions) -> Runner:
         """Run the original model in TensorFlow, fed like the converted model."""

@@ -33,8 +33,9 @@ _NOT_OUTPUT_OPS = frozenset({"Const", "NoOp", "Placeholder", "PlaceholderWithDef
 SERVING_SIGNATURE = "serving_default"
 #: Models whose files hold this many bytes or more are converted in tf2onnx's large-model
 #: form (:class:`Converted`): frozen and converted whole, one near protobuf's 2 GiB limit
-#: would fail. Tests lower it to send small models that way.
+#: would fail. ``TRTIMPORT_TF_LARGE_MODEL_BYTES`` sets another limit (:func:`is_large`).
 LARGE_MODEL_BYTES = 3 << 29  # 1.5 GiB
+LARGE_MODEL_ENV = "TRTIMPORT_TF_LARGE_MODEL_BYTES"
 
 
 @dataclass
@@ -73,6 +74,15 @@ def model_bytes(path: Path) -> int:
     if not path.is_dir():
         return path.stat().st_size
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def is_large(path: Path) -> bool:
+    """Whether the model at ``path`` is converted in tf2onnx's large-model form: its files hold
+    :data:`LARGE_MODEL_BYTES` or more, or the bytes ``TRTIMPORT_TF_LARGE_MODEL_BYTES`` says."""
+    limit = os.environ.get(LARGE_MODEL_ENV, "")
+    if limit and not limit.isdigit():
+        raise UsageError(f"{LARGE_MODEL_ENV}={limit!r}: give a number of bytes, such as 0")
+    return model_bytes(path) >= (int(limit) if limit else LARGE_MODEL_BYTES)
 
 
 def import_tensorflow() -> Any:
