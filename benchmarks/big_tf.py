@@ -1,7 +1,7 @@
 """A TensorFlow SavedModel past ONNX's 2 GB limit, through the command line, one run per side.
 
-``python benchmarks/big_tf.py FOLDER [--gib 2.25] [--keep] [--no-engine] [--force-large]`` makes
-``FOLDER/saved_model``: a chain of 8192x8192 float32 MatMul + Relu layers held in
+``python benchmarks/big_tf.py FOLDER [--gib 2.25] [--keep] [--no-engine] [--no-tf2onnx]
+[--force-large]`` makes ``FOLDER/saved_model``: a chain of 8192x8192 float32 MatMul + Relu layers held in
 ``tf.Variable``s (256 MiB each, enough of them for the size asked; seeded uniform weights scaled
 so the activations stay finite), input ``x`` 1x8192, saved with ``tf.saved_model.save``. Then
 each side runs once as a fresh process under GNU time (wall time, peak RSS), in this order:
@@ -82,7 +82,7 @@ def self_cmd(*args: str) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), *args]
 
 
-def measure(folder: Path, gib: float, engine: bool, force_large: bool) -> list[str]:
+def measure(folder: Path, gib: float, engine: bool, force_large: bool, tf2onnx: bool) -> list[str]:
     """Make the model, run every side once; returns the report's lines."""
     env = child_env(folder / "pycache")
     if force_large:
@@ -103,6 +103,8 @@ def measure(folder: Path, gib: float, engine: bool, force_large: bool) -> list[s
             "trtimport SAVED --save-onnx out.onnx --no-engine -q",
         ),
     }
+    if not tf2onnx:
+        del sides["tf2onnx"]
     if engine:
         bare_cmd = [sys.executable, str(HERE / "bare_build.py"), str(out_onnx)]
         sides["bare"] = ([*bare_cmd, str(folder / "bare.engine")], "bare_build.py out.onnx")
@@ -143,6 +145,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the model and the outputs")
     parser.add_argument("--no-engine", action="store_true", help="skip the engine sides")
     parser.add_argument("--force-large", action="store_true", help="large-model form at any size")
+    parser.add_argument("--no-tf2onnx", action="store_true", help="skip the tf2onnx side")
     parser.add_argument("--make", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tf2onnx", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -161,7 +164,13 @@ def main() -> None:
     )
     args.folder.mkdir(parents=True, exist_ok=True)
     try:
-        print("\n".join(measure(args.folder, args.gib, not args.no_engine, args.force_large)))
+        print(
+            "\n".join(
+                measure(
+                    args.folder, args.gib, not args.no_engine, args.force_large, not args.no_tf2onnx
+                )
+            )
+        )
         print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
     finally:
         if not args.keep:
