@@ -47,7 +47,7 @@ class Request:
     outputs: list[str] = field(default_factory=list)
     #: Inputs to transpose from NHWC to NCHW (tf2onnx's ``inputs_as_nchw``).
     inputs_as_nchw: list[str] = field(default_factory=list)
-    #: Convert in tf2onnx's large-model form (see :func:`model_bytes`).
+    #: Convert in tf2onnx's large-model form (see :func:`is_large`).
     large_model: bool = False
 
 
@@ -142,7 +142,7 @@ def _large_model_fixes(large_model: bool) -> Iterator[None]:
     - After every optimizer pass tf2onnx rewrites each node's NodeProto in place
       (``Node.update_proto``: attributes deleted, then copied in again). With protobuf's upb
       backend a deleted submessage stays in its message's arena until the message itself is
-      freed, so each pass left one more copy of every weight (36 of a 64 MiB MatMul's: 2.3 GB).
+      freed, so each pass left one more copy of every weight (36 passes: 36 copies).
       Here each node gets a fresh NodeProto first, and the old one goes with its arena.
     """
     if not large_model:
