@@ -1,10 +1,11 @@
 """A TensorFlow SavedModel past ONNX's 2 GB limit, through the command line, one run per side.
 
 ``python benchmarks/big_tf.py FOLDER [--gib 2.25] [--keep] [--no-engine] [--no-tf2onnx]
-[--force-large]`` makes ``FOLDER/saved_model``: a chain of 8192x8192 float32 MatMul + Relu layers held in
-``tf.Variable``s (256 MiB each, enough of them for the size asked; seeded uniform weights scaled
-so the activations stay finite), input ``x`` 1x8192, saved with ``tf.saved_model.save``. Then
-each side runs once as a fresh process under GNU time (wall time, peak RSS), in this order:
+[--force-large]`` makes ``FOLDER/saved_model``: a chain of 8192x8192 float32 MatMul + Relu
+layers held in ``tf.Variable``s (256 MiB each, enough of them for the size asked; seeded uniform
+weights scaled so the activations stay finite), input ``x`` 1x8192, saved with
+``tf.saved_model.save``. Then each side runs once as a fresh process under GNU time (wall
+time, peak RSS), in this order:
 
 - ``floor``: ``cp`` of the SavedModel's variables (no conversion can be faster);
 - ``tf2onnx``: tf2onnx alone, in its large-model form, called as trtimport calls it (with
