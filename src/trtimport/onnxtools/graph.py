@@ -55,6 +55,55 @@ def save_model(model: onnx.ModelProto, path: Path) -> None:
         os.replace(tmp.with_name(data.name), tmp_data)
 
 
+def save_model_with_data(model: onnx.ModelProto, data: dict[str, bytes], path: Path) -> None:
+    """Save ``model`` at ``path``, the bytes of its external tensors in ``<name>.data`` beside it.
+
+    ``data`` holds those bytes by the location each tensor names (tf2onnx's large-model form:
+    a location and no offset). Each entry is written and then dropped from ``data``, so the
+    weights are never held twice; a tensor whose entry is empty keeps its data in the model
+    (tf2onnx moves out only ``raw_data``). Offsets are aligned for memory mapping, and the
+    locations become ``<name>.data`` with an offset and a length.
+    """
+    import onnx
+
+    from trtimport.core.files import atomic_path
+    from trtimport.errors import ModelParseError
+    from trtimport.onnxtools.external_data import tensors_of_graph
+    from trtimport.onnxtools.standalone import ALIGNMENT
+
+    data_path = path.with_name(f"{path.name}.data")
+    placed: dict[str, tuple[int, int]] = {}
+    with atomic_path(data_path) as tmp_data, atomic_path(path) as tmp:
+        with tmp_data.open("wb") as out:
+            for tensor in tensors_of_graph(model.graph):
+                if tensor.data_location != onnx.TensorProto.EXTERNAL:
+                    continue
+                location = {e.key: e.value for e in tensor.external_data}.get("location", "")
+                if location not in placed:
+                    if location not in data:
+                        raise ModelParseError(
+                            f"{path}: tensor '{tensor.name}' is stored externally at "
+                            f"{location!r}, but the converter gave no data for it"
+                        )
+                    blob = data.pop(location)
+                    out.write(b"\0" * (-out.tell() % ALIGNMENT))
+                    placed[location] = (out.tell(), len(blob))
+                    out.write(blob)
+                    del blob
+                offset, length = placed[location]
+                del tensor.external_data[:]
+                if not length:
+                    tensor.data_location = onnx.TensorProto.DEFAULT
+                    continue
+                for key, value in (
+                    ("location", data_path.name),
+                    ("offset", offset),
+                    ("length", length),
+                ):
+                    tensor.external_data.add(key=key, value=str(value))
+        onnx.save(model, str(tmp))
+
+
 def opset_of(model: onnx.ModelProto) -> int:
     """The model's default-domain opset."""
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)

@@ -27,11 +27,9 @@ from trtimport.importers.tensorflow.options import TensorFlowOptions
 from trtimport.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    import onnx
-
     from trtimport.core.options import ImportOptions
     from trtimport.core.runner import Runner
-    from trtimport.importers.tensorflow.convert import Request
+    from trtimport.importers.tensorflow.convert import Converted, Request
 
 
 class TensorFlowImporter(OnnxBasedImporter):
@@ -56,7 +54,7 @@ class TensorFlowImporter(OnnxBasedImporter):
         """Every file of the model (the whole SavedModel folder when its .pb was given)."""
         return super().related_files(self.model_path(source), options)
 
-    def convert(self, path: Path, request: Request) -> onnx.ModelProto:
+    def convert(self, path: Path, request: Request) -> Converted:
         """Convert the model at ``path`` to an in-memory ONNX model."""
         from trtimport.importers.tensorflow import convert
 
@@ -70,10 +68,15 @@ class TensorFlowImporter(OnnxBasedImporter):
         return convert.convert_graphdef(path, request)
 
     def to_onnx(self, ctx: ImportContext, dest: Path) -> Path:
-        """Convert with tf2onnx, check every op was converted, and write the ONNX at ``dest``."""
+        """Convert with tf2onnx, check every op was converted, and write the ONNX at ``dest``.
+
+        A model of :data:`~trtimport.importers.tensorflow.convert.LARGE_MODEL_BYTES` or more is
+        converted in tf2onnx's large-model form: the checks and renames below see the graph
+        without its big weights, which go straight to ``<dest name>.data``.
+        """
         from trtimport.importers.tensorflow import checks, convert
         from trtimport.importers.tensorflow.names import apply_user_names
-        from trtimport.onnxtools.graph import save_model
+        from trtimport.onnxtools.graph import save_model, save_model_with_data
 
         options = ctx.options
         opset = checks.check_opset(options.opset)
@@ -81,17 +84,34 @@ class TensorFlowImporter(OnnxBasedImporter):
         import tf2onnx
 
         nchw = inputs_as_nchw(options)
-        request = convert.Request(opset=opset, outputs=list(options.outputs), inputs_as_nchw=nchw)
+        path = self.model_path(ctx.source)
+        request = convert.Request(
+            opset=opset,
+            outputs=list(options.outputs),
+            inputs_as_nchw=nchw,
+            large_model=self.is_large(path),
+        )
         with ctx.progress.phase(f"Converting {ctx.source.name} to ONNX with tf2onnx …"):
-            model = self.convert(self.model_path(ctx.source), request)
+            converted = self.convert(path, request)
+        model = converted.model
         checks.check_supported(model, ctx.source, opset)
         checks.check_nchw_applied(model, nchw, ctx.source)
         checks.rewrite_nearest_resize(model)
         profiled = [name for profile in options.profiles for name in profile]
         apply_user_names(model, [*options.input_shapes, *profiled, *options.outputs])
-        save_model(model, dest)  # with external data if it passes protobuf's 2 GB limit
+        if converted.external:
+            save_model_with_data(model, converted.external, dest)
+            ctx.note(f"a large model: its weights are kept beside the ONNX, in {dest.name}.data")
+        else:
+            save_model(model, dest)  # with external data if it passes protobuf's 2 GB limit
         ctx.note(f"converted to ONNX opset {opset} with tf2onnx {tf2onnx.__version__}")
         return dest
+
+    def is_large(self, path: Path) -> bool:
+        """Whether to convert in tf2onnx's large-model form (the model's files are big)."""
+        from trtimport.importers.tensorflow import convert
+
+        return convert.is_large(path)
 
     def reference_runner(self, source: Path, options: ImportOptions) -> Runner:
         """Run the original model in TensorFlow, fed like the converted model."""
@@ -125,7 +145,7 @@ class KerasImporter(TensorFlowImporter):
         """Keras models are single files."""
         return source
 
-    def convert(self, path: Path, request: Request) -> onnx.ModelProto:
+    def convert(self, path: Path, request: Request) -> Converted:
         """Load the model with Keras and convert it as a tf.function."""
         from trtimport.importers.tensorflow import convert
 
@@ -158,11 +178,15 @@ class TFLiteImporter(TensorFlowImporter):
         """TFLite models are single files."""
         return source
 
-    def convert(self, path: Path, request: Request) -> onnx.ModelProto:
+    def convert(self, path: Path, request: Request) -> Converted:
         """Convert the flatbuffer with tf2onnx's TFLite front end."""
         from trtimport.importers.tensorflow import convert
 
         return convert.convert_tflite(path, request)
+
+    def is_large(self, path: Path) -> bool:
+        """Never: a flatbuffer stops at 2 GB, and is converted in a child process."""
+        return False
 
     def make_runner(self, path: Path) -> Runner:
         """Run the original model in the TFLite interpreter."""

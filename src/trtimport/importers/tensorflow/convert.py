@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 _NOT_OUTPUT_OPS = frozenset({"Const", "NoOp", "Placeholder", "PlaceholderWithDefault", "Assert"})
 #: SavedModel signature tried first, as TensorFlow Serving does.
 SERVING_SIGNATURE = "serving_default"
+#: Models whose files hold this many bytes or more are converted in tf2onnx's large-model
+#: form (:class:`Converted`): frozen and converted whole, one near protobuf's 2 GiB limit
+#: would fail. ``TRTIMPORT_TF_LARGE_MODEL_BYTES`` sets another limit (:func:`is_large`).
+LARGE_MODEL_BYTES = 3 << 29  # 1.5 GiB
+LARGE_MODEL_ENV = "TRTIMPORT_TF_LARGE_MODEL_BYTES"
 
 
 @dataclass
@@ -42,6 +47,42 @@ class Request:
     outputs: list[str] = field(default_factory=list)
     #: Inputs to transpose from NHWC to NCHW (tf2onnx's ``inputs_as_nchw``).
     inputs_as_nchw: list[str] = field(default_factory=list)
+    #: Convert in tf2onnx's large-model form (see :func:`is_large`).
+    large_model: bool = False
+
+
+@dataclass
+class Converted:
+    """An ONNX model from tf2onnx. In large-model form its big tensors are external: each one
+    names a location, and ``external`` holds their bytes by location."""
+
+    model: onnx.ModelProto
+    external: dict[str, bytes] = field(default_factory=dict)
+
+
+def _converted(model: onnx.ModelProto, storage: Any) -> Converted:
+    """The model, with the bytes of its external tensors if tf2onnx used its large-model form."""
+    if storage is None:
+        return Converted(model)
+    # The storage keys tf2onnx's nodes, which keep its whole graph alive, weights included.
+    storage.node_to_modified_value_attr.clear()
+    return Converted(model, storage.name_to_tensor_data)
+
+
+def model_bytes(path: Path) -> int:
+    """The size of a model's files: a SavedModel folder's (its variables, mostly) or a file's."""
+    if not path.is_dir():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def is_large(path: Path) -> bool:
+    """Whether the model at ``path`` is converted in tf2onnx's large-model form: its files hold
+    :data:`LARGE_MODEL_BYTES` or more, or the bytes ``TRTIMPORT_TF_LARGE_MODEL_BYTES`` says."""
+    limit = os.environ.get(LARGE_MODEL_ENV, "")
+    if limit and not limit.isdigit():
+        raise UsageError(f"{LARGE_MODEL_ENV}={limit!r}: give a number of bytes, such as 0")
+    return model_bytes(path) >= (int(limit) if limit else LARGE_MODEL_BYTES)
 
 
 def import_tensorflow() -> Any:
@@ -92,6 +133,45 @@ def _tf2onnx_errors(source: Path, what: str) -> Iterator[_Collect]:
         log.propagate = old_propagate
 
 
+@contextlib.contextmanager
+def _large_model_fixes(large_model: bool) -> Iterator[None]:
+    """Two fixes to tf2onnx 1.17's large-model form, in place only while it converts.
+
+    - NumPy 2.0 removed ``np.product``, which tf2onnx calls when it moves a big tensor out of
+      the model (``Node.get_value_attr``); it is lent ``np.prod``.
+    - After every optimizer pass tf2onnx rewrites each node's NodeProto in place
+      (``Node.update_proto``: attributes deleted, then copied in again). With protobuf's upb
+      backend a deleted submessage stays in its message's arena until the message itself is
+      freed, so each pass left one more copy of every weight (36 passes: 36 copies).
+      Here each node gets a fresh NodeProto first, and the old one goes with its arena.
+    """
+    if not large_model:
+        yield
+        return
+    import numpy as np
+    from tf2onnx.graph import Node
+
+    update_proto = Node.update_proto
+
+    def fresh_update_proto(node: Any, external_tensor_storage: Any = None) -> None:
+        old = node._op
+        del old.attribute[:]  # update_proto sets them again; the copy below leaves them out
+        node._op = type(old)()
+        node._op.CopyFrom(old)
+        update_proto(node, external_tensor_storage)
+
+    lent = not hasattr(np, "product")
+    if lent:
+        setattr(np, "product", np.prod)  # noqa: B010 (mypy knows NumPy 2 has no such name)
+    Node.update_proto = fresh_update_proto
+    try:
+        yield
+    finally:
+        Node.update_proto = update_proto
+        if lent:
+            delattr(np, "product")
+
+
 def _nchw_candidates(names: list[str]) -> list[str]:
     return [s for name in names for s in spellings(name)]
 
@@ -129,10 +209,10 @@ def saved_model_signature(path: Path) -> str:
     return SERVING_SIGNATURE if SERVING_SIGNATURE in keys else keys[0]
 
 
-def convert_saved_model(path: Path, request: Request) -> onnx.ModelProto:
+def convert_saved_model(path: Path, request: Request) -> Converted:
     """Convert a SavedModel folder's serving signature, as ``python -m tf2onnx.convert`` does."""
     import_tensorflow()
-    with _tf2onnx_errors(path, "SavedModel"):
+    with _tf2onnx_errors(path, "SavedModel"), _large_model_fixes(request.large_model):
         import tf2onnx
         from tf2onnx import tf_loader
 
@@ -142,14 +222,16 @@ def convert_saved_model(path: Path, request: Request) -> onnx.ModelProto:
             None,
             None,
             signatures=[signature],
+            large_model=request.large_model,
             return_initialized_tables=True,
             return_tensors_to_rename=True,
         )
         # tf2onnx's own command line converts SavedModels through this function; the public
         # from_graph_def() would freeze and optimise the already frozen graph a second time.
-        model, _ = tf2onnx.convert._convert_common(
+        model, storage = tf2onnx.convert._convert_common(
             graph_def,
             name=str(path),
+            large_model=request.large_model,
             continue_on_error=True,
             opset=request.opset,
             input_names=inputs,
@@ -158,7 +240,7 @@ def convert_saved_model(path: Path, request: Request) -> onnx.ModelProto:
             tensors_to_rename=renames,
             initialized_tables=tables,
         )
-    return model
+    return _converted(model, storage)
 
 
 def read_graphdef(path: Path) -> Any:
@@ -211,7 +293,7 @@ def graph_io(graph_def: Any, path: Path) -> GraphIO:
     return found
 
 
-def convert_graphdef(path: Path, request: Request) -> onnx.ModelProto:
+def convert_graphdef(path: Path, request: Request) -> Converted:
     """Convert a frozen GraphDef; inputs are its Placeholders, outputs what nothing consumes."""
     graph_def = read_graphdef(path)
     found = graph_io(graph_def, path)
@@ -230,18 +312,19 @@ def convert_graphdef(path: Path, request: Request) -> onnx.ModelProto:
             f"{path}: found {len(inputs)} Placeholder input(s) and {len(outputs)} output(s); "
             "a frozen graph needs both (name outputs with --output NAME:0)"
         )
-    with _tf2onnx_errors(path, "frozen graph"):
+    with _tf2onnx_errors(path, "frozen graph"), _large_model_fixes(request.large_model):
         import tf2onnx
 
-        model, _ = tf2onnx.convert.from_graph_def(
+        model, storage = tf2onnx.convert.from_graph_def(
             graph_def,
             name=path.stem,
             input_names=inputs,
             output_names=outputs,
             opset=request.opset,
             inputs_as_nchw=_nchw_candidates(request.inputs_as_nchw),
+            large_model=request.large_model,
         )
-    return model
+    return _converted(model, storage)
 
 
 def load_keras(path: Path) -> Any:
@@ -337,26 +420,27 @@ def keras_function(model: Any) -> tuple[Any, list[Any]]:
     return serve, signature
 
 
-def convert_keras(path: Path, request: Request) -> onnx.ModelProto:
+def convert_keras(path: Path, request: Request) -> Converted:
     """Convert a Keras model (``.keras`` or ``.h5``, functional or Sequential)."""
     model = load_keras(path)
-    with _tf2onnx_errors(path, "Keras model"):
+    with _tf2onnx_errors(path, "Keras model"), _large_model_fixes(request.large_model):
         import tf2onnx
 
         serve, signature = keras_function(model)
-        onnx_model, _ = tf2onnx.convert.from_function(
+        onnx_model, storage = tf2onnx.convert.from_function(
             serve,
             input_signature=signature,
             opset=request.opset,
             inputs_as_nchw=_nchw_candidates(request.inputs_as_nchw),
+            large_model=request.large_model,
         )
     _, output_names = keras_io_names(model)
     for value, name in zip(list(onnx_model.graph.output), output_names, strict=True):
         rename_value(onnx_model, value.name, name)
-    return onnx_model
+    return _converted(onnx_model, storage)
 
 
-def convert_tflite(path: Path, request: Request) -> onnx.ModelProto:
+def convert_tflite(path: Path, request: Request) -> Converted:
     """Convert a TFLite flatbuffer; its tensor names become the ONNX names.
 
     tf2onnx loads the file into TensorFlow Lite's interpreter, which crashes the process on
@@ -382,7 +466,7 @@ def convert_tflite(path: Path, request: Request) -> onnx.ModelProto:
             path,
             "TensorFlow Lite's interpreter",
         )
-        return onnx.load(str(out))
+        return Converted(onnx.load(str(out)))
     finally:
         work.close()
 
