@@ -16,7 +16,7 @@ time, peak RSS), in this order:
 - ``to-engine``: ``trtimport SAVED -o out.engine -q``.
 
 ``--force-large`` sets ``TRTIMPORT_TF_LARGE_MODEL_BYTES=0`` for the trtimport sides, so that a
-model under the 1.5 GiB default goes the large-model way too.
+model under the 128 MiB default goes the large-model way too.
 
 Each run needs several times the weights in memory (tf2onnx's copies; TensorRT's build): check
 ``free -g`` first. Everything is deleted at the end unless ``--keep``.

@@ -7,6 +7,7 @@ TensorFlow model is being converted.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import warnings
@@ -33,8 +34,11 @@ _NOT_OUTPUT_OPS = frozenset({"Const", "NoOp", "Placeholder", "PlaceholderWithDef
 SERVING_SIGNATURE = "serving_default"
 #: Models whose files hold this many bytes or more are converted in tf2onnx's large-model
 #: form (:class:`Converted`): frozen and converted whole, one near protobuf's 2 GiB limit
-#: would fail. ``TRTIMPORT_TF_LARGE_MODEL_BYTES`` sets another limit (:func:`is_large`).
-LARGE_MODEL_BYTES = 3 << 29  # 1.5 GiB
+#: would fail, and one of a few hundred MB needs many times the memory and time (a 128 MiB
+#: SavedModel: 3.7 GB and 38 s in the ordinary form, 1.7 GB and 14 s in the large-model
+#: form, the same graph). ``TRTIMPORT_TF_LARGE_MODEL_BYTES`` sets another limit
+#: (:func:`is_large`).
+LARGE_MODEL_BYTES = 128 << 20  # 128 MiB
 LARGE_MODEL_ENV = "TRTIMPORT_TF_LARGE_MODEL_BYTES"
 
 
@@ -106,7 +110,7 @@ class _Collect(logging.Handler):
 
 
 @contextlib.contextmanager
-def _tf2onnx_errors(source: Path, what: str) -> Iterator[_Collect]:
+def _tf2onnx_errors(source: Path, what: str, large_model: bool = False) -> Iterator[_Collect]:
     """Silence tf2onnx's log, and turn a failure into one ModelParseError with its errors."""
     log = logging.getLogger("tf2onnx")
     collect = _Collect()
@@ -122,9 +126,16 @@ def _tf2onnx_errors(source: Path, what: str) -> Iterator[_Collect]:
     except (UsageError, ModelParseError, UnsupportedLayerError, OutputMarkingError):
         raise
     except Exception as err:  # tf2onnx and TensorFlow raise many unrelated types
+        hint = (
+            f"; it was converted in tf2onnx's large-model form, where a failing optimizer pass "
+            f"stops the conversion: {LARGE_MODEL_ENV}=<more bytes than the model> converts it "
+            "in the ordinary form, which skips such a pass but needs several times the memory"
+            if large_model
+            else ""
+        )
         raise ModelParseError(
             f"{source}: tf2onnx could not convert this {what}: {type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else ''}",
+            f"{str(err).splitlines()[0] if str(err) else ''}{hint}",
             collect.messages,
         ) from err
     finally:
@@ -134,21 +145,27 @@ def _tf2onnx_errors(source: Path, what: str) -> Iterator[_Collect]:
 
 
 @contextlib.contextmanager
-def _large_model_fixes(large_model: bool) -> Iterator[None]:
-    """Two fixes to tf2onnx 1.17's large-model form, in place only while it converts.
+def _tf2onnx_fixes(large_model: bool) -> Iterator[None]:
+    """Fixes to tf2onnx 1.17's memory use (and its large-model form), in place only while it
+    converts.
 
     - NumPy 2.0 removed ``np.product``, which tf2onnx calls when it moves a big tensor out of
-      the model (``Node.get_value_attr``); it is lent ``np.prod``.
+      the model in its large-model form (``Node.get_value_attr``); it is lent ``np.prod``.
     - After every optimizer pass tf2onnx rewrites each node's NodeProto in place
       (``Node.update_proto``: attributes deleted, then copied in again). With protobuf's upb
       backend a deleted submessage stays in its message's arena until the message itself is
       freed, so each pass left one more copy of every weight (36 passes: 36 copies).
       Here each node gets a fresh NodeProto first, and the old one goes with its arena.
+    - In the ordinary form tf2onnx deep-copies the whole graph, weights included, before each
+      optimizer pass (to undo a pass that fails). The graph it replaces is held in reference
+      cycles, and Python's collector, which counts objects, not the bytes protobuf holds
+      outside them, seldom runs: the copies piled up (a 128 MiB SavedModel peaked at 6.4 GB).
+      A collection before each copy frees the previous one.
     """
-    if not large_model:
-        yield
-        return
+    import gc
+
     import numpy as np
+    import tf2onnx.optimizer
     from tf2onnx.graph import Node
 
     update_proto = Node.update_proto
@@ -160,16 +177,27 @@ def _large_model_fixes(large_model: bool) -> Iterator[None]:
         node._op.CopyFrom(old)
         update_proto(node, external_tensor_storage)
 
-    lent = not hasattr(np, "product")
+    class _CollectThenCopy:
+        """``copy`` as tf2onnx's optimizer module sees it: a collection before each deepcopy."""
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            gc.collect()
+            return copy.deepcopy(value, memo)
+
+    lent = large_model and not hasattr(np, "product")
     if lent:
         setattr(np, "product", np.prod)  # noqa: B010 (mypy knows NumPy 2 has no such name)
     Node.update_proto = fresh_update_proto
+    tf2onnx.optimizer.copy = _CollectThenCopy  # type: ignore[assignment]
     try:
         yield
     finally:
+        tf2onnx.optimizer.copy = copy
         Node.update_proto = update_proto
         if lent:
             delattr(np, "product")
+        gc.collect()
 
 
 def _nchw_candidates(names: list[str]) -> list[str]:
@@ -212,7 +240,10 @@ def saved_model_signature(path: Path) -> str:
 def convert_saved_model(path: Path, request: Request) -> Converted:
     """Convert a SavedModel folder's serving signature, as ``python -m tf2onnx.convert`` does."""
     import_tensorflow()
-    with _tf2onnx_errors(path, "SavedModel"), _large_model_fixes(request.large_model):
+    with (
+        _tf2onnx_errors(path, "SavedModel", request.large_model),
+        _tf2onnx_fixes(request.large_model),
+    ):
         import tf2onnx
         from tf2onnx import tf_loader
 
@@ -312,7 +343,10 @@ def convert_graphdef(path: Path, request: Request) -> Converted:
             f"{path}: found {len(inputs)} Placeholder input(s) and {len(outputs)} output(s); "
             "a frozen graph needs both (name outputs with --output NAME:0)"
         )
-    with _tf2onnx_errors(path, "frozen graph"), _large_model_fixes(request.large_model):
+    with (
+        _tf2onnx_errors(path, "frozen graph", request.large_model),
+        _tf2onnx_fixes(request.large_model),
+    ):
         import tf2onnx
 
         model, storage = tf2onnx.convert.from_graph_def(
@@ -423,7 +457,10 @@ def keras_function(model: Any) -> tuple[Any, list[Any]]:
 def convert_keras(path: Path, request: Request) -> Converted:
     """Convert a Keras model (``.keras`` or ``.h5``, functional or Sequential)."""
     model = load_keras(path)
-    with _tf2onnx_errors(path, "Keras model"), _large_model_fixes(request.large_model):
+    with (
+        _tf2onnx_errors(path, "Keras model", request.large_model),
+        _tf2onnx_fixes(request.large_model),
+    ):
         import tf2onnx
 
         serve, signature = keras_function(model)
