@@ -52,7 +52,7 @@ from trtimport.onnxtools.protowire import (
 _FLOAT_LE = np.dtype("<f4")
 _DOUBLE_LE = np.dtype("<f8")
 #: NVCaffe's ``raw_data_type`` (its ``Type`` enum) -> the dtype of ``raw_data``'s bytes.
-_RAW_DTYPES = {0: _DOUBLE_LE, 1: _FLOAT_LE, 2: np.dtype("<f2")}
+_RAW_DTYPES: dict[int, np.dtype] = {0: _DOUBLE_LE, 1: _FLOAT_LE, 2: np.dtype("<f2")}
 _RAW_TYPE_NAMES = {3: "INT", 4: "UINT", 5: "BOOL"}
 
 
@@ -171,7 +171,9 @@ def _raw_values(buf: memoryview, blob: BlobLayout) -> np.ndarray:
             f"a blob at byte {start} stores NVCaffe raw_data of type {name}; weights must be "
             "DOUBLE, FLOAT or FLOAT16 (re-save the caffemodel from a float net)"
         )
-    return _values(buf, [(start, end)], [], dtype)  # type: ignore[return-value]
+    values = _values(buf, [(start, end)], [], dtype)
+    assert values is not None
+    return values
 
 
 def decode_blob(buf: memoryview, start: int, end: int) -> np.ndarray:
