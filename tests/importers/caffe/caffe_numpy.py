@@ -162,6 +162,17 @@ def _shuffle_channel(layer: Layer, x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _slice(layer: Layer, x: np.ndarray) -> Blobs:
+    """SliceLayer: at ``slice_point``s along ``axis`` (legacy ``slice_dim``), else equal parts."""
+    p = layer.slice_param
+    axis = p.axis if p.HasField("axis") or not p.HasField("slice_dim") else p.slice_dim
+    points = list(p.slice_point)
+    if not points:
+        step = x.shape[axis] // len(layer.top)
+        points = [step * i for i in range(1, len(layer.top))]
+    return list(np.split(x, points, axis=axis))
+
+
 def _reshape(layer: Layer, x: np.ndarray) -> np.ndarray:
     """ReshapeLayer over the whole shape (axis 0, num_axes -1): 0 copies, -1 infers."""
     p = layer.reshape_param
@@ -243,6 +254,7 @@ FORWARD: dict[str, Forward] = {
     "Axpy": lambda layer, xs, w: [_axpy(xs)],
     "ShuffleChannel": lambda layer, xs, w: [_shuffle_channel(layer, xs[0])],
     "Reshape": lambda layer, xs, w: [_reshape(layer, xs[0])],
+    "Slice": lambda layer, xs, w: _slice(layer, xs[0]),
     "Reduction": lambda layer, xs, w: [_reduction(layer, xs[0])],
     "ReLU6": lambda layer, xs, w: [np.asarray(np.clip(xs[0], 0, 6))],
 }

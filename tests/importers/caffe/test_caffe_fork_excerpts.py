@@ -36,8 +36,9 @@ TOLERANCE = 1e-4
 NETS = {
     # Axpy joining SE-ResNet bottlenecks; SE-BN-Inception's Reshape + two-bottom Scale axis 0.
     "SENet-blocks": ("data", ["conv2_1", "conv2_2", "inception_3b/output", "classifier", "prob"]),
-    # ShuffleChannel, ConvolutionDepthwise, 3-group 1x1 convolutions, DepthwiseConvolution, ReLU6.
-    "ShuffleNet-units": ("data", ["shuffle2", "resx2_elewise", "conv_dw", "fc1000"]),
+    # ShuffleChannel, ConvolutionDepthwise, 3-group 1x1 convolutions; a v2 unit (Slice,
+    # DepthwiseConvolution, Concat, ShuffleChannel group 2); ReLU6.
+    "ShuffleNet-units": ("data", ["shuffle2", "resx2_elewise", "blk2b_shuffle", "fc1000"]),
 }
 
 
