@@ -195,6 +195,10 @@ def _reduction(layer: Layer, x: np.ndarray) -> np.ndarray:
     return np.asarray(value * np.float32(p.coeff))
 
 
+def _relu6_plus_3(x: np.ndarray) -> np.ndarray:
+    return np.asarray(np.minimum(np.maximum(x + np.float32(3), np.float32(0)), np.float32(6)))
+
+
 def _eltwise(layer: Layer, xs: Blobs) -> np.ndarray:
     p = layer.eltwise_param
     if p.operation == p.PROD:
@@ -257,6 +261,9 @@ FORWARD: dict[str, Forward] = {
     "Slice": lambda layer, xs, w: _slice(layer, xs[0]),
     "Reduction": lambda layer, xs, w: [_reduction(layer, xs[0])],
     "ReLU6": lambda layer, xs, w: [np.asarray(np.clip(xs[0], 0, 6))],
+    # aovoc/caffe's HSwishLayer and HSigmoidLayer (float32 throughout, as there).
+    "HSwish": lambda layer, xs, w: [xs[0] * _relu6_plus_3(xs[0]) / np.float32(6)],
+    "HSigmoid": lambda layer, xs, w: [_relu6_plus_3(xs[0]) / np.float32(6)],
 }
 
 

@@ -23,7 +23,7 @@ from google.protobuf import text_format
 from test_caffe_zoo import rel_error
 
 import trtimport
-from trtimport.errors import ModelParseError, ShapeError
+from trtimport.errors import ModelParseError, ShapeError, UnsupportedLayerError
 from trtimport.importers.caffe.convert import caffe_to_onnx
 from trtimport.importers.caffe.make_weights import make_caffe_weights
 from trtimport.importers.caffe.parse import load_caffe
@@ -39,6 +39,8 @@ NETS = {
     # ShuffleChannel, ConvolutionDepthwise, 3-group 1x1 convolutions; a v2 unit (Slice,
     # DepthwiseConvolution, Concat, ShuffleChannel group 2); ReLU6.
     "ShuffleNet-units": ("data", ["shuffle2", "resx2_elewise", "blk2b_shuffle", "fc1000"]),
+    # HSwish, HSigmoid on an InnerProduct's N x C, two-bottom Scale axis 0, ReLU6.
+    "MobileNetV3-hswish": ("data", ["conv1", "conv3-2/dwise-se-fc2", "conv3-2/dwise/scale"]),
 }
 
 
@@ -191,3 +193,22 @@ def test_nvcaffe_raw_data_of_integer_type_is_refused(tmp_path: Path) -> None:
     message = str(err.value)
     assert str(ints) in message and "raw_data of type INT" in message
     assert "DOUBLE, FLOAT or FLOAT16" in message
+
+
+def test_hard_swish_and_hard_sigmoid_are_refused_as_ambiguous(tmp_path: Path) -> None:
+    """Forks define HardSwish/HardSigmoid with different formulas: both are reported at once,
+    each with the definitions and the ways out, before weights are asked for."""
+    text = (EXCERPTS / "MobileNetV3-hswish.prototxt").read_text()
+    prototxt = tmp_path / "hard.prototxt"
+    prototxt.write_text(
+        text.replace('type: "HSwish"', 'type: "HardSwish"').replace(
+            'type: "HSigmoid"', 'type: "HardSigmoid"'
+        )
+    )
+    with pytest.raises(UnsupportedLayerError) as err:
+        caffe_to_onnx(load_caffe(prototxt, None), tmp_path / "hard.onnx")
+    message = str(err.value)
+    assert "'activation1_1' (HardSwish, " in message and "'relu5_2' (HardSigmoid, " in message
+    assert "x * min(max(0.2 x + 0.5, 0), 1)" in message and "write the net with HSwish" in message
+    assert "alpha x + beta" in message and "write the net with HSigmoid" in message
+    assert not (tmp_path / "hard.onnx").exists()
