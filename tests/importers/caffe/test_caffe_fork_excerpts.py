@@ -25,6 +25,7 @@ from test_caffe_zoo import rel_error
 import trtimport
 from trtimport.errors import ModelParseError, ShapeError, UnsupportedLayerError
 from trtimport.importers.caffe.convert import caffe_to_onnx
+from trtimport.importers.caffe.inputs import override_input_shapes
 from trtimport.importers.caffe.make_weights import make_caffe_weights
 from trtimport.importers.caffe.parse import load_caffe
 from trtimport.importers.caffe.proto import caffe_pb2
@@ -212,3 +213,96 @@ def test_hard_swish_and_hard_sigmoid_are_refused_as_ambiguous(tmp_path: Path) ->
     assert "x * min(max(0.2 x + 0.5, 0), 1)" in message and "write the net with HSwish" in message
     assert "alpha x + beta" in message and "write the net with HSigmoid" in message
     assert not (tmp_path / "hard.onnx").exists()
+
+
+NVCAFFE_DATA_LAYERS = """layer {
+  name: "data"
+  type: "Data"
+  top: "data"
+  top: "label"
+  include { phase: TRAIN }
+  transform_param {
+    mirror: true
+    crop_size: 16
+    use_gpu_transform: true
+    random_seed: 7
+    img_rand_resize_lower: 16
+    img_rand_resize_upper: 24
+    var_sz_img_enabled: true
+    display: false
+    num_labels: 5
+    distort_param { brightness_prob: 0.5 brightness_delta: 32 hue_prob: 0.5 hue_delta: 18 }
+    expand_param { prob: 0.5 max_expand_ratio: 4.0 }
+    noise_param { prob: 0.1 saltpepper_param { fraction: 0.01 value: 0 } }
+    emit_constraint { emit_type: CENTER }
+  }
+  data_param {
+    source: "train_lmdb"
+    batch_size: 64
+    backend: LMDB
+    threads: 4
+    parser_threads: 2
+    cache: true
+    shuffle: true
+  }
+}
+layer {
+  name: "data"
+  type: "Data"
+  top: "data"
+  top: "label"
+  include { phase: TEST }
+  transform_param { crop_size: 16 use_gpu_transform: true }
+  data_param { source: "val_lmdb" batch_size: 2 backend: LMDB threads: 1 }
+}
+"""
+NVCAFFE_LOSS_LAYERS = """layer {
+  name: "loss"
+  type: "SoftmaxWithLoss"
+  bottom: "fc"
+  bottom: "label"
+  top: "loss"
+  forward_type: FLOAT
+}
+layer {
+  name: "accuracy"
+  type: "Accuracy"
+  bottom: "fc"
+  bottom: "label"
+  top: "accuracy"
+  include { phase: TEST }
+}
+"""
+
+
+def test_nvcaffe_train_val_converts_to_the_deploy_net(tmp_path: Path) -> None:
+    """NVCaffe's train_val fields (its data reader and GPU transformation, with SSD's
+    augmentation policies) only shape training input: the TEST net is the deploy net."""
+    deploy_text = (EXCERPTS / "NVCaffe-fp16.prototxt").read_text()
+    start = deploy_text.index('layer {\n  name: "data"')
+    end = deploy_text.index('layer {\n  name: "conv1"')
+    prob = deploy_text.index('layer {\n  name: "prob"')
+    train_val = tmp_path / "train_val.prototxt"
+    train_val.write_text(
+        deploy_text[:start] + NVCAFFE_DATA_LAYERS + deploy_text[end:prob] + NVCAFFE_LOSS_LAYERS
+    )
+    weights = make_caffe_weights(
+        EXCERPTS / "NVCaffe-fp16.prototxt", tmp_path / "w.caffemodel", 0, {}
+    ).path
+    deploy = caffe_to_onnx(
+        load_caffe(EXCERPTS / "NVCaffe-fp16.prototxt", weights),
+        tmp_path / "deploy.onnx",
+        outputs=["fc"],
+    )
+    train = load_caffe(train_val, weights)
+    override_input_shapes(train, {"data": (2, 3, 16, 16)})
+    conversion = caffe_to_onnx(train, tmp_path / "train.onnx")
+    assert conversion.outputs == deploy.outputs == {"fc": (2, 5)}
+    x = np.random.default_rng(5).uniform(-1, 1, (2, 3, 16, 16)).astype(np.float32)
+    run = {
+        name: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+            ["fc"], {"data": x}
+        )[0]
+        for name, path in (("deploy", deploy.path), ("train", conversion.path))
+    }
+    assert np.array_equal(run["deploy"], run["train"])
