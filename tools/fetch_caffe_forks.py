@@ -1,7 +1,8 @@
 """Fetch the Caffe fork deploy nets whose licences forbid redistributing them with trtimport.
 
 ENet (TimoSaemann/ENet) and SegNet (alexgkendall/SegNet-Tutorial) publish their prototxts under
-CC BY-NC 4.0 (personal and research use), which an Apache-2.0 repository cannot carry, so they
+CC BY-NC 4.0 (personal and research use), which an Apache-2.0 repository cannot carry, and
+SENet (hujie-frank/SENet) and ShuffleNet (farmingyard/ShuffleNet) publish none, so they
 are not committed (tests/data/caffe/SOURCES.md lists what is). This script downloads each file
 from GitHub at the commit recorded here and keeps it only when its SHA-256 is the recorded one.
 The tests that use them (tests/importers/caffe/test_caffe_fork_nets.py) call :func:`fetch`
@@ -56,6 +57,22 @@ NETS: dict[str, ForkNet] = {
         "Models/segnet_basic_inference.prototxt",
         "e52a2b3c7ca1bf73dc1a6fce240c051784eddb8640185c20753560c579a05f18",
         "CC BY-NC 4.0",
+    ),
+    # SENet's deploy nets and farmingyard's ShuffleNet publish no licence (all rights
+    # reserved): downloaded for the tests, never committed. The ShuffleNet file has CRLF lines.
+    "SE-ResNet-50.prototxt": ForkNet(
+        "hujie-frank/SENet",
+        "2c51ece024a8ed0c8d0f52ba060cd87d268c84ae",
+        "models/SE-ResNet-50.prototxt",
+        "eebbe3c64201f34492caf501498f6031152edbd4a44ed106de69441060ff117c",
+        "none published",
+    ),
+    "ShuffleNet-1x-g3.prototxt": ForkNet(
+        "farmingyard/ShuffleNet",
+        "5c75e18ecdc40b6e405710fd4774c1aaf39b3baf",
+        "shufflenet_1x_g3_deploy.prototxt",
+        "b71b4a5f7c14c8c410410d212c8822ed0be9365dbcc944e1e16ced03467850c4",
+        "none published",
     ),
 }
 

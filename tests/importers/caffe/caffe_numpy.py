@@ -27,6 +27,7 @@ Forward = Callable[[Layer, Blobs, Blobs], Blobs]
 
 #: Data layers whose tops the caller feeds (a deploy net's data layer becomes an input).
 DATA_TYPES = {"Input", "DenseImageData", "ImageData", "Data"}
+DEPTHWISE_TYPES = {"ConvolutionDepthwise", "DepthwiseConvolution"}
 
 
 def _pair(values: Any, single: int, h: int, w: int, has_hw: bool) -> tuple[int, int]:
@@ -48,7 +49,9 @@ def _conv(layer: Layer, x: np.ndarray, blobs: Blobs) -> np.ndarray:
     w = blobs[0].reshape(blobs[0].shape[0], -1, *kernel)
     b = blobs[1].ravel() if p.bias_term else None
     ref = deconv_ref if layer.type == "Deconvolution" else conv_ref
-    return np.asarray(ref(x, w, b, stride, pad, dilation, p.group))
+    # The MobileNet/ShuffleNet forks' depthwise layers: one group per input channel.
+    group = x.shape[1] if layer.type in DEPTHWISE_TYPES else p.group
+    return np.asarray(ref(x, w, b, stride, pad, dilation, group))
 
 
 def _pool(layer: Layer, x: np.ndarray) -> Blobs:
@@ -101,6 +104,101 @@ def _bn(layer: Layer, x: np.ndarray, blobs: Blobs) -> np.ndarray:
     return np.asarray(scale * (x - mean) / np.sqrt(var + layer.bn_param.eps) + shift)
 
 
+def _batch_norm(layer: Layer, x: np.ndarray, blobs: Blobs) -> np.ndarray:
+    """BVLC BatchNormLayer at test time: mean and variance divided by the factor (blob 2; 0
+    gives 0), (x - mean) / sqrt(var + eps); NVCaffe's scale_bias then scales and shifts."""
+    p = layer.batch_norm_param
+    factor = float(blobs[2].ravel()[0])
+    factor = 0.0 if factor == 0 else 1.0 / factor
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    mean, var = (b.reshape(shape) * np.float32(factor) for b in blobs[:2])
+    y = (x - mean) / np.sqrt(var + np.float32(p.eps))
+    if p.scale_bias:
+        y = y * blobs[3].reshape(shape) + blobs[4].reshape(shape)
+    return np.asarray(y)
+
+
+def _scale(layer: Layer, xs: Blobs, blobs: Blobs) -> np.ndarray:
+    """ScaleLayer: x * s, s (bottom[1] or blob 0) covering the axes from ``axis`` on; + bias."""
+    p = layer.scale_param
+    x = xs[0]
+    axis = p.axis % x.ndim
+    if len(xs) > 1:
+        factor, rest = xs[1], blobs
+    else:
+        factor, rest = blobs[0], blobs[1:]
+    shape = (1,) * axis + factor.shape + (1,) * (x.ndim - axis - factor.ndim)
+    y = x * factor.reshape(shape)
+    if p.bias_term:
+        y = y + rest[0].reshape(shape)
+    return np.asarray(y)
+
+
+def _inner_product(layer: Layer, x: np.ndarray, blobs: Blobs) -> np.ndarray:
+    p = layer.inner_product_param
+    axis = p.axis % x.ndim
+    flat = x.reshape(int(np.prod(x.shape[:axis])), -1)
+    w = blobs[0].reshape(-1, p.num_output).T if p.transpose else blobs[0].reshape(p.num_output, -1)
+    y = flat @ w.T
+    if p.bias_term:
+        y = y + blobs[1].ravel()
+    return np.asarray(y.reshape(*x.shape[:axis], p.num_output))
+
+
+def _axpy(xs: Blobs) -> np.ndarray:
+    """SENet's AxpyLayer: top = bottom[2], then += a * bottom[1], a = bottom[0] per (n, c)."""
+    a, x, y = xs
+    return np.asarray(y + a.reshape(*x.shape[:2], *(1,) * (x.ndim - 2)) * x)
+
+
+def _shuffle_channel(layer: Layer, x: np.ndarray) -> np.ndarray:
+    """ShuffleNet's ShuffleChannelLayer: channel i * (C/g) + j goes to j * g + i."""
+    g = layer.shuffle_channel_param.group
+    out = np.empty_like(x)
+    k = x.shape[1] // g
+    for i in range(g):
+        for j in range(k):
+            out[:, j * g + i] = x[:, i * k + j]
+    return out
+
+
+def _slice(layer: Layer, x: np.ndarray) -> Blobs:
+    """SliceLayer: at ``slice_point``s along ``axis`` (legacy ``slice_dim``), else equal parts."""
+    p = layer.slice_param
+    axis = p.axis if p.HasField("axis") or not p.HasField("slice_dim") else p.slice_dim
+    points = list(p.slice_point)
+    if not points:
+        step = x.shape[axis] // len(layer.top)
+        points = [step * i for i in range(1, len(layer.top))]
+    return list(np.split(x, points, axis=axis))
+
+
+def _reshape(layer: Layer, x: np.ndarray) -> np.ndarray:
+    """ReshapeLayer over the whole shape (axis 0, num_axes -1): 0 copies, -1 infers."""
+    p = layer.reshape_param
+    assert p.axis == 0 and p.num_axes == -1, layer.name
+    dims = [x.shape[i] if d == 0 else int(d) for i, d in enumerate(p.shape.dim)]
+    return x.reshape(dims)
+
+
+def _reduction(layer: Layer, x: np.ndarray) -> np.ndarray:
+    """ReductionLayer: over every axis from ``axis`` on; SUM, ASUM, SUMSQ or MEAN, times coeff."""
+    p = layer.reduction_param
+    axis = p.axis % x.ndim if x.ndim else 0
+    flat = x.reshape(*x.shape[:axis], -1)
+    value = {
+        1: lambda: np.sum(flat, -1),
+        2: lambda: np.sum(np.abs(flat), -1),
+        3: lambda: np.sum(flat * flat, -1),
+        4: lambda: np.mean(flat, -1),
+    }[p.operation]()
+    return np.asarray(value * np.float32(p.coeff))
+
+
+def _relu6_plus_3(x: np.ndarray) -> np.ndarray:
+    return np.asarray(np.minimum(np.maximum(x + np.float32(3), np.float32(0)), np.float32(6)))
+
+
 def _eltwise(layer: Layer, xs: Blobs) -> np.ndarray:
     p = layer.eltwise_param
     if p.operation == p.PROD:
@@ -151,6 +249,21 @@ FORWARD: dict[str, Forward] = {
     "Dropout": lambda layer, xs, w: [_dropout(layer, xs[0])],
     "Softmax": lambda layer, xs, w: [_softmax(xs[0])],
     "LRN": lambda layer, xs, w: [_lrn(layer, xs[0])],
+    "ConvolutionDepthwise": lambda layer, xs, w: [_conv(layer, xs[0], w)],
+    "DepthwiseConvolution": lambda layer, xs, w: [_conv(layer, xs[0], w)],
+    "BatchNorm": lambda layer, xs, w: [_batch_norm(layer, xs[0], w)],
+    "Scale": lambda layer, xs, w: [_scale(layer, xs, w)],
+    "InnerProduct": lambda layer, xs, w: [_inner_product(layer, xs[0], w)],
+    "Sigmoid": lambda layer, xs, w: [np.asarray(1 / (1 + np.exp(-xs[0])))],
+    "Axpy": lambda layer, xs, w: [_axpy(xs)],
+    "ShuffleChannel": lambda layer, xs, w: [_shuffle_channel(layer, xs[0])],
+    "Reshape": lambda layer, xs, w: [_reshape(layer, xs[0])],
+    "Slice": lambda layer, xs, w: _slice(layer, xs[0]),
+    "Reduction": lambda layer, xs, w: [_reduction(layer, xs[0])],
+    "ReLU6": lambda layer, xs, w: [np.asarray(np.clip(xs[0], 0, 6))],
+    # aovoc/caffe's HSwishLayer and HSigmoidLayer (float32 throughout, as there).
+    "HSwish": lambda layer, xs, w: [xs[0] * _relu6_plus_3(xs[0]) / np.float32(6)],
+    "HSigmoid": lambda layer, xs, w: [_relu6_plus_3(xs[0]) / np.float32(6)],
 }
 
 

@@ -49,34 +49,39 @@ NETS: dict[str, tuple[tuple[int, ...] | None, list[str]]] = {
     # PSPNet: BN with stored statistics, HoleConvolution, the pyramid pooling (AVE 60/30/20/10)
     # and Interp to 60x60 then zoom 8. Its fixed kernels and Interp sizes pin 473x473.
     "PSPNet50-ADE20K": (None, ["conv6_interp"]),
+    # SE-ResNet-50 (hujie-frank/SENet): Axpy (OpenCV swaps its operands), SE global pooling
+    # with engine CAFFE, Sigmoid; its 7x7 pool5 pins 224x224.
+    "SE-ResNet-50": (None, ["conv3_1", "classifier", "prob"]),
+    # ShuffleNet 1x g3 (farmingyard): ShuffleChannel, ConvolutionDepthwise, 3-group 1x1
+    # convolutions, the legacy input_shape; global pooling lets it run at 64x64.
+    "ShuffleNet-1x-g3": ((1, 3, 64, 64), ["resx4_elewise", "fc1000"]),
 }
 
 
 @pytest.fixture(scope="module")
-def fetched() -> Path:
-    """The nets fetch_caffe_forks.py provides (fetched now when absent; skips offline)."""
+def fetched() -> tuple[Path, int]:
+    """Where fetch_caffe_forks.py puts its nets (fetched now when absent), and its status."""
     dest = fetch_caffe_forks.DEFAULT_DEST
     status = 0 if fetch_caffe_forks.present(dest) else fetch_caffe_forks.fetch(dest)
-    if status == 1:
-        pytest.skip(
-            "ENet/SegNet prototxts not fetched (offline?): python tools/fetch_caffe_forks.py"
-        )
-    if status == 2:
-        # The recorded digests were computed from copies read through a code index, never from
-        # a live download (docs/caffe.md): a mismatch says the record, not the net, is wrong.
-        pytest.skip(
-            "a downloaded ENet/SegNet prototxt has another SHA-256 than recorded in "
-            "tools/fetch_caffe_forks.py; check the file and record its digest"
-        )
-    return dest
+    return dest, status
 
 
 def _prototxt(name: str, request: pytest.FixtureRequest) -> Path:
     committed = FORKS / f"{name}.prototxt"
     if committed.is_file():
         return committed
-    folder: Path = request.getfixturevalue("fetched")
-    return folder / f"{name}.prototxt"
+    folder, status = request.getfixturevalue("fetched")
+    path: Path = folder / f"{name}.prototxt"
+    if path.is_file():
+        return path
+    if status == 2:
+        # The recorded digests were computed from copies read through a code index, never from
+        # a live download (docs/caffe.md): a mismatch says the record, not the net, is wrong.
+        pytest.skip(
+            f"a downloaded fork prototxt (is it {name}?) has another SHA-256 than recorded in "
+            "tools/fetch_caffe_forks.py; check the file and record its digest"
+        )
+    pytest.skip(f"{name}.prototxt not fetched (offline?): python tools/fetch_caffe_forks.py")
 
 
 @pytest.mark.parametrize("name", list(NETS))

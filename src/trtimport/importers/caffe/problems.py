@@ -27,6 +27,24 @@ trtimport_register_caffe_layers hook (docs/caffe.md, "Custom layers"):
         register("{example}", convert_{func})  # convert_{func}(ctx) emits ONNX nodes"""
 
 
+#: Layer types that Caffe forks define differently, so a converter cannot know which one a
+#: net means: why, and the way out.
+AMBIGUOUS_TYPES = {
+    "HardSwish": (
+        "MobileNetV3 forks define HardSwish differently (x * min(max(x + 3, 0), 6) / 6 in most, "
+        "x * min(max(0.2 x + 0.5, 0), 1) in others), so trtimport does not guess; write the "
+        "net with HSwish (the first) or with Power, ReLU6 and Eltwise PROD, or register a "
+        "converter for HardSwish in a plugin"
+    ),
+    "HardSigmoid": (
+        "Caffe forks define HardSigmoid differently (min(max(x + 3, 0), 6) / 6, "
+        "min(max(0.2 x + 0.5, 0), 1), or alpha x + beta from their own hard_sigmoid_param), so "
+        "trtimport does not guess; write the net with HSigmoid (the first) or with Power and "
+        "ReLU6/Clip, or register a converter for HardSigmoid in a plugin"
+    ),
+}
+
+
 @dataclass
 class NetProblems:
     """The problems found so far, by kind."""
@@ -51,6 +69,8 @@ class NetProblems:
                     "; py-faster-rcnn's ProposalLayer converts as the built-in Proposal layer, "
                     f"but {pyfasterrcnn.proposal_problem(layer)}"
                 )
+        if layer.type in AMBIGUOUS_TYPES:
+            what += ": " + AMBIGUOUS_TYPES[layer.type]
         self.unsupported.append(f"{describe_layer(self.model, layer.name)}: {what}")
         self.types.append(layer.type)
         self.missing.append(layer.type)

@@ -24,6 +24,8 @@ from trtimport.importers.caffe.wire import (
     BLOB_DOUBLE_DATA,
     BLOB_HEIGHT,
     BLOB_NUM,
+    BLOB_RAW_DATA,
+    BLOB_RAW_DATA_TYPE,
     BLOB_SHAPE,
     BLOB_WIDTH,
     LAYER_BLOBS,
@@ -49,6 +51,13 @@ from trtimport.onnxtools.protowire import (
 
 _FLOAT_LE = np.dtype("<f4")
 _DOUBLE_LE = np.dtype("<f8")
+#: NVCaffe's ``raw_data_type`` (its ``Type`` enum) -> the dtype of ``raw_data``'s bytes.
+_RAW_DTYPES: dict[int, np.dtype] = {0: _DOUBLE_LE, 1: _FLOAT_LE, 2: np.dtype("<f2")}
+_RAW_TYPE_NAMES = {3: "INT", 4: "UINT", 5: "BOOL"}
+
+
+class RawTypeError(ValueError):
+    """An NVCaffe ``raw_data`` blob of a type that cannot hold weights (INT, UINT, BOOL)."""
 
 
 @dataclass
@@ -62,6 +71,8 @@ class BlobLayout:
     double_chunks: list[tuple[int, int]] = field(default_factory=list)
     double_runs: list[np.ndarray] = field(default_factory=list)
     has_legacy: bool = False
+    raw: tuple[int, int] | None = None  # NVCaffe's raw_data bytes
+    raw_type: int = 0  # NVCaffe's raw_data_type (DOUBLE when absent, the enum's default)
 
 
 def _read_shape(buf: memoryview, start: int, end: int) -> list[int]:
@@ -127,6 +138,10 @@ def _layout(buf: memoryview, start: int, end: int) -> BlobLayout:
         elif number in (BLOB_NUM, BLOB_CHANNELS, BLOB_HEIGHT, BLOB_WIDTH) and wire == VARINT:
             blob.legacy[number - 1] = _signed64(value)
             blob.has_legacy = True
+        elif number == BLOB_RAW_DATA and wire == LEN:
+            blob.raw = (value, field_end)
+        elif number == BLOB_RAW_DATA_TYPE and wire == VARINT:
+            blob.raw_type = value
         pos = field_end
     return blob
 
@@ -145,6 +160,22 @@ def _values(
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
+def _raw_values(buf: memoryview, blob: BlobLayout) -> np.ndarray:
+    """NVCaffe's ``raw_data``: little-endian values of ``raw_data_type`` (FLOAT16: fp16 nets)."""
+    assert blob.raw is not None
+    start, end = blob.raw
+    dtype = _RAW_DTYPES.get(blob.raw_type)
+    if dtype is None:
+        name = _RAW_TYPE_NAMES.get(blob.raw_type, str(blob.raw_type))
+        raise RawTypeError(
+            f"a blob at byte {start} stores NVCaffe raw_data of type {name}; weights must be "
+            "DOUBLE, FLOAT or FLOAT16 (re-save the caffemodel from a float net)"
+        )
+    values = _values(buf, [(start, end)], [], dtype)
+    assert values is not None
+    return values
+
+
 def decode_blob(buf: memoryview, start: int, end: int) -> np.ndarray:
     """One ``BlobProto`` as a float32 array shaped by its ``shape`` (or legacy 4-D dims).
 
@@ -154,6 +185,8 @@ def decode_blob(buf: memoryview, start: int, end: int) -> np.ndarray:
     floats = _values(buf, blob.float_chunks, blob.float_runs, _FLOAT_LE)
     if floats is None:
         doubles = _values(buf, blob.double_chunks, blob.double_runs, _DOUBLE_LE)
+        if doubles is None and blob.raw is not None:
+            doubles = _raw_values(buf, blob)
         floats = np.empty(0, np.float32) if doubles is None else doubles.astype(np.float32)
     if blob.shape is not None:
         shape = tuple(blob.shape)
@@ -266,6 +299,8 @@ def read_caffemodel(path: Path) -> CaffemodelContents:
                 name = added.name
             if layer.blobs:
                 weights[name] = layer.blobs
+    except RawTypeError as err:
+        raise ModelParseError(f"{path}: {err}") from err
     except WireError as err:
         raise ModelParseError(
             f"{path}: corrupt or truncated caffemodel ({err}; file size {size} bytes). "

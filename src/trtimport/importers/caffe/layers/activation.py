@@ -40,6 +40,26 @@ def relu6(ctx: LayerContext) -> list[Shape]:
     return [ctx.input_shapes[0]]
 
 
+def _relu6_of_x_plus_3(ctx: LayerContext) -> str:
+    """min(max(x + 3, 0), 6), as the h-swish/h-sigmoid forks compute it."""
+    shifted = ctx.op("Add", ctx.inputs[0], ctx.const(np.float32(3), "three"))
+    zero, six = ctx.const(np.float32(0), "min"), ctx.const(np.float32(6), "max")
+    return ctx.op("Clip", shifted, zero, six)
+
+
+def hswish(ctx: LayerContext) -> list[Shape]:
+    """HSwish (MobileNetV3 forks, e.g. aovoc/caffe): x * min(max(x + 3, 0), 6) / 6."""
+    product = ctx.op("Mul", ctx.inputs[0], _relu6_of_x_plus_3(ctx))
+    ctx.op("Div", product, ctx.const(np.float32(6), "six"), out=ctx.outputs[0])
+    return [ctx.input_shapes[0]]
+
+
+def hsigmoid(ctx: LayerContext) -> list[Shape]:
+    """HSigmoid (MobileNetV3 forks, e.g. aovoc/caffe): min(max(x + 3, 0), 6) / 6."""
+    ctx.op("Div", _relu6_of_x_plus_3(ctx), ctx.const(np.float32(6), "six"), out=ctx.outputs[0])
+    return [ctx.input_shapes[0]]
+
+
 def clip(ctx: LayerContext) -> list[Shape]:
     """Clip: min(max(x, min), max)."""
     p = ctx.layer.clip_param
@@ -144,6 +164,8 @@ CONVERTERS: dict[str, Converter] = {
     "Threshold": threshold,
     "Clip": clip,
     "Swish": swish,
+    "HSwish": hswish,
+    "HSigmoid": hsigmoid,
     "Power": power,
     "Exp": exp,
     "Log": log,

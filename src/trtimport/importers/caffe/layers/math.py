@@ -18,7 +18,10 @@ def eltwise(ctx: LayerContext) -> list[Shape]:
     for name, shape in zip(ctx.layer.bottom, ctx.input_shapes, strict=False):
         if tuple(shape) != tuple(first):
             raise ctx.shape_error(
-                f"bottom '{name}' has shape {list(shape)}, expected {list(first)}"
+                f"bottom '{name}' has shape {list(shape)}, expected {list(first)}: Caffe's "
+                "Eltwise needs equal shapes (it does not broadcast); for a per-channel "
+                "product with N x C x 1 x 1 weights, Reshape them to N x C and use a "
+                "two-bottom Scale with axis: 0 (as SENet does)"
             )
     coeffs = list(p.coeff)
     if coeffs and p.operation != SUM:
