@@ -18,6 +18,7 @@ from test_layers_norm import lrn_across
 from test_layers_pool import caffe_pool
 from test_layers_shape import caffe_interp2
 from test_layers_unpool import caffe_max_pool_with_mask, segnet_upsample
+from test_layers_yolo import port_reorg
 
 from trtimport.importers.caffe.parse import CaffeModel
 
@@ -26,7 +27,7 @@ Layer = Any  # caffe_pb2.LayerParameter
 Forward = Callable[[Layer, Blobs, Blobs], Blobs]
 
 #: Data layers whose tops the caller feeds (a deploy net's data layer becomes an input).
-DATA_TYPES = {"Input", "DenseImageData", "ImageData", "Data"}
+DATA_TYPES = {"Input", "DenseImageData", "ImageData", "Data", "ImageSegData", "AnnotatedData"}
 
 
 def _pair(values: Any, single: int, h: int, w: int, has_hw: bool) -> tuple[int, int]:
@@ -136,6 +137,48 @@ def _lrn(layer: Layer, x: np.ndarray) -> np.ndarray:
     return np.asarray(lrn_across(x, p.local_size, p.alpha, p.beta, p.k))
 
 
+def _inner_product(layer: Layer, x: np.ndarray, blobs: Blobs) -> np.ndarray:
+    """InnerProductLayer: the bottom flattened from ``axis``, times W (num_output x K)
+    transposed (W as K x num_output with ``transpose``), plus the bias."""
+    p = layer.inner_product_param
+    axis = p.axis % x.ndim
+    flat = x.reshape(*x.shape[:axis], -1)
+    w = (
+        blobs[0].reshape(p.num_output, -1)
+        if not p.transpose
+        else blobs[0].reshape(-1, p.num_output).T
+    )
+    y = flat @ w.T
+    return np.asarray(y + blobs[1].ravel() if p.bias_term else y)
+
+
+def _batch_norm(layer: Layer, x: np.ndarray, blobs: Blobs) -> np.ndarray:
+    """BVLC BatchNormLayer with its stored statistics: mean and variance are the blobs divided
+    by the third blob's scale factor (0 stays 0), then (x - mean) / sqrt(var + eps)."""
+    factor = float(blobs[2].ravel()[0])
+    factor = 0.0 if factor == 0 else 1.0 / factor
+    mean, var = (b.reshape(1, -1, 1, 1) * factor for b in blobs[:2])
+    return np.asarray((x - mean) / np.sqrt(var + layer.batch_norm_param.eps))
+
+
+def _scale(layer: Layer, x: np.ndarray, blobs: Blobs) -> np.ndarray:
+    """ScaleLayer with a learned per-channel scale (axis 1) and optional bias."""
+    p = layer.scale_param
+    assert p.axis == 1 and blobs[0].size == x.shape[1], layer.name
+    y = x * blobs[0].reshape(1, -1, 1, 1)
+    return np.asarray(y + blobs[1].reshape(1, -1, 1, 1) if p.bias_term else y)
+
+
+def _reorg(layer: Layer, x: np.ndarray) -> np.ndarray:
+    """Reorg: the ports' reorg_cpu (gather, or scatter with ``reverse``); without a stride,
+    caffe-yolo9000's, which scatters with stride 2 and labels the buffer Cs² x H/s x W/s."""
+    p = layer.reorg_param
+    if not p.HasField("stride") and not p.reverse:
+        n, c, h, w = x.shape
+        return port_reorg(x, 2, reverse=True).reshape(n, c * 4, h // 2, w // 2)
+    return port_reorg(x, p.stride, reverse=p.reverse)
+
+
 FORWARD: dict[str, Forward] = {
     "Convolution": lambda layer, xs, w: [_conv(layer, xs[0], w)],
     "HoleConvolution": lambda layer, xs, w: [_conv(layer, xs[0], w)],
@@ -151,13 +194,25 @@ FORWARD: dict[str, Forward] = {
     "Dropout": lambda layer, xs, w: [_dropout(layer, xs[0])],
     "Softmax": lambda layer, xs, w: [_softmax(xs[0])],
     "LRN": lambda layer, xs, w: [_lrn(layer, xs[0])],
+    "InnerProduct": lambda layer, xs, w: [_inner_product(layer, xs[0], w)],
+    # MobileNet-YOLO (eric612): a grouped convolution; ReLU6 is min(max(x, 0), 6).
+    "DepthwiseConvolution": lambda layer, xs, w: [_conv(layer, xs[0], w)],
+    "ReLU6": lambda layer, xs, w: [np.clip(xs[0], 0, 6)],
+    "BatchNorm": lambda layer, xs, w: [_batch_norm(layer, xs[0], w)],
+    "Scale": lambda layer, xs, w: [_scale(layer, xs[0], w)],
+    "Reorg": lambda layer, xs, w: [_reorg(layer, xs[0])],
 }
 
 
-def caffe_forward(model: CaffeModel, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Every blob after a forward pass of ``model`` (its weights) on ``feeds`` (data tops)."""
+def caffe_forward(
+    model: CaffeModel, feeds: Mapping[str, np.ndarray], until: str | None = None
+) -> dict[str, np.ndarray]:
+    """Every blob after a forward pass of ``model`` (its weights) on ``feeds`` (data tops),
+    stopping before the layer named ``until`` (a head the comparison cuts off)."""
     blobs = {name: np.asarray(x, np.float32) for name, x in feeds.items()}
     for layer in model.net.layer:
+        if layer.name == until:
+            break
         if layer.type in DATA_TYPES:
             assert set(layer.top) - {"label"} <= set(blobs), layer.name
             continue

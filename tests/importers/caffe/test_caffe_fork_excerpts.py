@@ -1,0 +1,105 @@
+"""Fork nets whose published prototxts cannot be committed (no licence, or too long to copy
+faithfully), as excerpts in tests/data/caffe/forks/excerpts/ written for these tests with the
+same layer types and fields: DeepLab v2 (ImageSegData, MatWrite, dilation, Interp), TSN
+(yjxiong's BN, RGB and flow inputs), eric612/MobileNet-YOLO (ReLU6, DepthwiseConvolution,
+YoloDetectionOutput) and choasup/caffe-yolo9000 (Reorg without reorg_param, RegionLoss,
+EvalDetection). Seeded random weights from ``make_caffe_weights``; ONNX Runtime against the
+numpy forward pass of each fork's C++ (``caffe_numpy.caffe_forward``: OpenCV 4.14 knows none
+of BN, ImageSegData, DepthwiseConvolution or Reorg), max relative error <= 1e-4.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from caffe_numpy import caffe_forward
+from conftest import REPO
+from test_caffe_zoo import rel_error
+
+import trtimport
+from trtimport.errors import UnsupportedLayerError
+from trtimport.importers.caffe.convert import caffe_to_onnx
+from trtimport.importers.caffe.inputs import override_input_shapes
+from trtimport.importers.caffe.make_weights import make_caffe_weights
+from trtimport.importers.caffe.parse import load_caffe
+
+EXCERPTS = REPO / "tests" / "data" / "caffe" / "forks" / "excerpts"
+TOLERANCE = 1e-4
+#: case -> (excerpt, --input shapes, --output blobs or [] for the net's outputs, layer where
+#: the numpy pass stops, or None).
+CASES: dict[str, tuple[str, dict[str, tuple[int, ...]], list[str], str | None]] = {
+    # The data layer's crop_size gives 1x3x65x65; zoom 8 of the 33x33 map gives 257x257.
+    "DeepLab-v2": ("DeepLab-v2-ASPP", {}, [], None),
+    "TSN-RGB": ("TSN-BN-Inception", {}, [], None),
+    # The flow nets differ from the RGB ones in their input only: 10 channels (5 x, 5 y).
+    "TSN-flow": ("TSN-BN-Inception", {"data": (1, 10, 64, 64)}, [], None),
+    # YoloDetectionOutput is refused (below): the net converts up to its bottom.
+    "MobileNet-YOLOv2": ("MobileNet-YOLOv2-lite", {}, ["conv22"], "detection_out"),
+    # AnnotatedData's resize_param gives 64x64 but no channel count: --input gives it.
+    "YOLOv2-yolo9000": ("YOLOv2-yolo9000", {"data": (1, 3, 64, 64)}, [], None),
+}
+
+
+def _convert(case: str, tmp_path: Path) -> tuple[object, object]:
+    name, inputs, outputs, _ = CASES[case]
+    prototxt = EXCERPTS / f"{name}.prototxt"
+    weights = make_caffe_weights(prototxt, tmp_path / f"{case}.caffemodel", 0, inputs).path
+    model = load_caffe(prototxt, weights)
+    override_input_shapes(model, inputs)
+    return model, caffe_to_onnx(model, tmp_path / f"{case}.onnx", outputs=outputs)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_fork_excerpt_matches_numpy_caffe(case: str, tmp_path: Path) -> None:
+    model, conversion = _convert(case, tmp_path)
+    feeds = {
+        n: np.random.default_rng(3).uniform(-1, 1, s).astype(np.float32)
+        for n, s in conversion.inputs.items()  # type: ignore[attr-defined]
+    }
+    names = list(conversion.outputs)  # type: ignore[attr-defined]
+    session = ort.InferenceSession(str(conversion.path), providers=["CPUExecutionProvider"])  # type: ignore[attr-defined]
+    ours = dict(zip(names, session.run(names, feeds), strict=True))
+    theirs = caffe_forward(model, feeds, until=CASES[case][3])  # type: ignore[arg-type]
+    errors = {n: rel_error(ours[n], theirs[n]) for n in names}
+    print(f"{case}: " + ", ".join(f"{n} {tuple(ours[n].shape)} {e:.2e}" for n, e in errors.items()))
+    assert max(errors.values()) <= TOLERANCE, errors
+    assert all(np.abs(theirs[n]).max() > 0 for n in names)
+
+
+def test_deeplab_and_yolo9000_data_and_scoring_layers_become_inputs_and_outputs(
+    tmp_path: Path,
+) -> None:
+    model, conversion = _convert("DeepLab-v2", tmp_path)
+    assert conversion.inputs == {"data": (1, 3, 65, 65)}  # type: ignore[attr-defined]
+    assert conversion.outputs == {"fc8_interp": (1, 21, 257, 257)}  # type: ignore[attr-defined]
+    notes = " ".join(model.notes)  # type: ignore[attr-defined]
+    assert "fc8_mat (MatWrite)" in notes and "ImageSegData" in notes, notes
+    model, conversion = _convert("YOLOv2-yolo9000", tmp_path)
+    assert list(conversion.outputs) == ["layer31-conv"]  # type: ignore[attr-defined]
+    notes = " ".join(model.notes)  # type: ignore[attr-defined]
+    assert "det_loss (RegionLoss)" in notes and "eval_det (EvalDetection)" in notes, notes
+
+
+def test_yolo_detection_output_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    prototxt = EXCERPTS / "MobileNet-YOLOv2-lite.prototxt"
+    weights = make_caffe_weights(prototxt, tmp_path / "yolo.caffemodel", 0, {}).path
+    with pytest.raises(UnsupportedLayerError) as caught:
+        caffe_to_onnx(load_caffe(prototxt, weights), tmp_path / "yolo.onnx")
+    message = str(caught.value)
+    assert "detection_out" in message and "YoloDetectionOutput" in message, message
+    assert "non-maximum suppression has no converter" in message and "--output" in message
+    assert not (tmp_path / "yolo.onnx").exists()
+
+
+@pytest.mark.parametrize("case", ["DeepLab-v2", "TSN-RGB", "MobileNet-YOLOv2", "YOLOv2-yolo9000"])
+def test_fork_excerpt_builds_with_tensorrt(case: str, tmp_path: Path) -> None:
+    _, conversion = _convert(case, tmp_path)
+    result = trtimport.convert(
+        conversion.path,  # type: ignore[attr-defined]
+        tmp_path / f"{case}.engine",
+        build_options=trtimport.BuildOptions(progress=False),
+    )
+    assert result.engine_bytes
