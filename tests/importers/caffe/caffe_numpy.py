@@ -20,6 +20,7 @@ from test_layers_shape import caffe_interp2
 from test_layers_unpool import caffe_max_pool_with_mask, segnet_upsample
 from test_layers_yolo import port_reorg
 
+from trtimport.importers.caffe.layers.conv import has_hole
 from trtimport.importers.caffe.parse import CaffeModel
 
 Blobs = list[np.ndarray]
@@ -41,7 +42,7 @@ def _conv(layer: Layer, x: np.ndarray, blobs: Blobs) -> np.ndarray:
     kernel = (p.kernel_h, p.kernel_w) if p.HasField("kernel_h") else (p.kernel_size[0],) * 2
     stride = _pair(p.stride, 1, p.stride_h, p.stride_w, p.HasField("stride_h"))
     pad = _pair(p.pad, 0, p.pad_h, p.pad_w, p.HasField("pad_h"))
-    if layer.type == "HoleConvolution":  # PSPNet: effective kernel k + (k - 1)(hole - 1)
+    if layer.type == "HoleConvolution" or has_hole(p):  # PSPNet, DeepLab v1: k + (k-1)(hole-1)
         hw = p.HasField("hole_h")
         dilation = (p.hole_h, p.hole_w) if hw else (p.hole, p.hole)
     else:
@@ -84,10 +85,10 @@ def _interp(layer: Layer, x: np.ndarray) -> np.ndarray:
     h, w = x.shape[2:]
     if p.HasField("height") and p.HasField("width"):
         size = (p.height, p.width)
-    elif p.HasField("zoom_factor"):
-        size = (h + (h - 1) * (p.zoom_factor - 1), w + (w - 1) * (p.zoom_factor - 1))
-    else:
+    else:  # shrink first, then zoom, either alone or both (DeepLab's multi-scale nets)
         size = ((h - 1) // p.shrink_factor + 1, (w - 1) // p.shrink_factor + 1)
+        z = p.zoom_factor
+        size = (size[0] + (size[0] - 1) * (z - 1), size[1] + (size[1] - 1) * (z - 1))
     assert p.pad_beg == 0 and p.pad_end == 0, layer.name
     return np.asarray(caffe_interp2(x, *size))
 
