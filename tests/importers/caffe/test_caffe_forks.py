@@ -146,7 +146,7 @@ def test_hole_on_other_layers_or_with_dilation_is_refused(tmp_path: Path) -> Non
     both = layer(
         "Convolution", "convolution_param { num_output: 4 kernel_size: 3 hole: 2 dilation: 2 }"
     )
-    with pytest.raises(ShapeError, match="hole .* or dilation, not both"):
+    with pytest.raises(ShapeError, match=r"hole .* or dilation, not both"):
         run(
             tmp_path,
             net_text(both, {"x": X4}),
