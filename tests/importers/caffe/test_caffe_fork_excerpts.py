@@ -1,6 +1,7 @@
 """Fork nets whose published prototxts cannot be committed (no licence, or too long to copy
 faithfully), as excerpts in tests/data/caffe/forks/excerpts/ written for these tests with the
-same layer types and fields: DeepLab v2 (ImageSegData, MatWrite, dilation, Interp), TSN
+same layer types and fields: DeepLab v2 (ImageSegData, MatWrite, dilation, Interp), DeepLab
+v1 (the same in the V1 format, with hole on Convolution), TSN
 (yjxiong's BN, RGB and flow inputs), eric612/MobileNet-YOLO (ReLU6, DepthwiseConvolution,
 YoloDetectionOutput) and choasup/caffe-yolo9000 (Reorg without reorg_param, RegionLoss,
 EvalDetection). Seeded random weights from ``make_caffe_weights``; ONNX Runtime against the
@@ -33,6 +34,8 @@ TOLERANCE = 1e-4
 CASES: dict[str, tuple[str, dict[str, tuple[int, ...]], list[str], str | None]] = {
     # The data layer's crop_size gives 1x3x65x65; zoom 8 of the 33x33 map gives 257x257.
     "DeepLab-v2": ("DeepLab-v2-ASPP", {}, [], None),
+    # The legacy V1 format: IMAGE_SEG_DATA, hole on CONVOLUTION, INTERP, MAT_WRITE.
+    "DeepLab-v1": ("DeepLab-v1-LargeFOV", {}, [], None),
     "TSN-RGB": ("TSN-BN-Inception", {}, [], None),
     # The flow nets differ from the RGB ones in their input only: 10 channels (5 x, 5 y).
     "TSN-flow": ("TSN-BN-Inception", {"data": (1, 10, 64, 64)}, [], None),
@@ -94,7 +97,9 @@ def test_yolo_detection_output_is_refused_with_what_to_do(tmp_path: Path) -> Non
     assert not (tmp_path / "yolo.onnx").exists()
 
 
-@pytest.mark.parametrize("case", ["DeepLab-v2", "TSN-RGB", "MobileNet-YOLOv2", "YOLOv2-yolo9000"])
+@pytest.mark.parametrize(
+    "case", ["DeepLab-v2", "DeepLab-v1", "TSN-RGB", "MobileNet-YOLOv2", "YOLOv2-yolo9000"]
+)
 def test_fork_excerpt_builds_with_tensorrt(case: str, tmp_path: Path) -> None:
     _, conversion = _convert(case, tmp_path)
     result = trtimport.convert(
