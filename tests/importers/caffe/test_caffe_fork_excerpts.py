@@ -1,12 +1,14 @@
-"""Fork nets whose published prototxts cannot be committed (no licence, or too long to copy
-faithfully), as excerpts in tests/data/caffe/forks/excerpts/ written for these tests with the
-same layer types and fields: DeepLab v2 (ImageSegData, MatWrite, dilation, Interp), DeepLab
-v1 (the same in the V1 format, with hole on Convolution), TSN
-(yjxiong's BN, RGB and flow inputs), eric612/MobileNet-YOLO (ReLU6, DepthwiseConvolution,
-YoloDetectionOutput) and choasup/caffe-yolo9000 (Reorg without reorg_param, RegionLoss,
-EvalDetection). Seeded random weights from ``make_caffe_weights``; ONNX Runtime against the
-numpy forward pass of each fork's C++ (``caffe_numpy.caffe_forward``: OpenCV 4.14 knows none
-of BN, ImageSegData, DepthwiseConvolution or Reorg), max relative error <= 1e-4.
+"""Fork nets of DeepLab, TSN and the caffe-yolo forks. eric612/MobileNet-YOLO's YOLOv2 deploy
+net (ReLU6, DepthwiseConvolution, YoloDetectionOutput; BSD-2) is in tests/data/caffe/forks/;
+the others, whose prototxts cannot be committed (no licence, or too long to copy faithfully),
+are excerpts in tests/data/caffe/forks/excerpts/ written for these tests with the same layer
+types and fields: DeepLab v2 (ImageSegData, MatWrite, dilation, Interp), DeepLab v1 (the same
+in the V1 format, with hole on Convolution), TSN (yjxiong's BN, RGB and flow inputs) and
+choasup/caffe-yolo9000 (Reorg without reorg_param, RegionLoss, EvalDetection).
+Seeded random weights from ``make_caffe_weights``; ONNX Runtime against the numpy forward
+pass of each fork's C++ (``caffe_numpy.caffe_forward``: OpenCV 4.14 knows none of BN,
+ImageSegData, DepthwiseConvolution or Reorg), max relative error <= 1e-4; each builds with
+tensorrt_rtx.
 """
 
 from __future__ import annotations
@@ -27,28 +29,34 @@ from trtimport.importers.caffe.inputs import override_input_shapes
 from trtimport.importers.caffe.make_weights import make_caffe_weights
 from trtimport.importers.caffe.parse import load_caffe
 
-EXCERPTS = REPO / "tests" / "data" / "caffe" / "forks" / "excerpts"
+FORKS = REPO / "tests" / "data" / "caffe" / "forks"
 TOLERANCE = 1e-4
-#: case -> (excerpt, --input shapes, --output blobs or [] for the net's outputs, layer where
-#: the numpy pass stops, or None).
+#: case -> (prototxt under forks/, --input shapes, --output blobs or [] for the net's outputs,
+#: layer where the numpy pass stops, or None).
 CASES: dict[str, tuple[str, dict[str, tuple[int, ...]], list[str], str | None]] = {
     # The data layer's crop_size gives 1x3x65x65; zoom 8 of the 33x33 map gives 257x257.
-    "DeepLab-v2": ("DeepLab-v2-ASPP", {}, [], None),
+    "DeepLab-v2": ("excerpts/DeepLab-v2-ASPP", {}, [], None),
     # The legacy V1 format: IMAGE_SEG_DATA, hole on CONVOLUTION, INTERP, MAT_WRITE.
-    "DeepLab-v1": ("DeepLab-v1-LargeFOV", {}, [], None),
-    "TSN-RGB": ("TSN-BN-Inception", {}, [], None),
+    "DeepLab-v1": ("excerpts/DeepLab-v1-LargeFOV", {}, [], None),
+    "TSN-RGB": ("excerpts/TSN-BN-Inception", {}, [], None),
     # The flow nets differ from the RGB ones in their input only: 10 channels (5 x, 5 y).
-    "TSN-flow": ("TSN-BN-Inception", {"data": (1, 10, 64, 64)}, [], None),
+    "TSN-flow": ("excerpts/TSN-BN-Inception", {"data": (1, 10, 64, 64)}, [], None),
+    # The real net, 320x320 by default (a 10x10 grid): at 96x96, a 3x3 grid. Its
     # YoloDetectionOutput is refused (below): the net converts up to its bottom.
-    "MobileNet-YOLOv2": ("MobileNet-YOLOv2-lite", {}, ["conv22"], "detection_out"),
+    "MobileNet-YOLOv2": (
+        "MobileNet-YOLOv2-lite",
+        {"data": (1, 3, 96, 96)},
+        ["conv22"],
+        "detection_out",
+    ),
     # AnnotatedData's resize_param gives 64x64 but no channel count: --input gives it.
-    "YOLOv2-yolo9000": ("YOLOv2-yolo9000", {"data": (1, 3, 64, 64)}, [], None),
+    "YOLOv2-yolo9000": ("excerpts/YOLOv2-yolo9000", {"data": (1, 3, 64, 64)}, [], None),
 }
 
 
 def _convert(case: str, tmp_path: Path) -> tuple[object, object]:
     name, inputs, outputs, _ = CASES[case]
-    prototxt = EXCERPTS / f"{name}.prototxt"
+    prototxt = FORKS / f"{name}.prototxt"
     weights = make_caffe_weights(prototxt, tmp_path / f"{case}.caffemodel", 0, inputs).path
     model = load_caffe(prototxt, weights)
     override_input_shapes(model, inputs)
@@ -87,10 +95,13 @@ def test_deeplab_and_yolo9000_data_and_scoring_layers_become_inputs_and_outputs(
 
 
 def test_yolo_detection_output_is_refused_with_what_to_do(tmp_path: Path) -> None:
-    prototxt = EXCERPTS / "MobileNet-YOLOv2-lite.prototxt"
-    weights = make_caffe_weights(prototxt, tmp_path / "yolo.caffemodel", 0, {}).path
+    prototxt = FORKS / "MobileNet-YOLOv2-lite.prototxt"
+    shapes = {"data": (1, 3, 32, 32)}
+    weights = make_caffe_weights(prototxt, tmp_path / "yolo.caffemodel", 0, shapes).path
+    model = load_caffe(prototxt, weights)
+    override_input_shapes(model, shapes)
     with pytest.raises(UnsupportedLayerError) as caught:
-        caffe_to_onnx(load_caffe(prototxt, weights), tmp_path / "yolo.onnx")
+        caffe_to_onnx(model, tmp_path / "yolo.onnx")
     message = str(caught.value)
     assert "detection_out" in message and "YoloDetectionOutput" in message, message
     assert "non-maximum suppression has no converter" in message and "--output" in message
