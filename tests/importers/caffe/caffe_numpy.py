@@ -180,6 +180,14 @@ def _reorg(layer: Layer, x: np.ndarray) -> np.ndarray:
     return port_reorg(x, p.stride, reverse=p.reverse)
 
 
+def _reshape(layer: Layer, x: np.ndarray) -> np.ndarray:
+    """ReshapeLayer over the whole blob: 0 copies the bottom's dimension, -1 is inferred."""
+    p = layer.reshape_param
+    assert p.axis == 0 and p.num_axes == -1, layer.name
+    dims = [x.shape[i] if d == 0 else int(d) for i, d in enumerate(p.shape.dim)]
+    return x.reshape(dims)
+
+
 FORWARD: dict[str, Forward] = {
     "Convolution": lambda layer, xs, w: [_conv(layer, xs[0], w)],
     "HoleConvolution": lambda layer, xs, w: [_conv(layer, xs[0], w)],
@@ -202,6 +210,7 @@ FORWARD: dict[str, Forward] = {
     "BatchNorm": lambda layer, xs, w: [_batch_norm(layer, xs[0], w)],
     "Scale": lambda layer, xs, w: [_scale(layer, xs[0], w)],
     "Reorg": lambda layer, xs, w: [_reorg(layer, xs[0])],
+    "Reshape": lambda layer, xs, w: [_reshape(layer, xs[0])],
 }
 
 

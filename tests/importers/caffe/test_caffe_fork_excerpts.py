@@ -40,6 +40,9 @@ CASES: dict[str, tuple[str, dict[str, tuple[int, ...]], list[str], str | None]] 
     "DeepLab-v1": ("excerpts/DeepLab-v1-LargeFOV", {}, [], None),
     "TSN-RGB": ("excerpts/TSN-BN-Inception", {}, [], None),
     # The flow nets differ from the RGB ones in their input only: 10 channels (5 x, 5 y).
+    # The train/val net at the TEST phase: VideoData becomes the input, 3 segments x 3
+    # channels (its mean values), reshaped into the batch; the loss and accuracy are dropped.
+    "TSN-train_val": ("excerpts/TSN-BN-Inception-train_val", {}, [], None),
     "TSN-flow": ("excerpts/TSN-BN-Inception", {"data": (1, 10, 64, 64)}, [], None),
     # The real net, 320x320 by default (a 10x10 grid): at 96x96, a 3x3 grid. Its
     # YoloDetectionOutput is refused (below): the net converts up to its bottom.
@@ -80,7 +83,7 @@ def test_fork_excerpt_matches_numpy_caffe(case: str, tmp_path: Path) -> None:
     assert all(np.abs(theirs[n]).max() > 0 for n in names)
 
 
-def test_deeplab_and_yolo9000_data_and_scoring_layers_become_inputs_and_outputs(
+def test_fork_data_and_scoring_layers_become_inputs_and_outputs(
     tmp_path: Path,
 ) -> None:
     model, conversion = _convert("DeepLab-v2", tmp_path)
@@ -92,6 +95,10 @@ def test_deeplab_and_yolo9000_data_and_scoring_layers_become_inputs_and_outputs(
     assert list(conversion.outputs) == ["layer31-conv"]  # type: ignore[attr-defined]
     notes = " ".join(model.notes)  # type: ignore[attr-defined]
     assert "det_loss (RegionLoss)" in notes and "eval_det (EvalDetection)" in notes, notes
+    model, conversion = _convert("TSN-train_val", tmp_path)
+    assert conversion.inputs == {"data": (1, 9, 64, 64)}  # type: ignore[attr-defined]
+    assert conversion.outputs == {"pool_fusion": (1, 1, 1, 101)}  # type: ignore[attr-defined]
+    assert "'data' (VideoData)" in " ".join(model.notes), model.notes  # type: ignore[attr-defined]
 
 
 def test_yolo_detection_output_is_refused_with_what_to_do(tmp_path: Path) -> None:

@@ -183,6 +183,7 @@ def _param(layer: caffe_pb2.LayerParameter) -> Any:
         "DenseImageData": "dense_image_data_param",
         "WindowData": "window_data_param",
         "HDF5Data": "hdf5_data_param",
+        "VideoData": "video_data_param",  # yjxiong/caffe (TSN)
     }.get(layer.type)
     return getattr(layer, name) if name else None
 
