@@ -52,6 +52,8 @@ CASES: dict[str, tuple[str, dict[str, tuple[int, ...]], list[str], str | None]] 
         ["conv22"],
         "detection_out",
     ),
+    # The ports' Reorg (reorg_param stride 2) after a one-bottom Concat; head refused.
+    "YOLOv2-ports": ("excerpts/YOLOv2-ports", {}, ["conv22"], "detection_out"),
     # AnnotatedData's resize_param gives 64x64 but no channel count: --input gives it.
     "YOLOv2-yolo9000": ("excerpts/YOLOv2-yolo9000", {"data": (1, 3, 64, 64)}, [], None),
 }
