@@ -128,3 +128,27 @@ def test_fork_excerpt_builds_with_tensorrt(case: str, tmp_path: Path) -> None:
         build_options=trtimport.BuildOptions(progress=False),
     )
     assert result.engine_bytes
+
+
+def test_caffemodel_fields_of_these_forks_still_parse() -> None:
+    """Binary layers as the forks write them: yjxiong's interp_param (301, our
+    eval_detection_param: its varints read across, shrink_factor (4, a varint) meets the
+    float threshold and is kept aside as an unknown field), choasup's reorg_param (303,
+    unknown here) and eric612's yolo_detection_output_param (601)."""
+    from trtimport.importers.caffe.proto import caffe_pb2
+    from trtimport.onnxtools.protowire import LEN, encode_varint
+
+    def field(number: int, payload: bytes) -> bytes:
+        return encode_varint(number << 3 | LEN) + encode_varint(len(payload)) + payload
+
+    # height 5, shrink_factor 2, pad_beg -1
+    interp = b"\x08\x05" + b"\x20\x02" + b"\x28" + encode_varint((1 << 64) - 1)
+    reorg = b"\x08\x02"  # stride 2
+    yolo = caffe_pb2.YoloDetectionOutputParameter(num_classes=20, biases=[1.08, 1.19])
+    base = caffe_pb2.LayerParameter(name="L", type="Interp").SerializeToString()
+    blob = base + field(301, interp) + field(303, reorg) + field(601, yolo.SerializeToString())
+    layer = caffe_pb2.LayerParameter.FromString(blob)
+    assert layer.name == "L" and layer.eval_detection_param.side == 5
+    assert layer.eval_detection_param.threshold == 0.5  # the default: field 4 set aside
+    assert layer.yolo_detection_output_param.num_classes == 20
+    assert list(layer.yolo_detection_output_param.biases) == pytest.approx([1.08, 1.19])
