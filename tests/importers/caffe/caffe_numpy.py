@@ -18,7 +18,9 @@ from test_layers_norm import lrn_across
 from test_layers_pool import caffe_pool
 from test_layers_shape import caffe_interp2
 from test_layers_unpool import caffe_max_pool_with_mask, segnet_upsample
+from test_layers_yolo import port_reorg
 
+from trtimport.importers.caffe.layers.conv import has_hole
 from trtimport.importers.caffe.parse import CaffeModel
 
 Blobs = list[np.ndarray]
@@ -26,7 +28,7 @@ Layer = Any  # caffe_pb2.LayerParameter
 Forward = Callable[[Layer, Blobs, Blobs], Blobs]
 
 #: Data layers whose tops the caller feeds (a deploy net's data layer becomes an input).
-DATA_TYPES = {"Input", "DenseImageData", "ImageData", "Data"}
+DATA_TYPES = {"Input", "DenseImageData", "ImageData", "Data", "ImageSegData", "AnnotatedData"}
 DEPTHWISE_TYPES = {"ConvolutionDepthwise", "DepthwiseConvolution"}
 
 
@@ -41,7 +43,7 @@ def _conv(layer: Layer, x: np.ndarray, blobs: Blobs) -> np.ndarray:
     kernel = (p.kernel_h, p.kernel_w) if p.HasField("kernel_h") else (p.kernel_size[0],) * 2
     stride = _pair(p.stride, 1, p.stride_h, p.stride_w, p.HasField("stride_h"))
     pad = _pair(p.pad, 0, p.pad_h, p.pad_w, p.HasField("pad_h"))
-    if layer.type == "HoleConvolution":  # PSPNet: effective kernel k + (k - 1)(hole - 1)
+    if layer.type == "HoleConvolution" or has_hole(p):  # PSPNet, DeepLab v1: k + (k-1)(hole-1)
         hw = p.HasField("hole_h")
         dilation = (p.hole_h, p.hole_w) if hw else (p.hole, p.hole)
     else:
@@ -86,10 +88,10 @@ def _interp(layer: Layer, x: np.ndarray) -> np.ndarray:
     h, w = x.shape[2:]
     if p.HasField("height") and p.HasField("width"):
         size = (p.height, p.width)
-    elif p.HasField("zoom_factor"):
-        size = (h + (h - 1) * (p.zoom_factor - 1), w + (w - 1) * (p.zoom_factor - 1))
-    else:
+    else:  # shrink first, then zoom, either alone or both (DeepLab's multi-scale nets)
         size = ((h - 1) // p.shrink_factor + 1, (w - 1) // p.shrink_factor + 1)
+        z = p.zoom_factor
+        size = (size[0] + (size[0] - 1) * (z - 1), size[1] + (size[1] - 1) * (z - 1))
     assert p.pad_beg == 0 and p.pad_end == 0, layer.name
     return np.asarray(caffe_interp2(x, *size))
 
@@ -234,6 +236,16 @@ def _lrn(layer: Layer, x: np.ndarray) -> np.ndarray:
     return np.asarray(lrn_across(x, p.local_size, p.alpha, p.beta, p.k))
 
 
+def _reorg(layer: Layer, x: np.ndarray) -> np.ndarray:
+    """Reorg: the ports' reorg_cpu (gather, or scatter with ``reverse``); without a stride,
+    caffe-yolo9000's, which scatters with stride 2 and labels the buffer Cs² x H/s x W/s."""
+    p = layer.reorg_param
+    if not p.HasField("stride") and not p.reverse:
+        n, c, h, w = x.shape
+        return port_reorg(x, 2, reverse=True).reshape(n, c * 4, h // 2, w // 2)
+    return port_reorg(x, p.stride, reverse=p.reverse)
+
+
 FORWARD: dict[str, Forward] = {
     "Convolution": lambda layer, xs, w: [_conv(layer, xs[0], w)],
     "HoleConvolution": lambda layer, xs, w: [_conv(layer, xs[0], w)],
@@ -264,13 +276,19 @@ FORWARD: dict[str, Forward] = {
     # aovoc/caffe's HSwishLayer and HSigmoidLayer (float32 throughout, as there).
     "HSwish": lambda layer, xs, w: [xs[0] * _relu6_plus_3(xs[0]) / np.float32(6)],
     "HSigmoid": lambda layer, xs, w: [_relu6_plus_3(xs[0]) / np.float32(6)],
+    "Reorg": lambda layer, xs, w: [_reorg(layer, xs[0])],
 }
 
 
-def caffe_forward(model: CaffeModel, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Every blob after a forward pass of ``model`` (its weights) on ``feeds`` (data tops)."""
+def caffe_forward(
+    model: CaffeModel, feeds: Mapping[str, np.ndarray], until: str | None = None
+) -> dict[str, np.ndarray]:
+    """Every blob after a forward pass of ``model`` (its weights) on ``feeds`` (data tops),
+    stopping before the layer named ``until`` (a head the comparison cuts off)."""
     blobs = {name: np.asarray(x, np.float32) for name, x in feeds.items()}
     for layer in model.net.layer:
+        if layer.name == until:
+            break
         if layer.type in DATA_TYPES:
             assert set(layer.top) - {"label"} <= set(blobs), layer.name
             continue

@@ -118,15 +118,41 @@ def test_hole_convolution_without_one_hole_setting_is_a_shape_error(
         run(tmp_path, text, {"x": np.zeros(X4)}, {"L": [np.ones((4, 3, 3, 3)), np.zeros(4)]})
 
 
-def test_hole_on_a_plain_convolution_is_refused(tmp_path: Path) -> None:
-    from trtimport.errors import UnsupportedLayerError
-
-    text = net_text(
-        layer("Convolution", "convolution_param { num_output: 4 kernel_size: 3 hole: 2 }"),
-        {"x": X4},
+@pytest.mark.parametrize(
+    ("params", "dilation"), [("hole: 12 pad: 12", (12, 12)), ("hole_h: 2 hole_w: 3", (2, 3))]
+)
+def test_deeplab_v1_hole_on_a_convolution_is_a_dilated_convolution(
+    tmp_path: Path, params: str, dilation: tuple[int, int]
+) -> None:
+    """DeepLab v1's ConvolutionLayer: effective kernel k + (k - 1)(hole - 1), im2col with
+    holes (DeepLab-LargeFOV's fc6 has hole: 12, pad: 12)."""
+    x = rng(84).standard_normal((1, 3, 30, 29))
+    w, b = rng(85).standard_normal((4, 3, 3, 3)), rng(86).standard_normal(4)
+    conv = f"convolution_param {{ num_output: 4 kernel_size: 3 {params} }}"
+    out = run(
+        tmp_path, net_text(layer("Convolution", conv), {"x": x.shape}), {"x": x}, {"L": [w, b]}
     )
-    with pytest.raises(UnsupportedLayerError, match="HoleConvolution only"):
-        run(tmp_path, text, {"x": np.zeros(X4)}, {"L": [np.ones((4, 3, 3, 3)), np.zeros(4)]})
+    pad = (dilation[0], dilation[1]) if "pad" in params else (0, 0)
+    close(out["y"], conv_ref(x, w, b, (1, 1), pad, dilation, 1))
+
+
+def test_hole_on_other_layers_or_with_dilation_is_refused(tmp_path: Path) -> None:
+    from trtimport.errors import ShapeError, UnsupportedLayerError
+
+    weights = {"L": [np.ones((3, 4, 3, 3)), np.zeros(4)]}
+    deconv = layer("Deconvolution", "convolution_param { num_output: 4 kernel_size: 3 hole: 2 }")
+    with pytest.raises(UnsupportedLayerError, match="DeepLab v1's Convolution and PSPNet"):
+        run(tmp_path, net_text(deconv, {"x": X4}), {"x": np.zeros(X4)}, weights)
+    both = layer(
+        "Convolution", "convolution_param { num_output: 4 kernel_size: 3 hole: 2 dilation: 2 }"
+    )
+    with pytest.raises(ShapeError, match=r"hole .* or dilation, not both"):
+        run(
+            tmp_path,
+            net_text(both, {"x": X4}),
+            {"x": np.zeros(X4)},
+            {"L": [np.ones((4, 3, 3, 3)), np.zeros(4)]},
+        )
 
 
 def test_pspnet_bn_fields_change_nothing_at_test_time(tmp_path: Path) -> None:

@@ -70,6 +70,16 @@ def test_reorg_follows_darknet_order(tmp_path: Path, shape: tuple[int, ...], str
     assert not np.allclose(out, std.reshape(n, c * s * s, h // s, w // s))
 
 
+def test_reorg_without_reorg_param_follows_caffe_yolo9000(tmp_path: Path) -> None:
+    """choasup/caffe-yolo9000: stride 2 by default, and its Forward_cpu scatters (reorg_cpu with
+    forward = 1, the ports' reverse order) into a top it labels Cs² x H/s x W/s."""
+    x = rng(83).standard_normal((2, 8, 4, 6))
+    out = run(tmp_path, net_text(layer("Reorg", ""), {"x": x.shape}), {"x": x})["y"]
+    assert out.shape == (2, 32, 2, 3)
+    close(out, port_reorg(x, 2, reverse=True).reshape(out.shape))
+    assert not np.allclose(out, port_reorg(x, 2, reverse=False))
+
+
 def test_reorg_reverse(tmp_path: Path) -> None:
     x = rng(82).standard_normal((1, 16, 3, 5))
     text = net_text(layer("Reorg", "reorg_param { stride: 2 reverse: true }"), {"x": x.shape})

@@ -24,6 +24,7 @@ from trtimport.errors import ShapeError, UnsupportedLayerError
 from trtimport.importers.caffe import shapes
 from trtimport.importers.caffe.convert import check_caffe
 from trtimport.importers.caffe.inputs import override_input_shapes
+from trtimport.importers.caffe.layers.conv import has_hole
 from trtimport.importers.caffe.layers.pool import rounds_up
 from trtimport.importers.caffe.parse import CaffeModel, load_caffe
 from trtimport.importers.caffe.problems import NetProblems
@@ -376,7 +377,7 @@ def _conv(layer: caffe_pb2.LayerParameter, x: Shape) -> tuple[list[BlobSpec], li
     p = layer.convolution_param
     n = len(x) - 2
     kernel, stride, pad, dilation = _conv_geometry(p, n)
-    if layer.type == "HoleConvolution":
+    if layer.type == "HoleConvolution" or (layer.type == "Convolution" and has_hole(p)):
         has_hw = p.HasField("hole_h") or p.HasField("hole_w")
         dilation = shapes.hole_dilation(p.hole, p.hole_h, p.hole_w, has_hw)
     channels, num_output = x[1], int(p.num_output)

@@ -30,10 +30,18 @@ DATA_LAYERS = frozenset(
         "AnnotatedData",
         "DummyData",
         "VideoData",
+        "ImageSegData",  # DeepLab: data, label map, data_dim (each image's height, width)
     }
 )
 #: Layers that only score training or evaluation (besides every type ending in "Loss").
-SCORING_LAYERS = frozenset({"Accuracy", "DetectionEvaluate", "HDF5Output"})
+#: DeepLab's MatWrite saves its bottom to .mat files for post-processing: an output, too.
+SCORING_LAYERS = frozenset(
+    {"Accuracy", "DetectionEvaluate", "HDF5Output", "SegAccuracy", "MatWrite", "EvalDetection"}
+)
+
+
+#: Data layers reading a list of image files (``is_color``, ``new_height``/``new_width``).
+IMAGE_LISTS = ("ImageData", "DenseImageData", "ImageSegData")
 
 
 def is_data_layer(layer: caffe_pb2.LayerParameter) -> bool:
@@ -171,9 +179,11 @@ def _param(layer: caffe_pb2.LayerParameter) -> Any:
         "Data": "data_param",
         "AnnotatedData": "data_param",
         "ImageData": "image_data_param",
+        "ImageSegData": "image_data_param",
         "DenseImageData": "dense_image_data_param",
         "WindowData": "window_data_param",
         "HDF5Data": "hdf5_data_param",
+        "VideoData": "video_data_param",  # yjxiong/caffe (TSN)
     }.get(layer.type)
     return getattr(layer, name) if name else None
 
@@ -192,7 +202,7 @@ def _spatial(layer: caffe_pb2.LayerParameter) -> tuple[int, int] | None:
     p = _param(layer)
     if layer.type == "DenseImageData" and p.crop_height and p.crop_width:
         return (p.crop_height, p.crop_width)
-    if layer.type in ("ImageData", "DenseImageData") and p.new_height and p.new_width:
+    if layer.type in IMAGE_LISTS and p.new_height and p.new_width:
         return (p.new_height, p.new_width)
     if layer.type == "WindowData" and p.crop_size:
         return (p.crop_size, p.crop_size)
@@ -207,7 +217,7 @@ def _channels(layer: caffe_pb2.LayerParameter) -> int | None:
         return 1
     if t.force_color:
         return 3
-    if layer.type in ("ImageData", "DenseImageData"):
+    if layer.type in IMAGE_LISTS:
         return 3 if _param(layer).is_color else 1
     if layer.type == "WindowData":
         return 3

@@ -54,6 +54,10 @@ V1_TYPE_NAMES: dict[int, str] = {
     V1.TANH: "TanH",
     V1.WINDOW_DATA: "WindowData",
     V1.THRESHOLD: "Threshold",
+    V1.IMAGE_SEG_DATA: "ImageSegData",  # DeepLab v1
+    V1.SEG_ACCURACY: "SegAccuracy",
+    V1.INTERP: "Interp",
+    V1.MAT_WRITE: "MatWrite",
 }
 
 #: V0 type string -> V2 type string.

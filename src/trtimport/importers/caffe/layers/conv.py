@@ -41,27 +41,38 @@ def conv_geometry(ctx: LayerContext, n: int) -> tuple[list[int], list[int], list
     else:
         pad = _per_axis(p.pad, n, 0, "pad", ctx)
     dilation = _per_axis(p.dilation, n, 1, "dilation", ctx)
-    if ctx.layer.type == "HoleConvolution":
+    if ctx.layer.type == "HoleConvolution" or (ctx.layer.type == "Convolution" and has_hole(p)):
+        # DeepLab v1's ConvolutionLayer reads hole itself (PSPNet's moved it to HoleConvolution,
+        # and no PSPNet net sets it on a Convolution): the same effective kernel.
         dilation = _hole(ctx, n)
     elif p.hole != 1 or p.hole_h != 1 or p.hole_w != 1:
-        raise ctx.unsupported("hole is read by PSPNet's HoleConvolution only; use dilation")
+        raise ctx.unsupported(
+            "hole is read by DeepLab v1's Convolution and PSPNet's HoleConvolution only; "
+            "use dilation"
+        )
     if min(kernel) <= 0 or min(stride) <= 0:
         raise ctx.shape_error(f"kernel {kernel} and stride {stride} must be positive")
     return kernel, stride, pad, dilation
 
 
+def has_hole(p: caffe_pb2.ConvolutionParameter) -> bool:
+    """Whether a hole field is written (DeepLab v1 / PSPNet)."""
+    return p.HasField("hole") or p.HasField("hole_h") or p.HasField("hole_w")
+
+
 def _hole(ctx: LayerContext, n: int) -> list[int]:
-    """HoleConvolution's dilation; the fork requires 4-D blobs and a hole field."""
+    """HoleConvolution's (or DeepLab v1 Convolution's) dilation; both forks CHECK for hole, or
+    hole_h and hole_w; HoleConvolution also for 4-D blobs and a hole field."""
     p = ctx.layer.convolution_param
     has_hw = p.HasField("hole_h") or p.HasField("hole_w")
     if n != 2:
-        raise ctx.shape_error("HoleConvolution needs 4-D (N, C, H, W) input")
+        raise ctx.shape_error(f"{ctx.layer.type} with hole needs 4-D (N, C, H, W) input")
     if p.HasField("hole_h") != p.HasField("hole_w") or (has_hw and p.HasField("hole")):
-        raise ctx.shape_error("HoleConvolution takes hole, or hole_h and hole_w (not both)")
+        raise ctx.shape_error(f"{ctx.layer.type} takes hole, or hole_h and hole_w (not both)")
     if not has_hw and not p.HasField("hole"):
         raise ctx.shape_error("HoleConvolution without hole: use Convolution (as the fork says)")
     if p.dilation:
-        raise ctx.shape_error("HoleConvolution takes hole, not dilation")
+        raise ctx.shape_error(f"{ctx.layer.type} takes hole (its fork's) or dilation, not both")
     try:
         return shapes.hole_dilation(p.hole, p.hole_h, p.hole_w, has_hw)
     except ValueError as err:

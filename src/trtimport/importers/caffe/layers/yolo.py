@@ -22,16 +22,27 @@ def reorg(ctx: LayerContext) -> list[Shape]:
     if len(ctx.input_shapes[0]) != 4:
         raise ctx.shape_error(f"needs a 4-D bottom, got {list(ctx.input_shapes[0])}")
     n, c, h, w = (int(d) for d in ctx.input_shapes[0])
-    s = int(p.stride)
-    if not p.HasField("stride") or s < 1:
+    # No stride: caffe-yolo9000 (choasup), the one fork whose ReorgParameter has a default (2);
+    # its Forward_cpu always scatters (reorg_cpu with forward = 1) and labels the result
+    # Cs² x H/s x W/s. The ports check for a stride and gather unless `reverse`.
+    yolo9000 = not p.HasField("stride") and not p.reverse
+    s = 2 if yolo9000 else int(p.stride)
+    if s < 1:
         raise ctx.shape_error("reorg_param needs a positive stride (the ports check it)")
     if c % (s * s):
         raise ctx.shape_error(f"channels {c} are not a multiple of stride² = {s * s}")
     x = ctx.inputs[0]
-    if p.reverse:
+    if yolo9000 and (h % s or w % s):
+        raise ctx.shape_error(
+            f"height {h} and width {w} must be multiples of stride {s} (caffe-yolo9000's "
+            "Reorg, no reorg_param: stride 2, checks that the sizes divide)"
+        )
+    if p.reverse or yolo9000:
         view = ctx.op("Reshape", x, ctx.ints([0, s, s, c // (s * s), h, w], "view"))
         moved = ctx.op("Transpose", view, perm=[0, 3, 4, 1, 5, 2])
         out_shape = (n, c // (s * s), h * s, w * s)
+        if yolo9000:
+            out_shape = (n, c * s * s, h // s, w // s)
     else:
         if h % s or w % s:
             raise ctx.shape_error(f"height {h} and width {w} must be multiples of stride {s}")
