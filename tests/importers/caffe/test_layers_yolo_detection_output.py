@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from caffe_harness import layer, net_text, rng, run
 
-from trtimport.errors import TrtImportError
+from trtimport.errors import TrtImportError, UnsupportedLayerError
 
 ANCHORS = [1.08, 1.19, 3.42, 4.41, 6.63, 11.38, 9.42, 5.11, 16.62, 10.52]
 
@@ -177,3 +177,33 @@ def test_yolo_detection_output_bad_shapes_are_named(
     with pytest.raises(TrtImportError) as caught:
         run(tmp_path, _text(p, shapes), feeds)
     assert words in str(caught.value) and "YoloDetectionOutput" in str(caught.value)
+
+
+@pytest.mark.parametrize("opset", [17, 18])
+def test_an_iou_equal_to_the_threshold_suppresses(tmp_path: Path, opset: int) -> None:
+    """ApplyNms drops a box whose IoU is >= nms_threshold: one cell, two anchors of widths 1
+    and 2 cells on one centre, IoU exactly 0.5 (each product exact in float32)."""
+    p = _params(num_classes=1, num_box=2, nms_threshold=0.5, biases=[1, 1, 2, 1])
+    x = np.zeros((1, 12, 1, 1), np.float32)
+    x[0, 4], x[0, 10] = 2.0, 1.0  # objectness: the narrow box first
+    ours = run(tmp_path, _text(p, [x.shape]), {"x0": x}, opset=opset)["det"]
+    theirs = yolo_detection_output_ref([x], p)
+    assert theirs.shape == (1, 1, 1, 7)
+    np.testing.assert_allclose(ours, padded(theirs, 2), rtol=0, atol=1e-6)
+    assert ours[0, 0, 1].tolist() == [-1.0] * 7
+
+
+def test_yolov3_detection_output_is_refused_with_the_reason(tmp_path: Path) -> None:
+    body = layer(
+        "Yolov3DetectionOutput",
+        "yolov3_detection_output_param { num_classes: 2 }",
+        bottoms=["a", "b"],
+        tops=["det"],
+    )
+    text = net_text(body, {"a": (1, 21, 2, 2), "b": (1, 21, 4, 4)})
+    feeds = {"a": np.zeros((1, 21, 2, 2)), "b": np.zeros((1, 21, 4, 4))}
+    with pytest.raises(UnsupportedLayerError) as caught:
+        run(tmp_path, text, feeds)
+    message = str(caught.value)
+    assert "Yolov3DetectionOutput" in message and "(boxes x classes)^2" in message, message
+    assert "--output" in message

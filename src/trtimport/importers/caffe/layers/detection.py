@@ -18,9 +18,10 @@ NO_MAPPING: dict[str, str] = {
     ),
     # eric612/MobileNet-YOLO's YOLOv3 head (its YOLOv2 head converts: yolo_detection_output).
     "Yolov3DetectionOutput": (
-        "eric612/MobileNet-YOLO's YOLOv3 box decoding and non-maximum suppression has no "
-        "converter; convert up to its bottoms (--output with each of those blobs) and decode "
-        "on the host"
+        "eric612/MobileNet-YOLO's YOLOv3 head has no converter: it keeps one candidate per box "
+        "and class above the threshold and compares all of them in one NMS, an IoU matrix of "
+        "(boxes x classes)^2 with no bound in the layer; convert up to its bottoms (--output "
+        "with each of those blobs) and decode on the host"
     ),
 }
 
