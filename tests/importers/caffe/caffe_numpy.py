@@ -19,6 +19,7 @@ from test_layers_pool import caffe_pool
 from test_layers_shape import caffe_interp2
 from test_layers_unpool import caffe_max_pool_with_mask, segnet_upsample
 from test_layers_yolo import port_reorg
+from test_layers_yolo_detection_output import padded, yolo_detection_output_ref
 
 from trtimport.importers.caffe.layers.conv import has_hole
 from trtimport.importers.caffe.parse import CaffeModel
@@ -277,7 +278,22 @@ FORWARD: dict[str, Forward] = {
     "HSwish": lambda layer, xs, w: [xs[0] * _relu6_plus_3(xs[0]) / np.float32(6)],
     "HSigmoid": lambda layer, xs, w: [_relu6_plus_3(xs[0]) / np.float32(6)],
     "Reorg": lambda layer, xs, w: [_reorg(layer, xs[0])],
+    "YoloDetectionOutput": lambda layer, xs, w: [_yolo_detection_output(layer, xs)],
 }
+
+
+def _yolo_detection_output(layer: Layer, xs: Blobs) -> np.ndarray:
+    """eric612's rows, padded to the converter's fixed count (every candidate box)."""
+    p = layer.yolo_detection_output_param
+    params = {
+        "num_classes": p.num_classes,
+        "num_box": p.num_box,
+        "confidence_threshold": p.confidence_threshold,
+        "nms_threshold": p.nms_threshold,
+        "biases": list(p.biases),
+    }
+    count = sum(x.shape[0] * x.shape[2] * x.shape[3] * p.num_box for x in xs[:2])
+    return padded(yolo_detection_output_ref(xs, params), count)
 
 
 def caffe_forward(

@@ -23,7 +23,6 @@ from conftest import REPO
 from test_caffe_zoo import rel_error
 
 import trtimport
-from trtimport.errors import UnsupportedLayerError
 from trtimport.importers.caffe.convert import caffe_to_onnx
 from trtimport.importers.caffe.inputs import override_input_shapes
 from trtimport.importers.caffe.make_weights import make_caffe_weights
@@ -44,16 +43,11 @@ CASES: dict[str, tuple[str, dict[str, tuple[int, ...]], list[str], str | None]] 
     # channels (its mean values), reshaped into the batch; the loss and accuracy are dropped.
     "TSN-train_val": ("excerpts/TSN-BN-Inception-train_val", {}, [], None),
     "TSN-flow": ("excerpts/TSN-BN-Inception", {"data": (1, 10, 64, 64)}, [], None),
-    # The real net, 320x320 by default (a 10x10 grid): at 96x96, a 3x3 grid. Its
-    # YoloDetectionOutput is refused (below): the net converts up to its bottom.
-    "MobileNet-YOLOv2": (
-        "MobileNet-YOLOv2-lite",
-        {"data": (1, 3, 96, 96)},
-        ["conv22"],
-        "detection_out",
-    ),
-    # The ports' Reorg (reorg_param stride 2) after a one-bottom Concat; head refused.
-    "YOLOv2-ports": ("excerpts/YOLOv2-ports", {}, ["conv22"], "detection_out"),
+    # The real net, 320x320 by default (a 10x10 grid): at 96x96, a 3x3 grid, whole, its
+    # YoloDetectionOutput included (45 rows: 3 x 3 cells x 5 anchors).
+    "MobileNet-YOLOv2": ("MobileNet-YOLOv2-lite", {"data": (1, 3, 96, 96)}, [], None),
+    # The ports' Reorg (reorg_param stride 2) after a one-bottom Concat, and the same head.
+    "YOLOv2-ports": ("excerpts/YOLOv2-ports", {}, [], None),
     # AnnotatedData's resize_param gives 64x64 but no channel count: --input gives it.
     "YOLOv2-yolo9000": ("excerpts/YOLOv2-yolo9000", {"data": (1, 3, 64, 64)}, [], None),
 }
@@ -103,18 +97,24 @@ def test_fork_data_and_scoring_layers_become_inputs_and_outputs(
     assert "'data' (VideoData)" in " ".join(model.notes), model.notes  # type: ignore[attr-defined]
 
 
-def test_yolo_detection_output_is_refused_with_what_to_do(tmp_path: Path) -> None:
-    prototxt = FORKS / "MobileNet-YOLOv2-lite.prototxt"
-    shapes = {"data": (1, 3, 32, 32)}
-    weights = make_caffe_weights(prototxt, tmp_path / "yolo.caffemodel", 0, shapes).path
-    model = load_caffe(prototxt, weights)
-    override_input_shapes(model, shapes)
-    with pytest.raises(UnsupportedLayerError) as caught:
-        caffe_to_onnx(model, tmp_path / "yolo.onnx")
-    message = str(caught.value)
-    assert "detection_out" in message and "YoloDetectionOutput" in message, message
-    assert "non-maximum suppression has no converter" in message and "--output" in message
-    assert not (tmp_path / "yolo.onnx").exists()
+def test_yolo_detection_output_converts_with_detections(tmp_path: Path) -> None:
+    """The real net's head on an input that gives detections: the rows of eric612's C++
+    (numpy), in its order, then -1 rows; conv22 scaled up so that boxes pass 0.3. Relative
+    1e-4: the box sizes go through exp, which magnifies the backbone's rounding."""
+    model, conversion = _convert("MobileNet-YOLOv2", tmp_path)
+    assert conversion.outputs == {"detection_out": (1, 1, 45, 7)}  # type: ignore[attr-defined]
+    weight, bias = model.weights["conv22_indoor"]  # type: ignore[attr-defined]
+    model.weights["conv22_indoor"] = [weight * 8.0, bias + 1.0]  # type: ignore[attr-defined]
+    converted = caffe_to_onnx(model, tmp_path / "scaled.onnx")  # type: ignore[arg-type]
+    feeds = {"data": np.random.default_rng(5).uniform(-1, 1, (1, 3, 96, 96)).astype(np.float32)}
+    session = ort.InferenceSession(str(converted.path), providers=["CPUExecutionProvider"])
+    (ours,) = session.run(["detection_out"], feeds)
+    theirs = caffe_forward(model, feeds)["detection_out"]  # type: ignore[arg-type]
+    detections = int((theirs[0, 0, :, 1] > 0).sum())
+    print(f"MobileNet-YOLOv2 head: {detections} detections of 45 rows")
+    assert detections >= 2
+    np.testing.assert_array_equal(ours[..., :2], theirs[..., :2])
+    np.testing.assert_allclose(ours, theirs, rtol=TOLERANCE, atol=TOLERANCE)
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from trtimport.importers.caffe.layers import (
     proposal,
     shape,
     yolo,
+    yolo_detection_output,
 )
 from trtimport.importers.caffe.registry import Converter
 
@@ -29,6 +30,7 @@ FAMILIES = (
     detection_output,
     proposal,
     yolo,
+    yolo_detection_output,
 )
 
 

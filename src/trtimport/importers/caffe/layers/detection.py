@@ -16,16 +16,12 @@ NO_MAPPING: dict[str, str] = {
         "a Python layer runs arbitrary code from the model's module, which trtimport never "
         "executes, so there is nothing to translate"
     ),
-    # eric612/MobileNet-YOLO's heads: box decoding, then NMS into a variable number of rows.
-    "YoloDetectionOutput": (
-        "eric612/MobileNet-YOLO's YOLOv2 box decoding and non-maximum suppression has no "
-        "converter; convert up to its bottom (--output with that blob, the raw grid of "
-        "num_box x (coords + 1 + num_classes) channels) and decode on the host"
-    ),
+    # eric612/MobileNet-YOLO's YOLOv3 head (its YOLOv2 head converts: yolo_detection_output).
     "Yolov3DetectionOutput": (
-        "eric612/MobileNet-YOLO's YOLOv3 box decoding and non-maximum suppression has no "
-        "converter; convert up to its bottoms (--output with each of those blobs) and decode "
-        "on the host"
+        "eric612/MobileNet-YOLO's YOLOv3 head has no converter: it keeps one candidate per box "
+        "and class above the threshold and compares all of them in one NMS, an IoU matrix of "
+        "(boxes x classes)^2 with no bound in the layer; convert up to its bottoms (--output "
+        "with each of those blobs) and decode on the host"
     ),
 }
 
