@@ -30,7 +30,7 @@ from trtimport.core.files import (
     start_dropping_cached_pages,
 )
 from trtimport.core.options import BuildOptions, ImportOptions
-from trtimport.core.progress import Progress
+from trtimport.core.progress import CancelOnly, Progress
 from trtimport.detect import detect_format
 from trtimport.errors import EngineBuildError, UsageError
 from trtimport.plugins.manager import ImporterEntry, Plugins, load_plugins
@@ -196,7 +196,7 @@ def convert(
 
     ``build=False`` stops after importing (and saving the ONNX if asked). Long work reports
     to ``progress``, which may also cancel the build; ``build_options.progress=False`` reports
-    nothing of the build.
+    nothing of the build (``progress`` may still cancel it).
     ``save_network_onnx_to`` writes the populated TensorRT network itself as ONNX
     (:func:`trtimport.export.writer.export_network_onnx`), before any build.
     """
@@ -274,7 +274,9 @@ def convert(
                 net_tmp = stack.enter_context(atomic_path(Path(save_network_onnx_to)))
                 export_network_onnx(imported.network, net_tmp, be)
             if hashes is not None:
-                shown = progress if build_options.progress else None
+                shown = (
+                    progress if build_options.progress or progress is None else CancelOnly(progress)
+                )
                 try:
                     serialized, seconds, cache = _build(imported, build_options, shown)
                 except EngineBuildError as err:

@@ -117,6 +117,20 @@ def test_progress_monitor_cancels_the_build(tmp_path: Path) -> None:
         assert imp.builder.build_serialized_network(imp.network, config) is None
 
 
+def test_a_build_that_reports_nothing_still_cancels(tmp_path: Path) -> None:
+    """``-q`` builds with ``BuildOptions(progress=False)``: no reports, but a cancel (Ctrl-C,
+    SIGTERM) must still stop the build cleanly. Without it, the signal's KeyboardInterrupt
+    was raised inside TensorRT's callback, which TensorRT turned into a failed build (exit 1,
+    "failed to build the engine"), seen once in CI."""
+    model = save(conv_relu(), tmp_path / "m.onnx")
+    progress = RecordingProgress(cancel=True)
+    with pytest.raises(KeyboardInterrupt):
+        convert(model, tmp_path / "m.engine", build_options=BuildOptions(progress=False),
+                progress=progress)  # fmt: skip
+    assert progress.started == [] and progress.steps == 0  # nothing reported
+    assert not list(tmp_path.glob("m.engine*"))
+
+
 def test_gpu_only_flags_fail_with_a_hint_on_a_machine_without_gpu(tmp_path: Path) -> None:
     from trtimport.core.backend import get_backend
 

@@ -40,3 +40,23 @@ class Progress:
             yield
         finally:
             self.phase_finish(name)
+
+
+class CancelOnly(Progress):
+    """``inner``'s cancelling without its reports: work that should show nothing (a build
+    with ``BuildOptions.progress=False``, ``-q``) still stops cleanly when the user cancels,
+    instead of an interrupt raised inside TensorRT's callbacks, which TensorRT turns into a
+    failed build."""
+
+    def __init__(self, inner: Progress) -> None:
+        self.inner = inner
+
+    def cancelled(self) -> bool:
+        """What ``inner`` says."""
+        return self.inner.cancelled()
+
+    @contextlib.contextmanager
+    def cancellable(self) -> Iterator[None]:
+        """``inner``'s cancellable block."""
+        with self.inner.cancellable():
+            yield
