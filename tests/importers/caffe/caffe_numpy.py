@@ -9,10 +9,13 @@ as in Caffe.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
+from test_caffe_zoo import rel_error
 from test_layers_conv import conv_ref, deconv_ref
 from test_layers_norm import lrn_across
 from test_layers_pool import caffe_pool
@@ -21,6 +24,7 @@ from test_layers_unpool import caffe_max_pool_with_mask, segnet_upsample
 from test_layers_yolo import port_reorg
 from test_layers_yolo_detection_output import padded, yolo_detection_output_ref
 
+from trtimport.importers.caffe.convert import Conversion, caffe_to_onnx
 from trtimport.importers.caffe.layers.conv import has_hole
 from trtimport.importers.caffe.parse import CaffeModel
 
@@ -313,3 +317,37 @@ def caffe_forward(
         outputs = FORWARD[layer.type](layer, inputs, weights)
         blobs.update(zip(layer.top, (o.astype(np.float32) for o in outputs), strict=True))
     return blobs
+
+
+def run_converted(
+    model: CaffeModel, dest: Path, outputs: Sequence[str], input_seed: int
+) -> tuple[Conversion, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Convert ``model`` to ``dest`` and run it on ONNX Runtime with uniform(-1, 1) inputs, each
+    drawn by a fresh generator seeded ``input_seed``: (conversion, feeds, outputs by name). The
+    outputs are ``outputs``, or the conversion's own when none are named."""
+    conversion = caffe_to_onnx(model, dest, outputs=list(outputs))
+    feeds = {
+        name: np.random.default_rng(input_seed).uniform(-1, 1, shape).astype(np.float32)
+        for name, shape in conversion.inputs.items()
+    }
+    names = list(outputs) or list(conversion.outputs)
+    session = ort.InferenceSession(str(conversion.path), providers=["CPUExecutionProvider"])
+    return conversion, feeds, dict(zip(names, session.run(names, feeds), strict=True))
+
+
+def assert_matches_caffe_forward(
+    label: str,
+    model: CaffeModel,
+    feeds: Mapping[str, np.ndarray],
+    ours: Mapping[str, np.ndarray],
+    tolerance: float,
+    until: str | None = None,
+) -> None:
+    """Every blob in ``ours`` within ``tolerance`` (max relative error) of :func:`caffe_forward`
+    on the same feeds, and none of the reference's blobs all zeros."""
+    theirs = caffe_forward(model, feeds, until=until)
+    errors = {n: rel_error(ours[n], theirs[n]) for n in ours}
+    shown = ", ".join(f"{n} {tuple(ours[n].shape)} {e:.2e}" for n, e in errors.items())
+    print(f"{label}: {shown}")
+    assert max(errors.values()) <= tolerance, errors
+    assert all(np.abs(theirs[n]).max() > 0 for n in ours)

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
-from caffe_numpy import caffe_forward
+from caffe_numpy import assert_matches_caffe_forward, run_converted
 from conftest import REPO
 from google.protobuf import text_format
 from test_caffe_zoo import rel_error
@@ -45,27 +45,15 @@ NETS = {
 }
 
 
-def _run(prototxt: Path, weights: Path, tmp_path: Path, outputs: list[str]) -> tuple:  # type: ignore[type-arg]
-    model = load_caffe(prototxt, weights)
-    conversion = caffe_to_onnx(model, tmp_path / f"{prototxt.stem}.onnx", outputs=outputs)
-    ((name, shape),) = conversion.inputs.items()
-    x = np.random.default_rng(3).uniform(-1, 1, shape).astype(np.float32)
-    session = ort.InferenceSession(str(conversion.path), providers=["CPUExecutionProvider"])
-    ours = dict(zip(outputs, session.run(outputs, {name: x}), strict=True))
-    return model, conversion, x, ours
-
-
 @pytest.mark.parametrize("name", list(NETS))
 def test_fork_excerpt_matches_numpy_caffe(name: str, tmp_path: Path) -> None:
     prototxt = EXCERPTS / f"{name}.prototxt"
     input_name, compared = NETS[name]
     weights = make_caffe_weights(prototxt, tmp_path / f"{name}.caffemodel", 0, {}).path
-    model, _, x, ours = _run(prototxt, weights, tmp_path, compared)
-    theirs = caffe_forward(model, {input_name: x})
-    errors = {n: rel_error(ours[n], theirs[n]) for n in compared}
-    print(f"{name}: " + ", ".join(f"{n} {e:.1e}" for n, e in errors.items()))
-    assert max(errors.values()) <= TOLERANCE, errors
-    assert all(np.abs(theirs[n]).max() > 0 for n in compared)
+    model = load_caffe(prototxt, weights)
+    _, feeds, ours = run_converted(model, tmp_path / f"{name}.onnx", compared, 3)
+    assert list(feeds) == [input_name]
+    assert_matches_caffe_forward(name, model, feeds, ours, TOLERANCE)
 
 
 @pytest.mark.slow
@@ -92,11 +80,10 @@ def test_mobilenet_v3_export_squeeze_excitation(tmp_path: Path) -> None:
     head.write_text(text[: text.index('layer {\n  name: "mul2"')])
     weights = make_caffe_weights(head, tmp_path / "head.caffemodel", 0, {}).path
     compared = ["mul1", "mean2", "fc2", "view1"]
-    model, _, x, ours = _run(head, weights, tmp_path, compared)
-    theirs = caffe_forward(model, {"blob1": x})
-    errors = {n: rel_error(ours[n], theirs[n]) for n in compared}
-    assert max(errors.values()) <= TOLERANCE, errors
-    assert all(np.abs(theirs[n]).max() > 0 for n in compared)
+    model = load_caffe(head, weights)
+    _, feeds, ours = run_converted(model, tmp_path / "head.onnx", compared, 3)
+    assert list(feeds) == ["blob1"]
+    assert_matches_caffe_forward("MobileNetV3-se head", model, feeds, ours, TOLERANCE)
 
     with pytest.raises(ShapeError) as err:
         caffe_to_onnx(load_caffe(prototxt, weights), tmp_path / "whole.onnx")
@@ -166,7 +153,9 @@ def test_nvcaffe_fp16_caffemodel_matches_opencv(tmp_path: Path) -> None:
     _nvcaffe_caffemodel(fp32, fp16)
     # The logits and the Softmax (OpenCV fuses the in-place ReLU into conv1/bn's blob).
     compared = ["fc", "prob"]
-    model, _, x, ours = _run(prototxt, fp16, tmp_path, compared)
+    model = load_caffe(prototxt, fp16)
+    _, feeds, ours = run_converted(model, tmp_path / "fp16.onnx", compared, 3)
+    (x,) = feeds.values()
     assert model.net.default_forward_type == caffe_pb2.FLOAT16
     assert model.net.layer[1].forward_type == caffe_pb2.FLOAT16
     stored = np.asarray(caffe_pb2.NetParameter.FromString(fp32.read_bytes()).layer[1].blobs[0].data)

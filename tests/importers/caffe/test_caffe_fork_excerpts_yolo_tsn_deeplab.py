@@ -18,15 +18,14 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from caffe_numpy import caffe_forward
+from caffe_numpy import assert_matches_caffe_forward, caffe_forward, run_converted
 from conftest import REPO
-from test_caffe_zoo import rel_error
 
 import trtimport
-from trtimport.importers.caffe.convert import caffe_to_onnx
+from trtimport.importers.caffe.convert import Conversion, caffe_to_onnx
 from trtimport.importers.caffe.inputs import override_input_shapes
 from trtimport.importers.caffe.make_weights import make_caffe_weights
-from trtimport.importers.caffe.parse import load_caffe
+from trtimport.importers.caffe.parse import CaffeModel, load_caffe
 
 FORKS = REPO / "tests" / "data" / "caffe" / "forks"
 TOLERANCE = 1e-4
@@ -53,48 +52,45 @@ CASES: dict[str, tuple[str, dict[str, tuple[int, ...]], list[str], str | None]] 
 }
 
 
-def _convert(case: str, tmp_path: Path) -> tuple[object, object]:
-    name, inputs, outputs, _ = CASES[case]
+def _seeded(case: str, tmp_path: Path) -> CaffeModel:
+    """The case's net with make-weights' seeded weights, its inputs overridden."""
+    name, inputs, _, _ = CASES[case]
     prototxt = FORKS / f"{name}.prototxt"
     weights = make_caffe_weights(prototxt, tmp_path / f"{case}.caffemodel", 0, inputs).path
     model = load_caffe(prototxt, weights)
     override_input_shapes(model, inputs)
-    return model, caffe_to_onnx(model, tmp_path / f"{case}.onnx", outputs=outputs)
+    return model
+
+
+def _convert(case: str, tmp_path: Path) -> tuple[CaffeModel, Conversion]:
+    model = _seeded(case, tmp_path)
+    return model, caffe_to_onnx(model, tmp_path / f"{case}.onnx", outputs=CASES[case][2])
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_fork_excerpt_matches_numpy_caffe(case: str, tmp_path: Path) -> None:
-    model, conversion = _convert(case, tmp_path)
-    feeds = {
-        n: np.random.default_rng(3).uniform(-1, 1, s).astype(np.float32)
-        for n, s in conversion.inputs.items()  # type: ignore[attr-defined]
-    }
-    names = list(conversion.outputs)  # type: ignore[attr-defined]
-    session = ort.InferenceSession(str(conversion.path), providers=["CPUExecutionProvider"])  # type: ignore[attr-defined]
-    ours = dict(zip(names, session.run(names, feeds), strict=True))
-    theirs = caffe_forward(model, feeds, until=CASES[case][3])  # type: ignore[arg-type]
-    errors = {n: rel_error(ours[n], theirs[n]) for n in names}
-    print(f"{case}: " + ", ".join(f"{n} {tuple(ours[n].shape)} {e:.2e}" for n, e in errors.items()))
-    assert max(errors.values()) <= TOLERANCE, errors
-    assert all(np.abs(theirs[n]).max() > 0 for n in names)
+    _, _, outputs, until = CASES[case]
+    model = _seeded(case, tmp_path)
+    _, feeds, ours = run_converted(model, tmp_path / f"{case}.onnx", outputs, 3)
+    assert_matches_caffe_forward(case, model, feeds, ours, TOLERANCE, until=until)
 
 
 def test_fork_data_and_scoring_layers_become_inputs_and_outputs(
     tmp_path: Path,
 ) -> None:
     model, conversion = _convert("DeepLab-v2", tmp_path)
-    assert conversion.inputs == {"data": (1, 3, 65, 65)}  # type: ignore[attr-defined]
-    assert conversion.outputs == {"fc8_interp": (1, 21, 257, 257)}  # type: ignore[attr-defined]
-    notes = " ".join(model.notes)  # type: ignore[attr-defined]
+    assert conversion.inputs == {"data": (1, 3, 65, 65)}
+    assert conversion.outputs == {"fc8_interp": (1, 21, 257, 257)}
+    notes = " ".join(model.notes)
     assert "fc8_mat (MatWrite)" in notes and "ImageSegData" in notes, notes
     model, conversion = _convert("YOLOv2-yolo9000", tmp_path)
-    assert list(conversion.outputs) == ["layer31-conv"]  # type: ignore[attr-defined]
-    notes = " ".join(model.notes)  # type: ignore[attr-defined]
+    assert list(conversion.outputs) == ["layer31-conv"]
+    notes = " ".join(model.notes)
     assert "det_loss (RegionLoss)" in notes and "eval_det (EvalDetection)" in notes, notes
     model, conversion = _convert("TSN-train_val", tmp_path)
-    assert conversion.inputs == {"data": (1, 9, 64, 64)}  # type: ignore[attr-defined]
-    assert conversion.outputs == {"pool_fusion": (1, 1, 1, 101)}  # type: ignore[attr-defined]
-    assert "'data' (VideoData)" in " ".join(model.notes), model.notes  # type: ignore[attr-defined]
+    assert conversion.inputs == {"data": (1, 9, 64, 64)}
+    assert conversion.outputs == {"pool_fusion": (1, 1, 1, 101)}
+    assert "'data' (VideoData)" in " ".join(model.notes), model.notes
 
 
 def test_yolo_detection_output_converts_with_detections(tmp_path: Path) -> None:
@@ -102,14 +98,14 @@ def test_yolo_detection_output_converts_with_detections(tmp_path: Path) -> None:
     (numpy), in its order, then -1 rows; conv22 scaled up so that boxes pass 0.3. Relative
     1e-4: the box sizes go through exp, which magnifies the backbone's rounding."""
     model, conversion = _convert("MobileNet-YOLOv2", tmp_path)
-    assert conversion.outputs == {"detection_out": (1, 1, 45, 7)}  # type: ignore[attr-defined]
-    weight, bias = model.weights["conv22_indoor"]  # type: ignore[attr-defined]
-    model.weights["conv22_indoor"] = [weight * 8.0, bias + 1.0]  # type: ignore[attr-defined]
-    converted = caffe_to_onnx(model, tmp_path / "scaled.onnx")  # type: ignore[arg-type]
+    assert conversion.outputs == {"detection_out": (1, 1, 45, 7)}
+    weight, bias = model.weights["conv22_indoor"]
+    model.weights["conv22_indoor"] = [weight * 8.0, bias + 1.0]
+    converted = caffe_to_onnx(model, tmp_path / "scaled.onnx")
     feeds = {"data": np.random.default_rng(5).uniform(-1, 1, (1, 3, 96, 96)).astype(np.float32)}
     session = ort.InferenceSession(str(converted.path), providers=["CPUExecutionProvider"])
     (ours,) = session.run(["detection_out"], feeds)
-    theirs = caffe_forward(model, feeds)["detection_out"]  # type: ignore[arg-type]
+    theirs = caffe_forward(model, feeds)["detection_out"]
     detections = int((theirs[0, 0, :, 1] > 0).sum())
     print(f"MobileNet-YOLOv2 head: {detections} detections of 45 rows")
     assert detections >= 2
@@ -123,7 +119,7 @@ def test_yolo_detection_output_converts_with_detections(tmp_path: Path) -> None:
 def test_fork_excerpt_builds_with_tensorrt(case: str, tmp_path: Path) -> None:
     _, conversion = _convert(case, tmp_path)
     result = trtimport.convert(
-        conversion.path,  # type: ignore[attr-defined]
+        conversion.path,
         tmp_path / f"{case}.engine",
         build_options=trtimport.BuildOptions(progress=False),
     )

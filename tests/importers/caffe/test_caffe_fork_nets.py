@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from caffe_numpy import caffe_forward
+from caffe_numpy import assert_matches_caffe_forward, run_converted
 from conftest import REPO
 from test_caffe_zoo import rel_error
 
@@ -95,17 +95,10 @@ def test_fork_net_matches_numpy_caffe_and_builds(
     weights = make_caffe_weights(prototxt, tmp_path / f"{name}.caffemodel", 0, inputs).path
     model = load_caffe(prototxt, weights)
     override_input_shapes(model, inputs)
-    conversion = caffe_to_onnx(model, tmp_path / f"{name}.onnx", outputs=compared)
-    ((input_name, input_shape),) = conversion.inputs.items()
-    x = np.random.default_rng(1).uniform(-1, 1, input_shape).astype(np.float32)
-    session = ort.InferenceSession(str(conversion.path), providers=["CPUExecutionProvider"])
-    ours = dict(zip(compared, session.run(compared, {input_name: x}), strict=True))
+    conversion, feeds, ours = run_converted(model, tmp_path / f"{name}.onnx", compared, 1)
+    assert len(feeds) == 1
     converted = time.perf_counter()
-    theirs = caffe_forward(model, {input_name: x})
-    errors = {n: rel_error(ours[n], theirs[n]) for n in compared}
-    print(f"{name}: " + ", ".join(f"{n} {e:.2e}" for n, e in errors.items()))
-    assert max(errors.values()) <= TOLERANCE, errors
-    assert all(np.abs(theirs[n]).max() > 0 for n in compared)
+    assert_matches_caffe_forward(name, model, feeds, ours, TOLERANCE)
     referenced = time.perf_counter()
 
     result = trtimport.convert(
